@@ -1,0 +1,105 @@
+import { promises as dns } from 'node:dns';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Environment } from './bootstrap.ts';
+import type { Config } from './config/load.ts';
+import type { ConnectorDeps } from './connectors/connector.ts';
+import { registerErrorHandling } from './http/errors.ts';
+import { healthRoutes } from './http/routes/health.ts';
+import { managementRoutes } from './http/routes/management.ts';
+import { ssoRoutes } from './http/routes/sso.ts';
+import { newId } from './lib/ids.ts';
+import { createSafeFetch } from './lib/safe-fetch.ts';
+import type { ManagementDeps } from './management/deps.ts';
+import type { TxtResolver } from './management/organizations.ts';
+import type { AuthorizeDeps } from './sso/authorize/deps.ts';
+import { RedirectUriAllowlist } from './sso/redirect-uri-allowlist.ts';
+import type { Store } from './storage/store.ts';
+
+/**
+ * Builds the Fastify application without listening (tests use it directly). Only wiring lives here: the
+ * flow is in `sso/`, the API in `management/`, routes in `http/`.
+ */
+
+export interface AppOptions {
+  config: Config;
+  store: Store;
+  environment: Environment;
+  /** DNS TXT lookups for domain verification (default: the system resolver, 5 s timeout). */
+  resolveTxt?: TxtResolver;
+  /** Login transaction lifetime (default 10 minutes). */
+  transactionTtlMs?: number;
+  /** Clock (tests move it). */
+  now?: () => Date;
+}
+
+const BODY_LIMIT = 1024 * 1024;
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config, store, environment } = options;
+  let closing = false;
+
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+    },
+    genReqId: () => newId('req'),
+    requestIdHeader: false,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onClose', async () => {
+    closing = true;
+  });
+
+  // The SDK sends `Content-Type: application/json` on GET and DELETE with no body: treat empty as absent.
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: BODY_LIMIT },
+    (request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.trim() === '') return done(null, undefined);
+      jsonParser(request, text, done);
+    },
+  );
+
+  registerErrorHandling(app);
+
+  const now = options.now ?? (() => new Date());
+  const connectorDeps: ConnectorDeps = {
+    fetch: createSafeFetch({ allowPrivate: config.allowPrivateUrls, timeoutMs: config.upstreamTimeoutMs }),
+    allowInsecureHttp: config.allowPrivateUrls,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    cache: new Map(),
+  };
+  const authorizeDeps: AuthorizeDeps = {
+    store,
+    clientId: environment.clientId,
+    publicUrl: config.publicUrl,
+    legacyDomainSelector: config.legacyDomainSelector,
+    redirectUris: new RedirectUriAllowlist(store),
+    secretBox: environment.secretBox,
+    connectorDeps,
+    transactionTtlMs: options.transactionTtlMs ?? 10 * 60 * 1000,
+    now,
+  };
+  const managementDeps: ManagementDeps = {
+    store,
+    secretBox: environment.secretBox,
+    publicUrl: config.publicUrl,
+    allowInsecureHttp: config.allowPrivateUrls,
+  };
+  const resolver = new dns.Resolver({ timeout: 5000, tries: 1 });
+  const resolveTxt: TxtResolver = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));
+
+  healthRoutes(app, store, () => closing);
+  ssoRoutes(app, authorizeDeps, config.publicUrl.startsWith('https:'));
+  managementRoutes(app, managementDeps, resolveTxt);
+  return app;
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Config, ConfigError } from './config/load.ts';
+import { variables } from './config/schema.ts';
+import { newId } from './lib/ids.ts';
+import { isWildcard, parseRedirectUri } from './lib/redirect-uri.ts';
+import { SecretBox } from './lib/secret-box.ts';
+import { sha256 } from './lib/tokens.ts';
+import { generateApiKey, storeApiKey } from './management/api-keys.ts';
+import type { Store } from './storage/store.ts';
+
+/**
+ * Start-up tasks that make an environment usable: the secret key, the client ID, a first API key and the
+ * redirect URIs from the configuration. Idempotent: later starts keep what earlier starts created.
+ */
+
+export interface Environment {
+  secretBox: SecretBox;
+  clientId: string;
+  /** Set only when this start generated the API key: shown once, never again. */
+  generatedApiKey: string | null;
+  /** Where the secret key came from, for the start-up banner. */
+  secretKeySource: 'environment' | 'file' | 'generated-file' | 'ephemeral';
+}
+
+const KEY_CHECK = 'secret_key_check';
+const KEY_CHECK_TEXT = 'gatehouse secret key check';
+
+/** Reads GATEHOUSE_SECRET_KEY or `secret.key` in the data directory, creating the file on first start. */
+function resolveSecretKey(config: Config): { key: Buffer; source: Environment['secretKeySource'] } {
+  if (config.secretKey) return { key: config.secretKey, source: 'environment' };
+  if (config.database.kind !== 'sqlite' || !config.database.dataDir) {
+    return { key: randomBytes(32), source: 'ephemeral' };
+  }
+  const file = join(config.database.dataDir, 'secret.key');
+  if (existsSync(file)) {
+    const raw = readFileSync(file, 'utf8').trim();
+    try {
+      return { key: variables.GATEHOUSE_SECRET_KEY.parse(raw), source: 'file' };
+    } catch (err) {
+      throw new ConfigError(
+        'GATEHOUSE_SECRET_KEY',
+        `is unset and ${file} is unreadable: ${(err as Error).message}`,
+      );
+    }
+  }
+  mkdirSync(config.database.dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return { key, source: 'generated-file' };
+}
+
+export async function bootstrapEnvironment(config: Config, store: Store): Promise<Environment> {
+  // 1. The secret key must be the one this database's secrets were sealed with.
+  const { key, source } = resolveSecretKey(config);
+  const secretBox = new SecretBox(key);
+  const check = await store.getSetting(KEY_CHECK);
+  if (check === null) {
+    await store.setSetting(KEY_CHECK, secretBox.encrypt(KEY_CHECK_TEXT, KEY_CHECK));
+  } else {
+    let ok = false;
+    try {
+      ok = secretBox.decrypt(check, KEY_CHECK) === KEY_CHECK_TEXT;
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw new ConfigError(
+        'GATEHOUSE_SECRET_KEY',
+        'does not match the key this database was encrypted with (every node needs the same key; restore the original value or secret.key file)',
+      );
+    }
+  }
+
+  // 2. Client ID: the configured one wins; otherwise keep the stored one or generate it.
+  let clientId = config.clientId ?? (await store.getSetting('client_id'));
+  if (!clientId) clientId = newId('client');
+  if (clientId !== (await store.getSetting('client_id'))) await store.setSetting('client_id', clientId);
+
+  // 3. API key: add the configured one if it is new; generate one if the environment has none at all.
+  let generatedApiKey: string | null = null;
+  const keys = await store.listApiKeys();
+  if (config.apiKey) {
+    const hash = sha256(config.apiKey);
+    const known = keys.find((k) => k.keyHash === hash);
+    if (!known) await storeApiKey(store, config.apiKey, 'GATEHOUSE_API_KEY');
+    // A configured key that was revoked through the API stays revoked: the API is the later decision.
+  } else if (!keys.some((k) => k.revokedAt === null)) {
+    generatedApiKey = generateApiKey();
+    await storeApiKey(store, generatedApiKey, 'Generated on first start');
+  }
+
+  // 4. Redirect URIs from the configuration; the first is the default.
+  const existing = await store.listRedirectUris();
+  for (const [i, uri] of config.redirectUris.entries()) {
+    const parsed = parseRedirectUri(uri);
+    if (!parsed.ok) throw new ConfigError('GATEHOUSE_REDIRECT_URIS', `entry "${uri}": ${parsed.reason}`);
+    if (i === 0 && isWildcard(uri)) {
+      throw new ConfigError(
+        'GATEHOUSE_REDIRECT_URIS',
+        `first entry "${uri}" becomes the default and cannot be a wildcard`,
+      );
+    }
+    let rec = existing.find((r) => r.uri === uri);
+    if (!rec) {
+      rec = await store.addRedirectUri({ id: newId('ruri'), uri, isDefault: false });
+      existing.push(rec);
+    }
+    if (i === 0 && !rec.isDefault) await store.setDefaultRedirectUri(rec.id);
+  }
+
+  return { secretBox, clientId, generatedApiKey, secretKeySource: source };
+}

@@ -1,0 +1,75 @@
+import { type DatabaseConfig, type VariableName, variables } from './schema.ts';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Without a trailing slash. */
+  publicUrl: string;
+  database: DatabaseConfig;
+  apiKey: string | null;
+  clientId: string | null;
+  redirectUris: string[];
+  signinConsent: boolean;
+  legacyDomainSelector: boolean;
+  /** null: read or generate `secret.key` in the data directory. */
+  secretKey: Buffer | null;
+  allowPrivateUrls: boolean;
+  upstreamTimeoutMs: number;
+  logLevel: string;
+}
+
+/** A bad configuration value. The message names the variable, so start-up can print it as is. */
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable} ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+function read<N extends VariableName>(
+  env: NodeJS.ProcessEnv,
+  name: N,
+): ReturnType<(typeof variables)[N]['parse']> | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    return variables[name].parse(raw) as ReturnType<(typeof variables)[N]['parse']>;
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
+}
+
+/**
+ * Builds the configuration from environment variables.
+ * @throws ConfigError naming the first bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = read(env, 'PORT') ?? 8080;
+  const database: DatabaseConfig = read(env, 'GATEHOUSE_DATABASE_URL') ?? {
+    kind: 'sqlite',
+    path: './data/gatehouse.db',
+    dataDir: null,
+  };
+  if (database.kind === 'sqlite' && database.path !== ':memory:') {
+    const slash = database.path.lastIndexOf('/');
+    database.dataDir = slash >= 0 ? database.path.slice(0, slash) || '/' : '.';
+  }
+  const redirectUris = read(env, 'GATEHOUSE_REDIRECT_URIS') ?? [];
+  return {
+    port,
+    host: read(env, 'HOST') ?? '127.0.0.1',
+    publicUrl: read(env, 'GATEHOUSE_PUBLIC_URL') ?? `http://localhost:${port}`,
+    database,
+    apiKey: read(env, 'GATEHOUSE_API_KEY') ?? null,
+    clientId: read(env, 'GATEHOUSE_CLIENT_ID') ?? null,
+    redirectUris,
+    signinConsent: read(env, 'GATEHOUSE_SIGNIN_CONSENT') ?? true,
+    legacyDomainSelector: read(env, 'GATEHOUSE_LEGACY_DOMAIN_SELECTOR') ?? false,
+    secretKey: read(env, 'GATEHOUSE_SECRET_KEY') ?? null,
+    allowPrivateUrls: read(env, 'GATEHOUSE_ALLOW_PRIVATE_URLS') ?? false,
+    upstreamTimeoutMs: read(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS') ?? 10_000,
+    logLevel: read(env, 'GATEHOUSE_LOG_LEVEL') ?? 'info',
+  };
+}

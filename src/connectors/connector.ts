@@ -1,0 +1,103 @@
+/**
+ * The contract between the SSO flow and an upstream protocol (OIDC, SAML, OAuth providers).
+ *
+ * A connector is opened for one connection (`ConnectorDefinition.open`) with its decrypted configuration and
+ * shared, per-node dependencies. It never touches storage or HTTP routing: the flow persists whatever the
+ * connector returns as `connectorState` (sealed) in the login transaction and hands it back on the callback.
+ *
+ * Each protocol lives in its own folder and exports one `ConnectorDefinition`; `registry.ts` is the only file
+ * that maps `connection_type` values to definitions.
+ */
+import type { FetchLike } from '../lib/safe-fetch.ts';
+
+/** What the flow asks a connector to start. */
+export interface LoginRequest {
+  /**
+   * Our upstream `state` (OIDC) / `RelayState` (SAML): a random secret the connector must send upstream
+   * unchanged. The flow finds the login transaction by it on the callback.
+   */
+  state: string;
+  /** The callback URL for this connection (`oidc_options.redirect_uri`, the SAML ACS URL, …). */
+  callbackUrl: string;
+  /** Passed on where the protocol supports it. */
+  loginHint: string | undefined;
+  domainHint: string | undefined;
+  /** Extra scopes the app asked for (`provider_scopes`). */
+  providerScopes: string[];
+  /** Extra query parameters the app asked to pass on (`provider_query_params[k]`). */
+  providerQueryParams: Record<string, string>;
+}
+
+export interface LoginStart {
+  /** Where to send the browser. */
+  redirectUrl: string;
+  /**
+   * Everything the connector needs again on the callback (nonce, PKCE verifier, request ID, issuer). Stored
+   * sealed with the login transaction; never shown to the browser.
+   */
+  connectorState: Record<string, unknown>;
+}
+
+export interface Connector {
+  /**
+   * Builds the upstream authorization request.
+   * @throws BrokerError `upstream_unavailable` when the IdP cannot be reached (discovery), or
+   *   `upstream_misconfigured` when its metadata is unusable.
+   */
+  startLogin(request: LoginRequest): Promise<LoginStart>;
+}
+
+/** Per-node dependencies shared by all connectors. Everything in it is safe to lose (caches). */
+export interface ConnectorDeps {
+  /** SSRF-guarded, time- and size-bounded fetch. */
+  fetch: FetchLike;
+  /** Whether plain-http upstream URLs are accepted (only with GATEHOUSE_ALLOW_PRIVATE_URLS=on). */
+  allowInsecureHttp: boolean;
+  upstreamTimeoutMs: number;
+  /** Per-node cache for discovery documents and the like, keyed by the connector. */
+  cache: Map<string, unknown>;
+}
+
+/** Result of validating connection options from the management API. */
+export interface ParsedOptions {
+  /** Config to store (secrets sealed), merged over the existing config on update. */
+  config: Record<string, unknown>;
+  /** Required options that are still missing: the connection stays a `draft` until there are none. */
+  missing: string[];
+  /** Malformed options: the request is rejected with 422 naming each field. */
+  errors: { field: string; message: string }[];
+}
+
+/** Seals and opens secrets inside a connection's config (bound to the connection and field). */
+export interface SecretSealer {
+  seal(value: string, field: string): string;
+  open(sealed: string, field: string): string;
+}
+
+export interface ConnectorDefinition {
+  /** Protocol family, shown in docs and logs. */
+  readonly protocol: 'oidc' | 'saml' | 'oauth';
+  /** The JSON key of this family's options in the management API (`oidc_options`, `saml_options`, …). */
+  readonly optionsKey: string;
+  /** Path segment of the callback URL: `${publicUrl}/sso/${callbackSegment}/${externalKey}`. */
+  readonly callbackSegment: string;
+  /**
+   * Validates options sent to `POST /connections` (`existing` undefined) or `PUT /connections/{id}` (merge over
+   * `existing`: only given fields change). Never touches the network.
+   */
+  parseOptions(
+    input: unknown,
+    existing: Record<string, unknown> | undefined,
+    sealer: SecretSealer,
+    policy: { allowInsecureHttp: boolean },
+  ): ParsedOptions;
+  /** Public view of the options (no secrets) for API responses, plus `callbackUrl` under the protocol's name. */
+  presentOptions(config: Record<string, unknown>, callbackUrl: string): Record<string, unknown>;
+  /** Opens a connector for a connection whose options are complete. */
+  open(
+    config: Record<string, unknown>,
+    sealer: SecretSealer,
+    deps: ConnectorDeps,
+    cacheKey: string,
+  ): Connector;
+}

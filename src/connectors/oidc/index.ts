@@ -1,0 +1,204 @@
+import * as client from 'openid-client';
+import { BrokerError } from '../../errors/broker-error.ts';
+import { UpstreamFetchError } from '../../lib/safe-fetch.ts';
+import { pkceS256, randomToken } from '../../lib/tokens.ts';
+import type {
+  Connector,
+  ConnectorDefinition,
+  ConnectorDeps,
+  LoginRequest,
+  LoginStart,
+  SecretSealer,
+} from '../connector.ts';
+import { type OidcConfig, parseOidcOptions, presentOidcOptions } from './config.ts';
+
+/**
+ * OpenID Connect connector (GenericOIDC, OktaOIDC, EntraIdOIDC), built on openid-client.
+ *
+ * Discovery documents are cached per node for an hour and per connection version; a failed refresh keeps
+ * serving the previous document (stale-if-error) for up to a day, so a short IdP outage does not stop
+ * sign-ins that only need the authorization endpoint. What this module does not do: dynamic client
+ * registration, request objects (JAR/PAR), implicit or hybrid flows.
+ */
+
+const FRESH_MS = 60 * 60 * 1000;
+const STALE_MS = 24 * 60 * 60 * 1000;
+
+/** Parameters that carry protocol meaning: `provider_query_params` can never override them. */
+const RESERVED_PARAMS = new Set([
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'request',
+  'request_uri',
+  'client_secret',
+]);
+
+interface CachedDiscovery {
+  promise: Promise<client.Configuration>;
+  fetchedAt: number;
+  /** The last good configuration, served while a refresh fails. */
+  lastGood?: client.Configuration;
+}
+
+function classifyDiscoveryError(issuer: string, err: unknown): BrokerError {
+  const upstream = err instanceof UpstreamFetchError ? err : (err as { cause?: unknown })?.cause;
+  if (upstream instanceof UpstreamFetchError) {
+    const code = upstream.kind === 'blocked' ? 'upstream_misconfigured' : 'upstream_unavailable';
+    return new BrokerError(code, {
+      detail: { stage: 'discovery', issuer, reason: upstream.message },
+      cause: err,
+    });
+  }
+  const e = err as { code?: string; message?: string; status?: number; cause?: { status?: number } };
+  const status = e.status ?? e.cause?.status;
+  // A 5xx or 429 is an outage; anything else (404, bad JSON, issuer mismatch) is a configuration problem.
+  const outage = typeof status === 'number' && (status >= 500 || status === 429);
+  return new BrokerError(outage ? 'upstream_unavailable' : 'upstream_misconfigured', {
+    detail: { stage: 'discovery', issuer, reason: e.message ?? String(err), code: e.code, status },
+    cause: err,
+  });
+}
+
+class OidcConnector implements Connector {
+  readonly #config: OidcConfig & { issuer: string; clientId: string };
+  readonly #secret: string;
+  readonly #deps: ConnectorDeps;
+  readonly #cacheKey: string;
+
+  constructor(
+    config: OidcConfig & { issuer: string; clientId: string },
+    secret: string,
+    deps: ConnectorDeps,
+    cacheKey: string,
+  ) {
+    this.#config = config;
+    this.#secret = secret;
+    this.#deps = deps;
+    this.#cacheKey = `oidc:${cacheKey}`;
+  }
+
+  #discover(): Promise<client.Configuration> {
+    const { issuer, clientId } = this.#config;
+    const cached = this.#deps.cache.get(this.#cacheKey) as CachedDiscovery | undefined;
+    const now = Date.now();
+    if (cached && now - cached.fetchedAt < FRESH_MS) return cached.promise;
+
+    const fetched = client
+      .discovery(
+        new URL(issuer),
+        clientId,
+        { client_secret: this.#secret },
+        client.ClientSecretPost(this.#secret),
+        {
+          [client.customFetch]: this.#deps.fetch as client.CustomFetch,
+          execute:
+            this.#deps.allowInsecureHttp && issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
+          timeout: Math.ceil(this.#deps.upstreamTimeoutMs / 1000),
+        },
+      )
+      .catch((err: unknown) => {
+        throw classifyDiscoveryError(issuer, err);
+      });
+    const entry: CachedDiscovery = {
+      promise: fetched,
+      fetchedAt: now,
+      ...(cached?.lastGood ? { lastGood: cached.lastGood } : {}),
+    };
+    this.#deps.cache.set(this.#cacheKey, entry);
+    fetched.then(
+      (configuration) => {
+        entry.lastGood = configuration;
+      },
+      () => {
+        // Do not cache failures: the next request tries again.
+        if (this.#deps.cache.get(this.#cacheKey) === entry) this.#deps.cache.delete(this.#cacheKey);
+      },
+    );
+    const lastGood = cached?.lastGood;
+    if (lastGood && now - (cached?.fetchedAt ?? 0) < STALE_MS) {
+      return fetched.catch(() => {
+        this.#deps.cache.set(this.#cacheKey, {
+          promise: Promise.resolve(lastGood),
+          fetchedAt: now - FRESH_MS + 60_000,
+          lastGood,
+        });
+        return lastGood;
+      });
+    }
+    return fetched;
+  }
+
+  async startLogin(request: LoginRequest): Promise<LoginStart> {
+    const configuration = await this.#discover();
+    const codeVerifier = randomToken(32);
+    const nonce = randomToken(24);
+    const scopes = [...new Set([...this.#config.scopes, ...request.providerScopes])];
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.providerQueryParams)) {
+      if (!RESERVED_PARAMS.has(k)) params[k] = v;
+    }
+    Object.assign(params, {
+      response_type: 'code',
+      redirect_uri: request.callbackUrl,
+      scope: scopes.join(' '),
+      state: request.state,
+      nonce,
+      code_challenge: pkceS256(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    if (request.loginHint) params.login_hint = request.loginHint;
+    let url: URL;
+    try {
+      url = client.buildAuthorizationUrl(configuration, params);
+    } catch (err) {
+      throw new BrokerError('upstream_misconfigured', {
+        detail: {
+          stage: 'authorization_request',
+          issuer: this.#config.issuer,
+          reason: (err as Error).message,
+        },
+        cause: err,
+      });
+    }
+    return {
+      redirectUrl: url.href,
+      connectorState: {
+        nonce,
+        codeVerifier,
+        issuer: configuration.serverMetadata().issuer,
+        scope: params.scope,
+      },
+    };
+  }
+}
+
+export const oidcConnector: ConnectorDefinition = {
+  protocol: 'oidc',
+  optionsKey: 'oidc_options',
+  callbackSegment: 'oidc/callback',
+  parseOptions: parseOidcOptions,
+  presentOptions: presentOidcOptions,
+  open(
+    config: Record<string, unknown>,
+    sealer: SecretSealer,
+    deps: ConnectorDeps,
+    cacheKey: string,
+  ): Connector {
+    const c = config as unknown as OidcConfig;
+    if (!c.issuer || !c.clientId || !c.clientSecret)
+      throw new TypeError('OIDC connection options are incomplete');
+    return new OidcConnector(
+      { ...c, issuer: c.issuer, clientId: c.clientId },
+      sealer.open(c.clientSecret, 'client_secret'),
+      deps,
+      cacheKey,
+    );
+  },
+};

@@ -1,0 +1,23 @@
+/**
+ * The only map from `connection_type` to a connector. Adding a protocol means a folder under `connectors/`
+ * plus one line here; nothing else in the flow or the API changes.
+ */
+import type { ConnectorDefinition } from './connector.ts';
+import { oidcConnector } from './oidc/index.ts';
+
+const definitions: Record<string, ConnectorDefinition> = {
+  GenericOIDC: oidcConnector,
+  OktaOIDC: oidcConnector,
+  EntraIdOIDC: oidcConnector,
+};
+
+/** OAuth provider types selectable with `provider=` (WorkOS `provider` values). */
+export const PROVIDER_TYPES = ['GoogleOAuth', 'MicrosoftOAuth', 'GitHubOAuth', 'AppleOAuth'] as const;
+
+export function connectorFor(connectionType: string): ConnectorDefinition | undefined {
+  return Object.hasOwn(definitions, connectionType) ? definitions[connectionType] : undefined;
+}
+
+export function supportedConnectionTypes(): string[] {
+  return Object.keys(definitions);
+}

@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BrokerError } from '../../errors/broker-error.ts';
+import * as apiKeys from '../../management/api-keys.ts';
+import * as connections from '../../management/connections.ts';
+import type { ManagementDeps } from '../../management/deps.ts';
+import * as organizations from '../../management/organizations.ts';
+import * as redirectUris from '../../management/redirect-uris.ts';
+
+/**
+ * The management API (design/workos-api.md §3–§5), authenticated with `Authorization: Bearer <API key>`.
+ * Routes only translate HTTP to service calls; validation and shapes live in `management/`.
+ */
+
+type Params = Record<string, string>;
+
+/** Query values as strings (Fastify turns repeated keys into arrays; the first one wins). */
+function query(request: FastifyRequest): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
+    out[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+  }
+  return out;
+}
+
+export function managementRoutes(
+  app: FastifyInstance,
+  deps: ManagementDeps,
+  resolveTxt: organizations.TxtResolver,
+): void {
+  app.register(async (api) => {
+    api.addHook('onRequest', async (request) => {
+      const header = request.headers.authorization;
+      const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+      if (!m?.[1]) throw new BrokerError('api_key_missing');
+      const key = await apiKeys.authenticateApiKey(deps.store, m[1]);
+      if (!key) throw new BrokerError('api_key_invalid');
+    });
+
+    const noContent = (reply: FastifyReply) => reply.code(204).send();
+
+    // Organizations
+    api.get('/organizations', (req) => organizations.listOrganizations(deps, query(req)));
+    api.post('/organizations', async (req, reply) =>
+      reply.code(201).send(await organizations.createOrganization(deps, req.body)),
+    );
+    api.get('/organizations/external_id/:externalId', (req) =>
+      organizations.getOrganizationByExternalId(deps, (req.params as Params).externalId as string),
+    );
+    api.get('/organizations/:id', (req) =>
+      organizations.getOrganization(deps, (req.params as Params).id as string),
+    );
+    api.put('/organizations/:id', (req) =>
+      organizations.updateOrganization(deps, (req.params as Params).id as string, req.body),
+    );
+    api.delete('/organizations/:id', async (req, reply) => {
+      await organizations.deleteOrganization(deps, (req.params as Params).id as string);
+      return noContent(reply);
+    });
+
+    // Organization domains
+    api.post('/organization_domains', async (req, reply) =>
+      reply.code(201).send(await organizations.createOrganizationDomain(deps, req.body)),
+    );
+    api.get('/organization_domains/:id', (req) =>
+      organizations.getOrganizationDomain(deps, (req.params as Params).id as string),
+    );
+    api.post('/organization_domains/:id/verify', (req) =>
+      organizations.verifyOrganizationDomain(deps, (req.params as Params).id as string, resolveTxt),
+    );
+    api.delete('/organization_domains/:id', async (req, reply) => {
+      await organizations.deleteOrganizationDomain(deps, (req.params as Params).id as string);
+      return noContent(reply);
+    });
+
+    // Connections
+    api.get('/connections', (req) => connections.listConnections(deps, query(req)));
+    api.post('/connections', async (req, reply) =>
+      reply.code(201).send(await connections.createConnection(deps, req.body)),
+    );
+    api.get('/connections/:id', (req) =>
+      connections.getConnection(deps, (req.params as Params).id as string),
+    );
+    api.put('/connections/:id', (req) =>
+      connections.updateConnection(deps, (req.params as Params).id as string, req.body),
+    );
+    api.delete('/connections/:id', async (req, reply) => {
+      await connections.deleteConnection(deps, (req.params as Params).id as string);
+      return noContent(reply);
+    });
+    api.post('/connections/:id/activate', (req) =>
+      connections.activateConnection(deps, (req.params as Params).id as string),
+    );
+    api.post('/connections/:id/deactivate', (req) =>
+      connections.deactivateConnection(deps, (req.params as Params).id as string),
+    );
+
+    // Redirect URIs
+    api.get('/redirect_uris', () => redirectUris.listRedirectUris(deps));
+    api.post('/redirect_uris', async (req, reply) =>
+      reply.code(201).send(await redirectUris.addRedirectUri(deps, req.body)),
+    );
+    api.post('/redirect_uris/:id/default', (req) =>
+      redirectUris.setDefaultRedirectUri(deps, (req.params as Params).id as string),
+    );
+    api.delete('/redirect_uris/:id', async (req, reply) => {
+      await redirectUris.deleteRedirectUri(deps, (req.params as Params).id as string);
+      return noContent(reply);
+    });
+
+    // API keys
+    api.get('/api_keys', () => apiKeys.listApiKeys(deps));
+    api.post('/api_keys', async (req, reply) =>
+      reply.code(201).send(await apiKeys.createApiKey(deps, req.body)),
+    );
+    api.delete('/api_keys/:id', async (req, reply) => {
+      await apiKeys.revokeApiKey(deps, (req.params as Params).id as string);
+      return noContent(reply);
+    });
+  });
+}

@@ -1,0 +1,39 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+/**
+ * Authenticated encryption of secrets at rest (IdP client secrets, private keys, PKCE verifiers) with
+ * AES-256-GCM and `GATEHOUSE_SECRET_KEY`. The `context` (e.g. the connection ID and field) is bound as
+ * additional data, so a ciphertext copied to another row or field does not decrypt.
+ *
+ * Format: `v1.<iv>.<ciphertext+tag>` (base64url). The version prefix leaves room for key rotation.
+ */
+export class SecretBox {
+  readonly #key: Buffer;
+
+  constructor(key: Buffer) {
+    if (key.length !== 32) throw new TypeError('secret key must be 32 bytes');
+    this.#key = key;
+  }
+
+  encrypt(plaintext: string, context: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    cipher.setAAD(Buffer.from(context));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `v1.${iv.toString('base64url')}.${body.toString('base64url')}`;
+  }
+
+  /** @throws Error when the value was not produced by this key and context (tampered, wrong key). */
+  decrypt(sealed: string, context: string): string {
+    const [version, ivText, bodyText] = sealed.split('.');
+    if (version !== 'v1' || !ivText || !bodyText) throw new Error('not a sealed secret');
+    const body = Buffer.from(bodyText, 'base64url');
+    if (body.length < 16) throw new Error('not a sealed secret');
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(ivText, 'base64url'));
+    decipher.setAAD(Buffer.from(context));
+    decipher.setAuthTag(body.subarray(body.length - 16));
+    return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString(
+      'utf8',
+    );
+  }
+}

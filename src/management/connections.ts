@@ -1,0 +1,218 @@
+import { connectorFor, PROVIDER_TYPES, supportedConnectionTypes } from '../connectors/registry.ts';
+import { BrokerError } from '../errors/broker-error.ts';
+import { newId } from '../lib/ids.ts';
+import { randomToken } from '../lib/tokens.ts';
+import { callbackUrl, sealerFor } from '../sso/connections.ts';
+import {
+  type ConnectionPatch,
+  type ConnectionRecord,
+  type ConnectionState,
+  NotFoundError,
+  type OrganizationDomainRecord,
+} from '../storage/store.ts';
+import type { ManagementDeps } from './deps.ts';
+import { listResponse, parsePage } from './pagination.ts';
+import { objectBody, Validator } from './validate.ts';
+
+/**
+ * Connections: WorkOS's list/get/delete, plus create, update, activate and deactivate (ours; WorkOS has no
+ * API for them). State machine: `draft` while options are incomplete → `validating` once complete → `active`
+ * after the first successful sign-in; `inactive` after deactivate. `status` is the deprecated
+ * linked/unlinked view of it.
+ */
+
+const ALL_OPTION_KEYS = ['oidc_options', 'saml_options', 'oauth_options'];
+
+function notFound(id: string): BrokerError {
+  return new BrokerError('not_found', { message: `Connection '${id}' not found.` });
+}
+
+export function presentConnection(
+  c: ConnectionRecord,
+  domains: OrganizationDomainRecord[],
+  publicUrl: string,
+) {
+  const definition = connectorFor(c.connectionType);
+  return {
+    object: 'connection' as const,
+    id: c.id,
+    organization_id: c.organizationId,
+    connection_type: c.connectionType,
+    name: c.name,
+    state: c.state,
+    status: c.state === 'active' || c.state === 'validating' ? ('linked' as const) : ('unlinked' as const),
+    domains: domains
+      .filter((d) => d.organizationId === c.organizationId && d.state === 'verified')
+      .map((d) => ({ object: 'connection_domain' as const, id: d.id, domain: d.domain })),
+    ...(definition
+      ? {
+          [definition.optionsKey]: definition.presentOptions(c.config, callbackUrl(publicUrl, definition, c)),
+        }
+      : {}),
+    created_at: c.createdAt.toISOString(),
+    updated_at: c.updatedAt.toISOString(),
+  };
+}
+
+async function present(deps: ManagementDeps, c: ConnectionRecord) {
+  const domains = c.organizationId ? await deps.store.listDomains([c.organizationId]) : [];
+  return presentConnection(c, domains, deps.publicUrl);
+}
+
+function rejectForeignOptions(
+  v: Validator,
+  body: Record<string, unknown>,
+  optionsKey: string,
+  type: string,
+): void {
+  for (const key of ALL_OPTION_KEYS) {
+    if (key !== optionsKey && body[key] !== undefined)
+      v.fail(key, `does not apply to connection_type ${type}; use ${optionsKey}`);
+  }
+}
+
+export async function createConnection(deps: ManagementDeps, rawBody: unknown) {
+  const body = objectBody(rawBody);
+  const v = new Validator();
+  const type = v.string(body, 'connection_type', { required: true, max: 64 });
+  const organizationId = v.string(body, 'organization_id', { max: 64, nullable: true });
+  const name = v.string(body, 'name', { max: 255 });
+  const definition = type ? connectorFor(type) : undefined;
+  if (type && !definition) {
+    const hint = (PROVIDER_TYPES as readonly string[]).includes(type)
+      ? ' (OAuth provider connections are not available yet)'
+      : '';
+    v.fail('connection_type', `must be one of ${supportedConnectionTypes().join(', ')}${hint}`);
+  }
+  v.done();
+  const def = definition as NonNullable<typeof definition>;
+
+  if (!organizationId) v.fail('organization_id', `is required for connection_type ${type}`);
+  const org = organizationId ? await deps.store.getOrganization(organizationId) : null;
+  if (organizationId && !org) v.fail('organization_id', `'${organizationId}' is not an organization`);
+  rejectForeignOptions(v, body, def.optionsKey, type as string);
+  const id = newId('conn');
+  const parsed = def.parseOptions(body[def.optionsKey], undefined, sealerFor(deps.secretBox, id), {
+    allowInsecureHttp: deps.allowInsecureHttp,
+  });
+  for (const e of parsed.errors) v.fail(e.field, e.message);
+  v.done();
+
+  const conn = await deps.store.createConnection({
+    id,
+    organizationId: org?.id ?? null,
+    connectionType: type as string,
+    name: name || `${org?.name ?? 'Environment'} ${type}`,
+    state: parsed.missing.length > 0 ? 'draft' : 'validating',
+    externalKey: randomToken(16),
+    config: parsed.config,
+  });
+  return present(deps, conn);
+}
+
+export async function getConnection(deps: ManagementDeps, id: string) {
+  const c = await deps.store.getConnection(id);
+  if (!c) throw notFound(id);
+  return present(deps, c);
+}
+
+export async function listConnections(deps: ManagementDeps, query: Record<string, string | undefined>) {
+  const page = parsePage(query);
+  const result = await deps.store.listConnections(
+    {
+      connectionType: query.connection_type || undefined,
+      organizationId: query.organization_id || undefined,
+      domain: query.domain?.trim().toLowerCase() || undefined,
+      search: query.search || undefined,
+    },
+    page,
+  );
+  const orgIds = [
+    ...new Set(result.data.map((c) => c.organizationId).filter((x): x is string => x !== null)),
+  ];
+  const domains = await deps.store.listDomains(orgIds);
+  return listResponse(result, (c) => presentConnection(c, domains, deps.publicUrl));
+}
+
+/** Changes only the fields given. `connection_type`, `organization_id` and the callback URL never change. */
+export async function updateConnection(deps: ManagementDeps, id: string, rawBody: unknown) {
+  const body = objectBody(rawBody);
+  const current = await deps.store.getConnection(id);
+  if (!current) throw notFound(id);
+  const definition = connectorFor(current.connectionType);
+  const v = new Validator();
+  if (body.connection_type !== undefined && body.connection_type !== current.connectionType) {
+    v.fail('connection_type', 'cannot be changed; create a new connection instead');
+  }
+  if (body.organization_id !== undefined && body.organization_id !== current.organizationId) {
+    v.fail('organization_id', 'cannot be changed; create a new connection instead');
+  }
+  const patch: ConnectionPatch = {};
+  const name = v.string(body, 'name', { max: 255 });
+  if (name === '' || name === null) v.fail('name', 'must not be empty');
+  else if (name !== undefined) patch.name = name;
+  if (!definition) {
+    v.fail('connection_type', `${current.connectionType} connections cannot be edited by this version`);
+    v.done();
+    return present(deps, current);
+  }
+  rejectForeignOptions(v, body, definition.optionsKey, current.connectionType);
+  let missing: string[] = [];
+  if (body[definition.optionsKey] !== undefined) {
+    const parsed = definition.parseOptions(
+      body[definition.optionsKey],
+      current.config,
+      sealerFor(deps.secretBox, id),
+      {
+        allowInsecureHttp: deps.allowInsecureHttp,
+      },
+    );
+    for (const e of parsed.errors) v.fail(e.field, e.message);
+    patch.config = parsed.config;
+    missing = parsed.missing;
+    // New options have not been proven by a sign-in yet.
+    if (current.state === 'draft' && missing.length === 0) patch.state = 'validating';
+    if (current.state === 'active') patch.state = 'validating';
+  }
+  v.done();
+  return present(deps, await deps.store.updateConnection(id, patch));
+}
+
+export async function deleteConnection(deps: ManagementDeps, id: string): Promise<void> {
+  try {
+    await deps.store.deleteConnection(id);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw notFound(id);
+    throw err;
+  }
+}
+
+/** inactive → active (or validating if it never signed anyone in); a draft cannot be activated. */
+export async function activateConnection(deps: ManagementDeps, id: string) {
+  const c = await deps.store.getConnection(id);
+  if (!c) throw notFound(id);
+  const definition = connectorFor(c.connectionType);
+  if (!definition)
+    throw new BrokerError('connection_incomplete', {
+      message: `${c.connectionType} connections are not supported by this version.`,
+    });
+  const missing = definition.parseOptions(undefined, c.config, sealerFor(deps.secretBox, id), {
+    allowInsecureHttp: true,
+  }).missing;
+  if (missing.length > 0) {
+    throw new BrokerError('connection_incomplete', {
+      message: `The connection cannot be activated until these options are set: ${missing.join(', ')}.`,
+      fields: missing.map((field) => ({ field, code: `${field} is required` })),
+    });
+  }
+  if (c.state === 'active' || c.state === 'validating') return present(deps, c);
+  const state: ConnectionState = c.firstLoginAt ? 'active' : 'validating';
+  return present(deps, await deps.store.updateConnection(id, { state }));
+}
+
+export async function deactivateConnection(deps: ManagementDeps, id: string) {
+  const c = await deps.store.getConnection(id);
+  if (!c) throw notFound(id);
+  if (c.state === 'inactive') return present(deps, c);
+  return present(deps, await deps.store.updateConnection(id, { state: 'inactive' }));
+}

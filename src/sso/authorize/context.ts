@@ -1,0 +1,52 @@
+import type { ConnectionRecord } from '../../storage/store.ts';
+import type { ParsedQuery } from './request.ts';
+
+/**
+ * The redirect URI after `checkRedirectUri` matched it against the allowlist. Only that step creates one
+ * (the brand makes any other construction a type error), and only an error carrying one can be redirected.
+ */
+export interface VerifiedRedirectUri {
+  readonly uri: string;
+  readonly __verified: unique symbol;
+}
+
+/** State of one /sso/authorize request as the steps fill it in. */
+export interface AuthorizeContext {
+  readonly query: ParsedQuery;
+  readonly requestId: string;
+  /** The browser binding cookie as received (validated before use), or null. */
+  readonly bindingCookie: string | null;
+
+  clientId?: string;
+  redirectUri?: VerifiedRedirectUri;
+  /** The app's `state` exactly as sent; null when absent. Known only after the redirect URI is verified. */
+  appState: string | null;
+  codeChallenge: string | null;
+  loginHint: string | undefined;
+  domainHint: string | undefined;
+  providerScopes: string[];
+  providerQueryParams: Record<string, string>;
+  connection?: ConnectionRecord;
+}
+
+/** What the HTTP layer does with the result. */
+export type AuthorizeOutcome =
+  | {
+      kind: 'redirect';
+      location: string;
+      /** Set (or refresh) the browser binding cookie to this value. */
+      bindingCookie?: string;
+    }
+  | {
+      kind: 'page';
+      status: number;
+      /** Catalog code, for the page title and the log. */
+      code: string;
+      message: string;
+      requestId: string;
+    };
+
+/** First value of a parameter (callers check repetition separately), or undefined. */
+export function param(ctx: AuthorizeContext, name: string): string | undefined {
+  return ctx.query.values.get(name)?.[0];
+}

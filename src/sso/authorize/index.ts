@@ -1,0 +1,126 @@
+import { isBrokerError } from '../../errors/broker-error.ts';
+import { catalog } from '../../errors/catalog.ts';
+import { checkClient } from './check-client.ts';
+import { checkRedirectUri } from './check-redirect-uri.ts';
+import { checkRequest } from './check-request.ts';
+import type { AuthorizeContext, AuthorizeOutcome, VerifiedRedirectUri } from './context.ts';
+import type { AuthorizeDeps } from './deps.ts';
+import { parseQuery } from './request.ts';
+import { resolveConnection } from './resolve-connection.ts';
+import { startUpstream } from './start-upstream.ts';
+
+/**
+ * GET /sso/authorize, as an ordered table of steps (error-taxonomy.md §7). Each step checks one thing and
+ * throws a BrokerError or fills in the context; the last one hands off to the connector.
+ */
+const steps: ReadonlyArray<(ctx: AuthorizeContext, deps: AuthorizeDeps) => void | Promise<void>> = [
+  checkClient, //        client_id known                         → else page
+  checkRedirectUri, //   redirect_uri on the allowlist           → else page
+  checkRequest, //       repeats, response_type, PKCE, bounds    → else redirect invalid_request / unsupported_response_type
+  resolveConnection, //  exactly one selector → one connection   → else redirect with the selector's code
+];
+
+export interface AuthorizeInput {
+  /** The raw query string, without the leading `?`. */
+  rawQuery: string;
+  requestId: string;
+  bindingCookie: string | null;
+}
+
+export interface AuthorizeLog {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export async function authorize(
+  input: AuthorizeInput,
+  deps: AuthorizeDeps,
+  log: AuthorizeLog,
+): Promise<AuthorizeOutcome> {
+  const ctx: AuthorizeContext = {
+    query: parseQuery(input.rawQuery),
+    requestId: input.requestId,
+    bindingCookie: input.bindingCookie,
+    appState: null,
+    codeChallenge: null,
+    loginHint: undefined,
+    domainHint: undefined,
+    providerScopes: [],
+    providerQueryParams: {},
+  };
+  try {
+    for (const step of steps) await step(ctx, deps);
+    const { location, bindingCookie } = await startUpstream(ctx, deps);
+    return { kind: 'redirect', location, bindingCookie };
+  } catch (err) {
+    return renderAuthorizeError(err, ctx, deps.publicUrl, log);
+  }
+}
+
+/**
+ * The error path. Its first decision is the guard: without a verified redirect URI (client and redirect URI
+ * both checked), the answer is a page, whatever the error says. Only then may a redirect-transport error go
+ * back to the app, with the catalog's fixed description, the app's state and our issuer (RFC 9207).
+ */
+export function renderAuthorizeError(
+  err: unknown,
+  ctx: AuthorizeContext,
+  issuer: string,
+  log: AuthorizeLog,
+): AuthorizeOutcome {
+  const known = isBrokerError(err) ? err : null;
+  if (known) {
+    if (known.detail || known.entry.wire === 'server_error') {
+      log.warn(
+        { code: known.code, detail: known.detail, cause: (known.cause as Error)?.message },
+        'authorize failed',
+      );
+    }
+  } else {
+    log.error({ err }, 'authorize failed unexpectedly');
+  }
+
+  const verified = ctx.redirectUri;
+  if (!verified) {
+    if (known?.entry.transport === 'page') {
+      return {
+        kind: 'page',
+        status: known.entry.status,
+        code: known.code,
+        message: known.publicMessage ?? known.entry.description,
+        requestId: ctx.requestId,
+      };
+    }
+    // Anything else before both checks passed (an internal failure) is also a page: never a redirect.
+    return {
+      kind: 'page',
+      status: 500,
+      code: 'authorize_internal',
+      message: catalog.authorize_internal.description,
+      requestId: ctx.requestId,
+    };
+  }
+
+  const entry = known && known.entry.transport === 'redirect' ? known.entry : catalog.authorize_internal;
+  return {
+    kind: 'redirect',
+    location: appendToRedirectUri(verified, {
+      error: entry.wire,
+      error_description: entry.description,
+      ...(ctx.appState !== null ? { state: ctx.appState } : {}),
+      iss: issuer,
+    }),
+  };
+}
+
+/**
+ * Adds parameters to the app's verified redirect URI, keeping its own query component as registered
+ * (RFC 6749 §3.1.2: "MUST retain the query component"). Registered URIs never carry a fragment.
+ */
+export function appendToRedirectUri(verified: VerifiedRedirectUri, params: Record<string, string>): string {
+  // encodeURIComponent (space as %20, as in WorkOS's documented example) decodes the same with every decoder.
+  const query = Object.entries(params)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+  return `${verified.uri}${verified.uri.includes('?') ? '&' : '?'}${query}`;
+}

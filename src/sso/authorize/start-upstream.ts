@@ -1,0 +1,65 @@
+import { BrokerError } from '../../errors/broker-error.ts';
+import { ulid } from '../../lib/ids.ts';
+import { randomToken, sha256 } from '../../lib/tokens.ts';
+import { callbackUrl, openConnector } from '../connections.ts';
+import type { AuthorizeContext } from './context.ts';
+import type { AuthorizeDeps } from './deps.ts';
+
+/** A binding cookie we issued: 32 random bytes, base64url. Anything else is replaced. */
+const BINDING = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Step 5: hand off to the connection's connector. Our own `state` (a 256-bit secret; only its hash is stored)
+ * ties the IdP's answer to a login transaction, and the transaction is tied to this browser by the hash of a
+ * binding cookie. The transaction is written only after the connector built the upstream request, so a
+ * request that fails (including discovery) writes nothing. It expires after `transactionTtlMs` and is
+ * consumed once by the callback.
+ */
+export async function startUpstream(
+  ctx: AuthorizeContext,
+  deps: AuthorizeDeps,
+): Promise<{ location: string; bindingCookie: string }> {
+  const connection = ctx.connection;
+  const redirectUri = ctx.redirectUri;
+  if (!connection || !redirectUri || !ctx.clientId) throw new Error('startUpstream ran before the checks');
+
+  const opened = openConnector(connection, deps.secretBox, deps.connectorDeps);
+  if (!opened) {
+    throw new BrokerError('upstream_misconfigured', {
+      detail: {
+        connection: connection.id,
+        reason: `no connector implements connection_type "${connection.connectionType}"`,
+      },
+    });
+  }
+  const state = randomToken(32);
+  const start = await opened.connector.startLogin({
+    state,
+    callbackUrl: callbackUrl(deps.publicUrl, opened.definition, connection),
+    loginHint: ctx.loginHint,
+    domainHint: ctx.domainHint,
+    providerScopes: ctx.providerScopes,
+    providerQueryParams: ctx.providerQueryParams,
+  });
+
+  const binding = ctx.bindingCookie && BINDING.test(ctx.bindingCookie) ? ctx.bindingCookie : randomToken(32);
+  const now = deps.now();
+  const id = ulid(now.getTime());
+  await deps.store.createLoginTransaction({
+    id,
+    stateHash: sha256(state),
+    browserHash: sha256(binding),
+    clientId: ctx.clientId,
+    connectionId: connection.id,
+    organizationId: connection.organizationId,
+    redirectUri: redirectUri.uri,
+    appState: ctx.appState,
+    codeChallenge: ctx.codeChallenge,
+    codeChallengeMethod: ctx.codeChallenge ? 'S256' : null,
+    connectorState: deps.secretBox.encrypt(JSON.stringify(start.connectorState), `login_transaction:${id}`),
+    requestId: ctx.requestId,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
+  });
+  return { location: start.redirectUrl, bindingCookie: binding };
+}

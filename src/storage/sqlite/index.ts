@@ -1,0 +1,626 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import {
+  AlreadyExistsError,
+  type ApiKeyRecord,
+  type ConnectionFilter,
+  type ConnectionPatch,
+  type ConnectionRecord,
+  type LoginTransactionRecord,
+  type NewDomain,
+  NotFoundError,
+  type OrganizationDomainRecord,
+  type OrganizationFilter,
+  type OrganizationPatch,
+  type OrganizationRecord,
+  type Page,
+  type PageRequest,
+  type RedirectUriRecord,
+  type Store,
+} from '../store.ts';
+import { migrations } from './migrations.ts';
+
+type Row = Record<string, SQLInputValue>;
+type Cell = SQLInputValue | undefined;
+
+const iso = (d: Date): string => d.toISOString();
+const date = (v: Cell): Date => new Date(String(v));
+const dateOrNull = (v: Cell): Date | null => (v === null || v === undefined ? null : new Date(String(v)));
+const str = (v: Cell): string => String(v);
+const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
+
+/** Maps SQLite's "UNIQUE constraint failed: table.column" to the logical constraint names of the contract. */
+const UNIQUE_NAMES: Record<string, string> = {
+  'organizations.external_id': 'organization.external_id',
+  'organization_domains.domain': 'organization_domain.verified_domain',
+  'organization_domains.organization_id, organization_domains.domain': 'organization_domain.domain',
+  'connections.external_key': 'connection.external_key',
+  'redirect_uris.uri': 'redirect_uri.uri',
+  'api_keys.key_hash': 'api_key.key_hash',
+  'login_transactions.state_hash': 'login_transaction.state_hash',
+};
+
+function translate(err: unknown): unknown {
+  const message = (err as Error)?.message ?? '';
+  const m = /UNIQUE constraint failed: (.+)$/.exec(message);
+  if (m?.[1]) return new AlreadyExistsError(UNIQUE_NAMES[m[1]] ?? m[1]);
+  return err;
+}
+
+function organization(r: Row): OrganizationRecord {
+  return {
+    id: str(r.id),
+    name: str(r.name),
+    externalId: strOrNull(r.external_id),
+    allowProfilesOutsideOrganization: Number(r.allow_profiles_outside_organization) === 1,
+    metadata: JSON.parse(str(r.metadata)),
+    stripeCustomerId: strOrNull(r.stripe_customer_id),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function domain(r: Row): OrganizationDomainRecord {
+  return {
+    id: str(r.id),
+    organizationId: str(r.organization_id),
+    domain: str(r.domain),
+    state: str(r.state) as OrganizationDomainRecord['state'],
+    verificationStrategy: str(r.verification_strategy) as OrganizationDomainRecord['verificationStrategy'],
+    verificationToken: strOrNull(r.verification_token),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function connection(r: Row): ConnectionRecord {
+  return {
+    id: str(r.id),
+    organizationId: strOrNull(r.organization_id),
+    connectionType: str(r.connection_type),
+    name: str(r.name),
+    state: str(r.state) as ConnectionRecord['state'],
+    externalKey: str(r.external_key),
+    config: JSON.parse(str(r.config)),
+    firstLoginAt: dateOrNull(r.first_login_at),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function redirectUri(r: Row): RedirectUriRecord {
+  return {
+    id: str(r.id),
+    uri: str(r.uri),
+    isDefault: Number(r.is_default) === 1,
+    createdAt: date(r.created_at),
+  };
+}
+
+function apiKey(r: Row): ApiKeyRecord {
+  return {
+    id: str(r.id),
+    name: str(r.name),
+    keyHash: str(r.key_hash),
+    lastFour: str(r.last_four),
+    createdAt: date(r.created_at),
+    revokedAt: dateOrNull(r.revoked_at),
+  };
+}
+
+function transaction(r: Row): LoginTransactionRecord {
+  return {
+    id: str(r.id),
+    stateHash: str(r.state_hash),
+    browserHash: str(r.browser_hash),
+    clientId: str(r.client_id),
+    connectionId: str(r.connection_id),
+    organizationId: strOrNull(r.organization_id),
+    redirectUri: str(r.redirect_uri),
+    appState: strOrNull(r.app_state),
+    codeChallenge: strOrNull(r.code_challenge),
+    codeChallengeMethod: strOrNull(r.code_challenge_method) as LoginTransactionRecord['codeChallengeMethod'],
+    connectorState: str(r.connector_state),
+    requestId: str(r.request_id),
+    createdAt: date(r.created_at),
+    expiresAt: date(r.expires_at),
+    consumedAt: dateOrNull(r.consumed_at),
+  };
+}
+
+/** `SQLITE` store: the embedded default. One connection; node:sqlite is synchronous, so each method is atomic. */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+
+  /** @param path a file path, or `:memory:` */
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.#db = new DatabaseSync(path);
+    this.#db.exec('PRAGMA foreign_keys = ON');
+    this.#db.exec('PRAGMA busy_timeout = 5000');
+    if (path !== ':memory:') {
+      this.#db.exec('PRAGMA journal_mode = WAL');
+      // WAL + NORMAL: durable across application crashes; the last commits may roll back on power loss.
+      this.#db.exec('PRAGMA synchronous = NORMAL');
+    }
+  }
+
+  #stmt(sql: string) {
+    let s = this.#statements.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#stmt(sql).all(...params) as Row[];
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#stmt(sql).get(...params) as Row | undefined;
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    try {
+      return Number(this.#stmt(sql).run(...params).changes);
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw translate(err);
+    }
+  }
+
+  /**
+   * Cursor pagination by ID. `where` is a list of SQL conditions joined with AND.
+   * In `desc` order, `after=X` means "IDs below X" and `before=X` means "IDs above X", and the reverse in `asc`.
+   */
+  #page<T>(
+    table: string,
+    where: string[],
+    params: SQLInputValue[],
+    page: PageRequest,
+    map: (r: Row) => T & { id: string },
+  ): Page<T> {
+    const forward = !page.before;
+    const cursor = page.before ?? page.after;
+    // "Forward" walks in the requested order; "backward" walks the other way from a `before` cursor.
+    const descending = (page.order === 'desc') === forward;
+    const conds = [...where];
+    const args = [...params];
+    if (cursor) {
+      conds.push(descending ? 'id < ?' : 'id > ?');
+      args.push(cursor);
+    }
+    const sql = `SELECT * FROM ${table}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY id ${
+      descending ? 'DESC' : 'ASC'
+    } LIMIT ?`;
+    const rows = this.#all(sql, ...args, page.limit + 1).map(map);
+    const more = rows.length > page.limit;
+    const data = rows.slice(0, page.limit);
+    if (!forward) data.reverse();
+    const first = data[0]?.id ?? null;
+    const last = data[data.length - 1]?.id ?? null;
+    if (forward) return { data, before: cursor ? first : null, after: more ? last : null };
+    return { data, before: more ? first : null, after: last };
+  }
+
+  async migrate(): Promise<void> {
+    this.#db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    const applied = new Set(
+      (this.#db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) =>
+        Number(r.version),
+      ),
+    );
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
+      this.#transaction(() => {
+        this.#db.exec(m.sql);
+        this.#db
+          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, iso(new Date()));
+      });
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.#get('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    this.#statements.clear();
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  // ---- settings ----
+  async getSetting(key: string): Promise<string | null> {
+    return strOrNull(this.#get('SELECT value FROM settings WHERE key = ?', key)?.value ?? null);
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    this.#run(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      key,
+      value,
+    );
+  }
+
+  // ---- organizations ----
+  #insertDomain(organizationId: string, d: NewDomain, now: string): void {
+    this.#run(
+      `INSERT INTO organization_domains (id, organization_id, domain, state, verification_strategy, verification_token, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      d.id,
+      organizationId,
+      d.domain,
+      d.state,
+      d.verificationStrategy,
+      d.verificationToken,
+      now,
+      now,
+    );
+  }
+
+  async createOrganization(
+    org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,
+    domains: NewDomain[],
+  ): Promise<OrganizationRecord> {
+    const now = iso(new Date());
+    return this.#transaction(() => {
+      this.#run(
+        `INSERT INTO organizations (id, name, external_id, allow_profiles_outside_organization, metadata, stripe_customer_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        org.id,
+        org.name,
+        org.externalId,
+        org.allowProfilesOutsideOrganization ? 1 : 0,
+        JSON.stringify(org.metadata),
+        org.stripeCustomerId,
+        now,
+        now,
+      );
+      for (const d of domains) this.#insertDomain(org.id, d, now);
+      return organization(this.#get('SELECT * FROM organizations WHERE id = ?', org.id) as Row);
+    });
+  }
+
+  async getOrganization(id: string): Promise<OrganizationRecord | null> {
+    const r = this.#get('SELECT * FROM organizations WHERE id = ?', id);
+    return r ? organization(r) : null;
+  }
+
+  async getOrganizationByExternalId(externalId: string): Promise<OrganizationRecord | null> {
+    const r = this.#get('SELECT * FROM organizations WHERE external_id = ?', externalId);
+    return r ? organization(r) : null;
+  }
+
+  async listOrganizations(filter: OrganizationFilter, page: PageRequest): Promise<Page<OrganizationRecord>> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.domains?.length) {
+      where.push(
+        `id IN (SELECT organization_id FROM organization_domains WHERE domain IN (${filter.domains.map(() => '?').join(', ')}))`,
+      );
+      params.push(...filter.domains);
+    }
+    if (filter.search) {
+      where.push('instr(lower(name), lower(?)) > 0');
+      params.push(filter.search);
+    }
+    return this.#page('organizations', where, params, page, organization);
+  }
+
+  async updateOrganization(
+    id: string,
+    patch: OrganizationPatch,
+    domains?: NewDomain[],
+  ): Promise<OrganizationRecord> {
+    const now = iso(new Date());
+    return this.#transaction(() => {
+      const current = this.#get('SELECT * FROM organizations WHERE id = ?', id);
+      if (!current) throw new NotFoundError('organization');
+      const sets: string[] = ['updated_at = ?'];
+      const args: SQLInputValue[] = [now];
+      if (patch.name !== undefined) sets.push('name = ?') && args.push(patch.name);
+      if (patch.externalId !== undefined) sets.push('external_id = ?') && args.push(patch.externalId);
+      if (patch.allowProfilesOutsideOrganization !== undefined)
+        sets.push('allow_profiles_outside_organization = ?') &&
+          args.push(patch.allowProfilesOutsideOrganization ? 1 : 0);
+      if (patch.metadata !== undefined)
+        sets.push('metadata = ?') && args.push(JSON.stringify(patch.metadata));
+      if (patch.stripeCustomerId !== undefined)
+        sets.push('stripe_customer_id = ?') && args.push(patch.stripeCustomerId);
+      this.#run(`UPDATE organizations SET ${sets.join(', ')} WHERE id = ?`, ...args, id);
+      if (domains) {
+        const existing = this.#all('SELECT * FROM organization_domains WHERE organization_id = ?', id).map(
+          domain,
+        );
+        const wanted = new Map(domains.map((d) => [d.domain, d]));
+        for (const e of existing) {
+          const w = wanted.get(e.domain);
+          if (!w) {
+            this.#run('DELETE FROM organization_domains WHERE id = ?', e.id);
+          } else if (w.state !== e.state) {
+            this.#run(
+              'UPDATE organization_domains SET state = ?, updated_at = ? WHERE id = ?',
+              w.state,
+              now,
+              e.id,
+            );
+          }
+          wanted.delete(e.domain);
+        }
+        for (const d of wanted.values()) this.#insertDomain(id, d, now);
+      }
+      return organization(this.#get('SELECT * FROM organizations WHERE id = ?', id) as Row);
+    });
+  }
+
+  async deleteOrganization(id: string): Promise<void> {
+    if (this.#run('DELETE FROM organizations WHERE id = ?', id) === 0)
+      throw new NotFoundError('organization');
+  }
+
+  async createDomain(organizationId: string, d: NewDomain): Promise<OrganizationDomainRecord> {
+    this.#insertDomain(organizationId, d, iso(new Date()));
+    return domain(this.#get('SELECT * FROM organization_domains WHERE id = ?', d.id) as Row);
+  }
+
+  async getDomain(id: string): Promise<OrganizationDomainRecord | null> {
+    const r = this.#get('SELECT * FROM organization_domains WHERE id = ?', id);
+    return r ? domain(r) : null;
+  }
+
+  async updateDomainState(
+    id: string,
+    state: OrganizationDomainRecord['state'],
+  ): Promise<OrganizationDomainRecord> {
+    if (
+      this.#run(
+        'UPDATE organization_domains SET state = ?, updated_at = ? WHERE id = ?',
+        state,
+        iso(new Date()),
+        id,
+      ) === 0
+    )
+      throw new NotFoundError('organization domain');
+    return domain(this.#get('SELECT * FROM organization_domains WHERE id = ?', id) as Row);
+  }
+
+  async deleteDomain(id: string): Promise<void> {
+    if (this.#run('DELETE FROM organization_domains WHERE id = ?', id) === 0)
+      throw new NotFoundError('organization domain');
+  }
+
+  async listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]> {
+    if (organizationIds.length === 0) return [];
+    return this.#all(
+      `SELECT * FROM organization_domains WHERE organization_id IN (${organizationIds.map(() => '?').join(', ')}) ORDER BY id`,
+      ...organizationIds,
+    ).map(domain);
+  }
+
+  async findVerifiedDomain(d: string): Promise<OrganizationDomainRecord | null> {
+    const r = this.#get("SELECT * FROM organization_domains WHERE domain = ? AND state = 'verified'", d);
+    return r ? domain(r) : null;
+  }
+
+  // ---- connections ----
+  async createConnection(
+    c: Omit<ConnectionRecord, 'createdAt' | 'updatedAt' | 'firstLoginAt'>,
+  ): Promise<ConnectionRecord> {
+    const now = iso(new Date());
+    this.#run(
+      `INSERT INTO connections (id, organization_id, connection_type, name, state, external_key, config, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      c.id,
+      c.organizationId,
+      c.connectionType,
+      c.name,
+      c.state,
+      c.externalKey,
+      JSON.stringify(c.config),
+      now,
+      now,
+    );
+    return connection(this.#get('SELECT * FROM connections WHERE id = ?', c.id) as Row);
+  }
+
+  async getConnection(id: string): Promise<ConnectionRecord | null> {
+    const r = this.#get('SELECT * FROM connections WHERE id = ?', id);
+    return r ? connection(r) : null;
+  }
+
+  async getConnectionByExternalKey(externalKey: string): Promise<ConnectionRecord | null> {
+    const r = this.#get('SELECT * FROM connections WHERE external_key = ?', externalKey);
+    return r ? connection(r) : null;
+  }
+
+  async listConnections(filter: ConnectionFilter, page: PageRequest): Promise<Page<ConnectionRecord>> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.connectionType) {
+      where.push('lower(connection_type) = lower(?)');
+      params.push(filter.connectionType);
+    }
+    if (filter.organizationId) {
+      where.push('organization_id = ?');
+      params.push(filter.organizationId);
+    }
+    if (filter.domain) {
+      where.push('organization_id IN (SELECT organization_id FROM organization_domains WHERE domain = ?)');
+      params.push(filter.domain);
+    }
+    if (filter.search) {
+      where.push('instr(lower(name), lower(?)) > 0');
+      params.push(filter.search);
+    }
+    return this.#page('connections', where, params, page, connection);
+  }
+
+  async listOrganizationConnections(organizationId: string): Promise<ConnectionRecord[]> {
+    return this.#all('SELECT * FROM connections WHERE organization_id = ? ORDER BY id', organizationId).map(
+      connection,
+    );
+  }
+
+  async listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]> {
+    return this.#all('SELECT * FROM connections WHERE connection_type = ? ORDER BY id', connectionType).map(
+      connection,
+    );
+  }
+
+  async updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord> {
+    const sets: string[] = ['updated_at = ?'];
+    const args: SQLInputValue[] = [iso(new Date())];
+    if (patch.name !== undefined) sets.push('name = ?') && args.push(patch.name);
+    if (patch.state !== undefined) sets.push('state = ?') && args.push(patch.state);
+    if (patch.config !== undefined) sets.push('config = ?') && args.push(JSON.stringify(patch.config));
+    if (patch.firstLoginAt !== undefined)
+      sets.push('first_login_at = ?') && args.push(iso(patch.firstLoginAt));
+    if (this.#run(`UPDATE connections SET ${sets.join(', ')} WHERE id = ?`, ...args, id) === 0)
+      throw new NotFoundError('connection');
+    return connection(this.#get('SELECT * FROM connections WHERE id = ?', id) as Row);
+  }
+
+  async deleteConnection(id: string): Promise<void> {
+    if (this.#run('DELETE FROM connections WHERE id = ?', id) === 0) throw new NotFoundError('connection');
+  }
+
+  // ---- redirect URIs ----
+  async listRedirectUris(): Promise<RedirectUriRecord[]> {
+    return this.#all('SELECT * FROM redirect_uris ORDER BY id').map(redirectUri);
+  }
+
+  async addRedirectUri(rec: Omit<RedirectUriRecord, 'createdAt'>): Promise<RedirectUriRecord> {
+    const now = iso(new Date());
+    return this.#transaction(() => {
+      if (rec.isDefault) this.#run('UPDATE redirect_uris SET is_default = 0 WHERE is_default = 1');
+      this.#run(
+        'INSERT INTO redirect_uris (id, uri, is_default, created_at) VALUES (?, ?, ?, ?)',
+        rec.id,
+        rec.uri,
+        rec.isDefault ? 1 : 0,
+        now,
+      );
+      return redirectUri(this.#get('SELECT * FROM redirect_uris WHERE id = ?', rec.id) as Row);
+    });
+  }
+
+  async setDefaultRedirectUri(id: string): Promise<RedirectUriRecord> {
+    return this.#transaction(() => {
+      if (!this.#get('SELECT id FROM redirect_uris WHERE id = ?', id))
+        throw new NotFoundError('redirect URI');
+      this.#run('UPDATE redirect_uris SET is_default = 0 WHERE is_default = 1');
+      this.#run('UPDATE redirect_uris SET is_default = 1 WHERE id = ?', id);
+      return redirectUri(this.#get('SELECT * FROM redirect_uris WHERE id = ?', id) as Row);
+    });
+  }
+
+  async deleteRedirectUri(id: string): Promise<void> {
+    if (this.#run('DELETE FROM redirect_uris WHERE id = ?', id) === 0)
+      throw new NotFoundError('redirect URI');
+  }
+
+  // ---- API keys ----
+  async createApiKey(rec: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord> {
+    this.#run(
+      'INSERT INTO api_keys (id, name, key_hash, last_four, created_at) VALUES (?, ?, ?, ?, ?)',
+      rec.id,
+      rec.name,
+      rec.keyHash,
+      rec.lastFour,
+      iso(new Date()),
+    );
+    return apiKey(this.#get('SELECT * FROM api_keys WHERE id = ?', rec.id) as Row);
+  }
+
+  async findActiveApiKey(keyHash: string): Promise<ApiKeyRecord | null> {
+    const r = this.#get('SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL', keyHash);
+    return r ? apiKey(r) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.#all('SELECT * FROM api_keys ORDER BY id').map(apiKey);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const r = this.#get('SELECT * FROM api_keys WHERE id = ?', id);
+    return r ? apiKey(r) : null;
+  }
+
+  async revokeApiKey(id: string, at: Date): Promise<boolean> {
+    const current = this.#get('SELECT * FROM api_keys WHERE id = ?', id);
+    if (!current) throw new NotFoundError('API key');
+    if (current.revoked_at !== null) return true;
+    return (
+      this.#run(
+        `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL
+           AND (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL) > 1`,
+        iso(at),
+        id,
+      ) === 1
+    );
+  }
+
+  // ---- login transactions ----
+  async createLoginTransaction(
+    tx: Omit<LoginTransactionRecord, 'consumedAt'>,
+  ): Promise<LoginTransactionRecord> {
+    this.#run(
+      `INSERT INTO login_transactions (id, state_hash, browser_hash, client_id, connection_id, organization_id, redirect_uri,
+         app_state, code_challenge, code_challenge_method, connector_state, request_id, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      tx.id,
+      tx.stateHash,
+      tx.browserHash,
+      tx.clientId,
+      tx.connectionId,
+      tx.organizationId,
+      tx.redirectUri,
+      tx.appState,
+      tx.codeChallenge,
+      tx.codeChallengeMethod,
+      tx.connectorState,
+      tx.requestId,
+      iso(tx.createdAt),
+      iso(tx.expiresAt),
+    );
+    return { ...tx, consumedAt: null };
+  }
+
+  async getLoginTransaction(stateHash: string): Promise<LoginTransactionRecord | null> {
+    const r = this.#get('SELECT * FROM login_transactions WHERE state_hash = ?', stateHash);
+    return r ? transaction(r) : null;
+  }
+
+  async consumeLoginTransaction(stateHash: string, now: Date): Promise<LoginTransactionRecord | null> {
+    const r = this.#get(
+      `UPDATE login_transactions SET consumed_at = ?
+       WHERE state_hash = ? AND consumed_at IS NULL AND expires_at > ? RETURNING *`,
+      iso(now),
+      stateHash,
+      iso(now),
+    );
+    return r ? transaction(r) : null;
+  }
+
+  async deleteExpiredLoginTransactions(before: Date): Promise<number> {
+    return this.#run('DELETE FROM login_transactions WHERE expires_at < ?', iso(before));
+  }
+}

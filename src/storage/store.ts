@@ -1,0 +1,263 @@
+/**
+ * The storage contract. Every backend implements `Store` and passes `storage/conformance/suite.ts`.
+ *
+ * Rules every backend keeps:
+ * - Methods are async and safe to call concurrently. Single-statement writes are atomic.
+ * - `get*` returns `null` when the row does not exist; `update*`/`delete*` throw `NotFoundError`.
+ * - Unique constraints surface as `AlreadyExistsError` with the constraint's logical name.
+ * - Timestamps go in and come out as `Date` values in UTC, with millisecond precision.
+ * - Lists are ordered by ID (IDs are ULIDs, so that is creation order) and paginated with ID cursors.
+ * - Secrets arrive already encrypted or hashed (see `lib/secret-box.ts`, `lib/tokens.ts`); the store never
+ *   sees a plaintext secret and never interprets a connection's `config`.
+ */
+
+export class NotFoundError extends Error {
+  constructor(what: string) {
+    super(`${what} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class AlreadyExistsError extends Error {
+  /** Logical name of the violated constraint, e.g. `organization.external_id`. */
+  readonly constraint: string;
+  constructor(constraint: string) {
+    super(`${constraint} already exists`);
+    this.name = 'AlreadyExistsError';
+    this.constraint = constraint;
+  }
+}
+
+// ---------- records ----------
+
+export interface OrganizationRecord {
+  id: string;
+  name: string;
+  externalId: string | null;
+  allowProfilesOutsideOrganization: boolean;
+  metadata: Record<string, string>;
+  stripeCustomerId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type DomainState = 'verified' | 'pending' | 'failed';
+
+export interface OrganizationDomainRecord {
+  id: string;
+  organizationId: string;
+  /** Lower-case, without a trailing dot. */
+  domain: string;
+  state: DomainState;
+  verificationStrategy: 'dns' | 'manual';
+  verificationToken: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ConnectionState = 'draft' | 'validating' | 'active' | 'inactive';
+
+export interface ConnectionRecord {
+  id: string;
+  organizationId: string | null;
+  connectionType: string;
+  name: string;
+  state: ConnectionState;
+  /** Random, URL-safe key in this connection's callback URLs; never changes. */
+  externalKey: string;
+  /** Connector-owned options; secrets inside are sealed. Opaque to the store. */
+  config: Record<string, unknown>;
+  /** Set by the first successful sign-in; an activated connection that has one goes back to `active`. */
+  firstLoginAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RedirectUriRecord {
+  id: string;
+  uri: string;
+  isDefault: boolean;
+  createdAt: Date;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** `sha256(key)`; the key itself is shown once at creation. */
+  keyHash: string;
+  /** Last four characters, to tell keys apart in listings. */
+  lastFour: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+/**
+ * A login in flight between `/sso/authorize` and the upstream callback. Looked up by `stateHash`
+ * (our upstream `state` / `RelayState` is a random secret; only its hash is stored), tied to the browser by
+ * `browserHash` (hash of the binding cookie), consumed once.
+ */
+export interface LoginTransactionRecord {
+  id: string;
+  stateHash: string;
+  browserHash: string;
+  clientId: string;
+  connectionId: string;
+  organizationId: string | null;
+  redirectUri: string;
+  /** The app's `state`, exactly as sent; null when it sent none. */
+  appState: string | null;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | null;
+  /** Sealed JSON of the connector's state (nonce, PKCE verifier, request ID, …). */
+  connectorState: string;
+  /** The request ID of the authorize call, to find this login from logs and pages. */
+  requestId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  consumedAt: Date | null;
+}
+
+// ---------- queries ----------
+
+export interface PageRequest {
+  /** 1..100 */
+  limit: number;
+  order: 'asc' | 'desc';
+  before?: string | undefined;
+  after?: string | undefined;
+}
+
+export interface Page<T> {
+  data: T[];
+  /** Cursor for the previous page, null when there is none. */
+  before: string | null;
+  /** Cursor for the next page, null on the last page (the WorkOS SDK stops paginating on null). */
+  after: string | null;
+}
+
+export interface OrganizationFilter {
+  /** Organizations having any of these domains (any state). */
+  domains?: string[] | undefined;
+  /** Case-insensitive substring of the name. */
+  search?: string | undefined;
+}
+
+export interface ConnectionFilter {
+  /** Compared case-insensitively (the WorkOS spec spells `GithubOAuth` in the filter, `GitHubOAuth` in objects). */
+  connectionType?: string | undefined;
+  organizationId?: string | undefined;
+  /** Connections whose organization has this domain. */
+  domain?: string | undefined;
+  search?: string | undefined;
+}
+
+export interface OrganizationPatch {
+  name?: string;
+  externalId?: string | null;
+  allowProfilesOutsideOrganization?: boolean;
+  metadata?: Record<string, string>;
+  stripeCustomerId?: string | null;
+}
+
+export interface ConnectionPatch {
+  name?: string;
+  state?: ConnectionState;
+  config?: Record<string, unknown>;
+  firstLoginAt?: Date;
+}
+
+/** A domain to insert; `id` is the caller's (`newId('org_domain')`) and is ignored when the domain already exists. */
+export type NewDomain = Pick<
+  OrganizationDomainRecord,
+  'id' | 'domain' | 'state' | 'verificationStrategy' | 'verificationToken'
+>;
+
+// ---------- the interface ----------
+
+export interface Store {
+  /** Applies pending migrations. Safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // settings: small environment-wide values (client ID, secret key check value)
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  // organizations and their domains
+  /** Creates the organization and its domains in one transaction. */
+  createOrganization(
+    org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,
+    domains: NewDomain[],
+  ): Promise<OrganizationRecord>;
+  getOrganization(id: string): Promise<OrganizationRecord | null>;
+  getOrganizationByExternalId(externalId: string): Promise<OrganizationRecord | null>;
+  listOrganizations(filter: OrganizationFilter, page: PageRequest): Promise<Page<OrganizationRecord>>;
+  /**
+   * Updates fields given in `patch`. When `domains` is given it replaces the organization's domains in the
+   * same transaction: existing rows for a listed domain keep their ID and take the new state.
+   */
+  updateOrganization(
+    id: string,
+    patch: OrganizationPatch,
+    domains?: NewDomain[],
+  ): Promise<OrganizationRecord>;
+  /** Deletes the organization, its domains and its connections. */
+  deleteOrganization(id: string): Promise<void>;
+
+  createDomain(organizationId: string, domain: NewDomain): Promise<OrganizationDomainRecord>;
+  getDomain(id: string): Promise<OrganizationDomainRecord | null>;
+  updateDomainState(id: string, state: OrganizationDomainRecord['state']): Promise<OrganizationDomainRecord>;
+  deleteDomain(id: string): Promise<void>;
+  /** Domains of these organizations, ordered by ID. */
+  listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]>;
+  /** The verified domain record for `domain` (lower-case), if any organization has verified it. */
+  findVerifiedDomain(domain: string): Promise<OrganizationDomainRecord | null>;
+
+  // connections
+  createConnection(
+    conn: Omit<ConnectionRecord, 'createdAt' | 'updatedAt' | 'firstLoginAt'>,
+  ): Promise<ConnectionRecord>;
+  getConnection(id: string): Promise<ConnectionRecord | null>;
+  getConnectionByExternalKey(externalKey: string): Promise<ConnectionRecord | null>;
+  listConnections(filter: ConnectionFilter, page: PageRequest): Promise<Page<ConnectionRecord>>;
+  /** All connections of an organization, ordered by ID (no pagination: used by the authorize flow). */
+  listOrganizationConnections(organizationId: string): Promise<ConnectionRecord[]>;
+  /** All connections of a type (exact match), ordered by ID. */
+  listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]>;
+  updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord>;
+  deleteConnection(id: string): Promise<void>;
+
+  // redirect URI allowlist
+  listRedirectUris(): Promise<RedirectUriRecord[]>;
+  /** @throws AlreadyExistsError('redirect_uri.uri') */
+  addRedirectUri(rec: Omit<RedirectUriRecord, 'createdAt'>): Promise<RedirectUriRecord>;
+  /** Makes `id` the only default, atomically. */
+  setDefaultRedirectUri(id: string): Promise<RedirectUriRecord>;
+  deleteRedirectUri(id: string): Promise<void>;
+
+  // API keys
+  createApiKey(rec: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord>;
+  /** The non-revoked key with this hash. */
+  findActiveApiKey(keyHash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  /**
+   * Revokes the key unless it is the last active one; returns false (and changes nothing) in that case.
+   * Check and update are atomic, so two concurrent revocations cannot both succeed on the last two keys.
+   */
+  revokeApiKey(id: string, at: Date): Promise<boolean>;
+
+  // login transactions
+  createLoginTransaction(tx: Omit<LoginTransactionRecord, 'consumedAt'>): Promise<LoginTransactionRecord>;
+  /** Looks a transaction up by its state hash without consuming it. */
+  getLoginTransaction(stateHash: string): Promise<LoginTransactionRecord | null>;
+  /**
+   * Marks the transaction consumed and returns it, only if it exists, is not consumed and has not expired at
+   * `now`. Atomic: of concurrent callers, exactly one gets the record; the others get null.
+   */
+  consumeLoginTransaction(stateHash: string, now: Date): Promise<LoginTransactionRecord | null>;
+  /** Deletes transactions that expired before `before`; returns how many. */
+  deleteExpiredLoginTransactions(before: Date): Promise<number>;
+}
