@@ -152,7 +152,6 @@ export const catalog = {
   ),
   not_found: api(404, 'entity_not_found', 'The requested entity could not be found.'),
   route_not_found: api(404, 'not_found', 'The requested path could not be found.'),
-  method_not_allowed: api(405, 'method_not_allowed', 'The method is not allowed on this path.'),
   request_body_invalid: api(400, 'invalid_request_body', 'The request body is not valid JSON.'),
   request_body_too_large: api(413, 'request_entity_too_large', 'The request body is too large.'),
   unsupported_media_type: api(415, 'unsupported_media_type', 'Send the request body as application/json.'),

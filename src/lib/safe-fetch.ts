@@ -78,7 +78,8 @@ export function isNonPublicAddress(address: string): boolean {
   return true;
 }
 
-const guardedLookup: LookupFunction = (hostname, options, callback) => {
+/** The DNS lookup the guarded agent connects with: fails when any resolved address is non-public. */
+export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, '', 0);
     const list = addresses as LookupAddress[];

@@ -1,0 +1,92 @@
+/**
+ * Generates docs/configuration.md and docs/errors.md from the code that defines them
+ * (src/config/schema.ts and src/errors/catalog.ts). `npm run docs` writes them; test/docs.test.ts fails
+ * when a committed file differs from what this produces.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { variables } from '../src/config/schema.ts';
+import { type CatalogEntry, catalog } from '../src/errors/catalog.ts';
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function configurationDoc(): string {
+  const rows = Object.values(variables).map(
+    (v) => `| \`${v.name}\` | ${cell(v.defaultDoc)} | ${cell(v.description)} |`,
+  );
+  return `# Configuration
+
+<!-- Generated from src/config/schema.ts by \`npm run docs\`. Do not edit by hand. -->
+
+Gatehouse reads its configuration from environment variables. Empty values count as unset. A bad value
+stops start-up with a message that names the variable.
+
+| variable | default | meaning |
+| --- | --- | --- |
+${rows.join('\n')}
+
+## Examples
+
+Development, everything on one machine:
+
+\`\`\`sh
+GATEHOUSE_REDIRECT_URIS=http://localhost:3000/callback npm start
+\`\`\`
+
+Production behind a TLS-terminating load balancer:
+
+\`\`\`sh
+HOST=0.0.0.0 PORT=8080 \\
+GATEHOUSE_PUBLIC_URL=https://sso.example.com \\
+GATEHOUSE_DATABASE_URL=sqlite:/var/lib/gatehouse/gatehouse.db \\
+GATEHOUSE_SECRET_KEY=$(cat /run/secrets/gatehouse_secret_key) \\
+GATEHOUSE_API_KEY=$(cat /run/secrets/gatehouse_api_key) \\
+GATEHOUSE_REDIRECT_URIS=https://app.example.com/callback \\
+npm start
+\`\`\`
+`;
+}
+
+const TRANSPORT: Record<CatalogEntry['transport'], string> = {
+  redirect: 'redirect to the app',
+  page: 'HTML page',
+  api: 'JSON (management API)',
+  oauth: 'JSON (token endpoint)',
+  bearer: 'JSON + WWW-Authenticate',
+};
+
+export function errorsDoc(): string {
+  const entries = Object.entries(catalog as Record<string, CatalogEntry>);
+  const section = (transport: CatalogEntry['transport']) =>
+    entries
+      .filter(([, e]) => e.transport === transport)
+      .map(([code, e]) => `| \`${code}\` | ${e.status} | \`${e.wire}\` | ${cell(e.description)} |`)
+      .join('\n');
+  const head = '| catalog code | HTTP | wire code | description |\n| --- | --- | --- | --- |';
+  const transports = [...new Set(entries.map(([, e]) => e.transport))];
+  return `# Errors
+
+<!-- Generated from src/errors/catalog.ts by \`npm run docs\`. Do not edit by hand. -->
+
+Every error Gatehouse sends is defined once, in \`src/errors/catalog.ts\`. The catalog code is internal
+(it appears in logs and on error pages); the **wire code** is what clients see: the \`error\` parameter on a
+redirect, or the \`code\` of a JSON error. Descriptions are fixed text: upstream identity provider messages
+never reach a browser or an app. Details for operators go to the logs, under the request ID.
+
+How an error travels depends on where it happens:
+
+- Before \`client_id\` and \`redirect_uri\` are verified, \`/sso/authorize\` shows an HTML page (HTTP 400) and
+  never redirects (RFC 6749 §4.1.2.1).
+- After that, every \`/sso/authorize\` error is a 302 to the app's redirect URI with \`error\`,
+  \`error_description\`, the app's \`state\` exactly as sent (absent if it sent none) and \`iss\` (RFC 9207).
+- The management API answers \`{ "message", "code", "errors"? }\` with the HTTP status, the shape the WorkOS
+  SDK turns into its exceptions (401 → \`UnauthorizedException\`, 404 → \`NotFoundException\`,
+  409 → \`ConflictException\`, 422 → \`UnprocessableEntityException\`).
+${transports.map((t) => `\n## ${TRANSPORT[t]}\n\n${head}\n${section(t)}\n`).join('')}`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(new URL('../docs/configuration.md', import.meta.url), configurationDoc());
+  writeFileSync(new URL('../docs/errors.md', import.meta.url), errorsDoc());
+  process.stdout.write('wrote docs/configuration.md and docs/errors.md\n');
+}

@@ -1,0 +1,74 @@
+import type { Server } from 'node:http';
+import Provider from 'oidc-provider';
+import { freePort } from './gatehouse.ts';
+
+export interface TestIdp {
+  issuer: string;
+  provider: Provider;
+  clientId: string;
+  clientSecret: string;
+  /** How many times each path was requested (e.g. '/.well-known/openid-configuration'). */
+  hits: Map<string, number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real OpenID Provider (`oidc-provider`) on a loopback port: the upstream IdP of Gatehouse's tests.
+ * `redirectUris` are the Gatehouse callback URLs registered for its client.
+ */
+export async function startIdp(options: {
+  redirectUris: string[];
+  port?: number;
+  clientId?: string;
+}): Promise<TestIdp> {
+  const port = options.port ?? (await freePort());
+  const issuer = `http://127.0.0.1:${port}`;
+  const clientId = options.clientId ?? 'gatehouse-test-client';
+  const clientSecret = 'gatehouse-test-secret-0123456789abcdef';
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: options.redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    claims: { email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
+    features: { devInteractions: { enabled: true } },
+    async findAccount(_ctx, sub) {
+      return {
+        accountId: sub,
+        async claims() {
+          return {
+            sub,
+            email: `${sub}@acme.com`,
+            email_verified: true,
+            given_name: 'Ada',
+            family_name: 'Lovelace',
+            name: 'Ada Lovelace',
+          };
+        },
+      };
+    },
+  });
+  const hits = new Map<string, number>();
+  provider.use(async (ctx, next) => {
+    hits.set(ctx.path, (hits.get(ctx.path) ?? 0) + 1);
+    await next();
+  });
+  // oidc-provider logs dev-mode warnings through console; keep test output readable.
+  const server: Server = await new Promise((resolve) => {
+    const s = provider.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    issuer,
+    provider,
+    clientId,
+    clientSecret,
+    hits,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

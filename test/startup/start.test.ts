@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WorkOS } from '@workos-inc/node';
+import { freePort } from '../helpers/gatehouse.ts';
+
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs `node src/main.ts` (what `npm start` runs) in `cwd` with only the given environment. */
+function run(cwd: string, env: Record<string, string>): Run {
+  const child = spawn(process.execPath, [MAIN], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: 'pipe',
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitFor(predicate: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('npm start on a fresh directory (embedded SQLite)', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-start-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('creates the database and secret key, prints credentials once, and serves the API with them', async () => {
+    const port = await freePort();
+    const first = run(dir, { PORT: String(port), GATEHOUSE_REDIRECT_URIS: 'http://localhost:3000/callback' });
+    try {
+      await waitFor(() => first.output().includes('GATEHOUSE API KEY'), 'the start-up banner');
+      const out = first.output();
+      assert.match(out, new RegExp(`Gatehouse listening on http://127\\.0\\.0\\.1:${port}`));
+      assert.match(out, /Database: SQLite \.\/data\/gatehouse\.db/);
+      assert.match(out, new RegExp(`Public URL \\(API and browser base\\): http://localhost:${port}`));
+      const apiKey = /GATEHOUSE API KEY: (sk_[A-Za-z0-9]{43})/.exec(out)?.[1];
+      const clientId = /Client ID: (client_[0-9A-Z]{26})/.exec(out)?.[1];
+      assert.ok(apiKey && clientId, out);
+      assert.match(
+        out,
+        new RegExp(
+          `new WorkOS\\('${apiKey}', \\{\\n\\s+apiHostname: 'localhost', port: ${port}, https: false,`,
+        ),
+      );
+      assert.ok(existsSync(join(dir, 'data', 'gatehouse.db')));
+      assert.equal(statSync(join(dir, 'data', 'secret.key')).mode & 0o777, 0o600);
+
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: 'ok', checks: { database: 'ok' } });
+
+      const workos = new WorkOS(apiKey, { apiHostname: '127.0.0.1', port, https: false });
+      const org = await workos.organizations.createOrganization({ name: 'Persisted Inc' });
+
+      first.child.kill('SIGTERM');
+      assert.equal(await first.exited, 0, first.output());
+
+      // Second start: same database, same client ID, no new key printed, data kept.
+      const second = run(dir, { PORT: String(port) });
+      await waitFor(() => second.output().includes('Gatehouse listening'), 'the second start');
+      assert.ok(!second.output().includes('GATEHOUSE API KEY'), second.output());
+      assert.ok(second.output().includes(`Client ID: ${clientId}`));
+      assert.equal((await workos.organizations.getOrganization(org.id)).name, 'Persisted Inc');
+      second.child.kill('SIGTERM');
+      assert.equal(await second.exited, 0);
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start with another secret key than the one the database was sealed with', async () => {
+    const r = run(dir, { PORT: String(await freePort()), GATEHOUSE_SECRET_KEY: 'b'.repeat(64) });
+    assert.equal(await r.exited, 1);
+    assert.match(
+      r.output(),
+      /Gatehouse cannot start: GATEHOUSE_SECRET_KEY does not match the key this database was encrypted with/,
+    );
+  });
+});
+
+describe('start-up stops on bad configuration, naming the variable', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'http' }, /^Gatehouse cannot start: PORT must be a whole number, got "http"\n$/],
+    [
+      { GATEHOUSE_DATABASE_URL: 'postgres://127.0.0.1/test' },
+      /^Gatehouse cannot start: GATEHOUSE_DATABASE_URL PostgreSQL is not supported yet/,
+    ],
+    [
+      { GATEHOUSE_DATABASE_URL: 'sqlite::memory:', GATEHOUSE_REDIRECT_URIS: 'http://app.example.com/cb' },
+      /^Gatehouse cannot start: GATEHOUSE_REDIRECT_URIS entry "http:\/\/app\.example\.com\/cb": plain http is allowed only for localhost/,
+    ],
+  ];
+  for (const [env, message] of cases) {
+    it(`exits 1 for ${JSON.stringify(env)}`, async () => {
+      const r = run(tmpdir(), env);
+      assert.equal(await r.exited, 1);
+      assert.match(r.output(), message);
+      assert.ok(!r.output().includes('    at '), 'no stack trace for a configuration error');
+    });
+  }
+});
