@@ -140,6 +140,10 @@ export class SqliteStore implements Store {
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA foreign_keys = ON');
     this.#db.exec('PRAGMA busy_timeout = 5000');
+    // SQLite's lower() folds ASCII only; name searches must be case-insensitive for any name ("Société").
+    this.#db.function('unicode_lower', { deterministic: true }, (v) =>
+      v === null ? null : String(v).toLowerCase(),
+    );
     if (path !== ':memory:') {
       this.#db.exec('PRAGMA journal_mode = WAL');
       // WAL + NORMAL: durable across application crashes; the last commits may roll back on power loss.
@@ -319,7 +323,7 @@ export class SqliteStore implements Store {
       params.push(...filter.domains);
     }
     if (filter.search) {
-      where.push('instr(lower(name), lower(?)) > 0');
+      where.push('instr(unicode_lower(name), unicode_lower(?)) > 0');
       params.push(filter.search);
     }
     return this.#page('organizations', where, params, page, organization);
@@ -467,7 +471,7 @@ export class SqliteStore implements Store {
       params.push(filter.domain);
     }
     if (filter.search) {
-      where.push('instr(lower(name), lower(?)) > 0');
+      where.push('instr(unicode_lower(name), unicode_lower(?)) > 0');
       params.push(filter.search);
     }
     return this.#page('connections', where, params, page, connection);

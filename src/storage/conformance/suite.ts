@@ -1,0 +1,1353 @@
+/**
+ * The storage conformance suite: every `Store` backend registers it from its own test file and must pass it
+ * unchanged. It only talks to the `Store` interface, so it knows nothing about SQL dialects or drivers.
+ *
+ * `open()` must return a new store on an EMPTY database (nothing from a previous test may be visible); the
+ * suite migrates it before each test and closes it after. Tests never share a store.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { newId, ulid } from '../../lib/ids.ts';
+import {
+  AlreadyExistsError,
+  type ApiKeyRecord,
+  type ConnectionRecord,
+  type DomainState,
+  type LoginTransactionRecord,
+  type NewDomain,
+  NotFoundError,
+  type OrganizationRecord,
+  type Page,
+  type PageRequest,
+  type Store,
+} from '../store.ts';
+
+type NewOrganization = Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>;
+type NewConnection = Omit<ConnectionRecord, 'createdAt' | 'updatedAt' | 'firstLoginAt'>;
+type NewLoginTransaction = Omit<LoginTransactionRecord, 'consumedAt'>;
+
+// ---------- fixtures ----------
+
+function orgInput(over: Partial<NewOrganization> = {}): NewOrganization {
+  return {
+    id: newId('org'),
+    name: 'Acme',
+    externalId: null,
+    allowProfilesOutsideOrganization: false,
+    metadata: {},
+    stripeCustomerId: null,
+    ...over,
+  };
+}
+
+function domainInput(
+  domain: string,
+  state: DomainState = 'pending',
+  over: Partial<NewDomain> = {},
+): NewDomain {
+  return {
+    id: newId('org_domain'),
+    domain,
+    state,
+    verificationStrategy: 'manual',
+    verificationToken: null,
+    ...over,
+  };
+}
+
+function connInput(over: Partial<NewConnection> = {}): NewConnection {
+  return {
+    id: newId('conn'),
+    organizationId: null,
+    connectionType: 'GenericOIDC',
+    name: 'Connection',
+    state: 'draft',
+    externalKey: randomBytes(16).toString('base64url'),
+    config: {},
+    ...over,
+  };
+}
+
+function txInput(over: Partial<NewLoginTransaction> = {}): NewLoginTransaction {
+  return {
+    id: ulid(),
+    stateHash: randomBytes(32).toString('hex'),
+    browserHash: randomBytes(32).toString('hex'),
+    clientId: 'client_01TESTCLIENT',
+    connectionId: newId('conn'),
+    organizationId: null,
+    redirectUri: 'https://app.example.com/callback',
+    appState: null,
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    connectorState: 'sealed.connector.state',
+    requestId: 'req_test',
+    createdAt: new Date('2030-01-02T03:04:05.678Z'),
+    expiresAt: new Date('2030-01-02T03:14:05.678Z'),
+    ...over,
+  };
+}
+
+function keyInput(name: string): Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'> {
+  return { id: newId('key'), name, keyHash: randomBytes(32).toString('hex'), lastFour: name.slice(-4) };
+}
+
+/** Asserts that `promise` rejects with a `NotFoundError`. */
+async function rejectsNotFound(promise: Promise<unknown>): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof NotFoundError, `expected NotFoundError, got ${String(err)}`);
+    return true;
+  });
+}
+
+/** Asserts that `promise` rejects with an `AlreadyExistsError`, and its constraint when given. */
+async function rejectsAlreadyExists(promise: Promise<unknown>, constraint?: string): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof AlreadyExistsError, `expected AlreadyExistsError, got ${String(err)}`);
+    if (constraint !== undefined) assert.equal(err.constraint, constraint);
+    return true;
+  });
+}
+
+/** Asserts a store-set timestamp is a valid Date inside [from, to]. */
+function assertBetween(value: Date, from: Date, to: Date): void {
+  assert.ok(value instanceof Date, 'expected a Date');
+  assert.ok(!Number.isNaN(value.getTime()), 'expected a valid Date');
+  assert.ok(
+    value.getTime() >= from.getTime() && value.getTime() <= to.getTime(),
+    `${value.toISOString()} not within [${from.toISOString()}, ${to.toISOString()}]`,
+  );
+}
+
+/** Walks forward with `after` from the first page; returns the pages. Fails on a runaway walk. */
+async function walkForward<T extends { id: string }>(
+  list: (page: PageRequest) => Promise<Page<T>>,
+  limit: number,
+  order: 'asc' | 'desc',
+): Promise<Page<T>[]> {
+  const pages: Page<T>[] = [];
+  let after: string | undefined;
+  for (let i = 0; i < 100; i++) {
+    const page = await list({ limit, order, after });
+    pages.push(page);
+    if (page.after === null) return pages;
+    after = page.after;
+  }
+  assert.fail('pagination did not end after 100 pages');
+}
+
+/** Walks backward with `before` from `start`; returns the pages in walking order. */
+async function walkBackward<T extends { id: string }>(
+  list: (page: PageRequest) => Promise<Page<T>>,
+  limit: number,
+  order: 'asc' | 'desc',
+  start: string,
+): Promise<Page<T>[]> {
+  const pages: Page<T>[] = [];
+  let before: string = start;
+  for (let i = 0; i < 100; i++) {
+    const page = await list({ limit, order, before });
+    pages.push(page);
+    if (page.before === null) return pages;
+    before = page.before;
+  }
+  assert.fail('backward pagination did not end after 100 pages');
+}
+
+const ids = (rows: { id: string }[]): string[] => rows.map((r) => r.id);
+
+// ---------- the suite ----------
+
+export function runStoreConformance(name: string, open: () => Promise<Store>): void {
+  /** A test with its own fresh, migrated store, closed afterwards whatever happens. */
+  function test(title: string, fn: (store: Store) => Promise<void>): void {
+    it(title, async () => {
+      const store = await open();
+      try {
+        await store.migrate();
+        await fn(store);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  describe(`Store conformance: ${name}`, () => {
+    describe('lifecycle', () => {
+      test('ping succeeds on a migrated store', async (store) => {
+        await store.ping();
+      });
+
+      test('migrate() a second time is a no-op and keeps data', async (store) => {
+        await store.setSetting('client_id', 'client_123');
+        const org = await store.createOrganization(orgInput({ name: 'Kept' }), [domainInput('kept.com')]);
+        await store.migrate();
+        await store.migrate();
+        assert.equal(await store.getSetting('client_id'), 'client_123');
+        assert.deepEqual(await store.getOrganization(org.id), org);
+        assert.equal((await store.listDomains([org.id])).length, 1);
+        // Still writable after re-migrating.
+        await store.setSetting('other', 'x');
+        assert.equal(await store.getSetting('other'), 'x');
+      });
+    });
+
+    describe('settings', () => {
+      test('getSetting of an unknown key returns null', async (store) => {
+        assert.equal(await store.getSetting('nope'), null);
+      });
+
+      test('setSetting then getSetting, and overwrite', async (store) => {
+        await store.setSetting('client_id', 'client_a');
+        await store.setSetting('check', 'v1');
+        assert.equal(await store.getSetting('client_id'), 'client_a');
+        await store.setSetting('client_id', 'client_b');
+        assert.equal(await store.getSetting('client_id'), 'client_b');
+        assert.equal(await store.getSetting('check'), 'v1');
+        await store.setSetting('empty', '');
+        assert.equal(await store.getSetting('empty'), '');
+      });
+    });
+
+    describe('organizations', () => {
+      test('createOrganization with domains, getOrganization, getOrganizationByExternalId', async (store) => {
+        const input = orgInput({
+          name: 'Acme Inc',
+          externalId: 'ext-acme',
+          allowProfilesOutsideOrganization: true,
+          metadata: { tier: 'gold', région: 'eu-ouest' },
+          stripeCustomerId: 'cus_123',
+        });
+        const d1 = domainInput('acme.com', 'verified', {
+          verificationStrategy: 'dns',
+          verificationToken: 'tok1',
+        });
+        const d2 = domainInput('acme.io', 'pending');
+        const t0 = new Date();
+        const created = await store.createOrganization(input, [d1, d2]);
+        const t1 = new Date();
+        const { createdAt, updatedAt, ...fields } = created;
+        assert.deepEqual(fields, input);
+        assertBetween(createdAt, t0, t1);
+        assert.equal(updatedAt.getTime(), createdAt.getTime());
+
+        assert.deepEqual(await store.getOrganization(input.id), created);
+        assert.deepEqual(await store.getOrganizationByExternalId('ext-acme'), created);
+        assert.equal(await store.getOrganization(newId('org')), null);
+        assert.equal(await store.getOrganizationByExternalId('ext-other'), null);
+
+        const domains = await store.listDomains([input.id]);
+        assert.deepEqual(
+          domains.map((d) => [
+            d.id,
+            d.organizationId,
+            d.domain,
+            d.state,
+            d.verificationStrategy,
+            d.verificationToken,
+          ]),
+          [
+            [d1.id, input.id, 'acme.com', 'verified', 'dns', 'tok1'],
+            [d2.id, input.id, 'acme.io', 'pending', 'manual', null],
+          ],
+        );
+        for (const d of domains) assertBetween(d.createdAt, t0, t1);
+      });
+
+      test('createOrganization without domains, and with null optional fields', async (store) => {
+        const input = orgInput();
+        const created = await store.createOrganization(input, []);
+        assert.equal(created.externalId, null);
+        assert.equal(created.stripeCustomerId, null);
+        assert.deepEqual(created.metadata, {});
+        assert.equal(created.allowProfilesOutsideOrganization, false);
+        assert.deepEqual(await store.listDomains([input.id]), []);
+      });
+
+      test('updateOrganization applies each patch field and leaves the others', async (store) => {
+        const input = orgInput({ name: 'Before', metadata: { a: '1' } });
+        const created = await store.createOrganization(input, []);
+
+        let org = await store.updateOrganization(input.id, { name: 'After' });
+        assert.equal(org.name, 'After');
+        assert.equal(org.externalId, null);
+        assert.deepEqual(org.metadata, { a: '1' });
+
+        org = await store.updateOrganization(input.id, { externalId: 'ext-1' });
+        assert.equal(org.externalId, 'ext-1');
+        assert.equal(org.name, 'After');
+        assert.equal((await store.getOrganizationByExternalId('ext-1'))?.id, input.id);
+
+        org = await store.updateOrganization(input.id, { allowProfilesOutsideOrganization: true });
+        assert.equal(org.allowProfilesOutsideOrganization, true);
+        org = await store.updateOrganization(input.id, { allowProfilesOutsideOrganization: false });
+        assert.equal(org.allowProfilesOutsideOrganization, false);
+
+        org = await store.updateOrganization(input.id, { metadata: { b: '2', c: '' } });
+        assert.deepEqual(org.metadata, { b: '2', c: '' });
+
+        org = await store.updateOrganization(input.id, { stripeCustomerId: 'cus_9' });
+        assert.equal(org.stripeCustomerId, 'cus_9');
+        org = await store.updateOrganization(input.id, { stripeCustomerId: null });
+        assert.equal(org.stripeCustomerId, null);
+
+        org = await store.updateOrganization(input.id, { externalId: null });
+        assert.equal(org.externalId, null);
+        assert.equal(await store.getOrganizationByExternalId('ext-1'), null);
+
+        assert.deepEqual(org, {
+          ...input,
+          name: 'After',
+          metadata: { b: '2', c: '' },
+          createdAt: created.createdAt,
+          updatedAt: org.updatedAt,
+        });
+        assert.deepEqual(await store.getOrganization(input.id), org);
+      });
+
+      test('updateOrganization replaces domains: kept IDs, new states, removed ones deleted', async (store) => {
+        const a = domainInput('a.com', 'verified');
+        const b = domainInput('b.com', 'pending');
+        const c = domainInput('c.com', 'pending');
+        const org = await store.createOrganization(orgInput(), [a, b, c]);
+
+        const aAgain = domainInput('a.com', 'pending'); // new ID, ignored since a.com exists
+        const bAgain = domainInput('b.com', 'verified');
+        const d = domainInput('d.com', 'failed');
+        await store.updateOrganization(org.id, { name: 'Renamed' }, [aAgain, bAgain, d]);
+
+        const domains = await store.listDomains([org.id]);
+        assert.deepEqual(
+          domains.map((x) => [x.id, x.domain, x.state]),
+          [
+            [a.id, 'a.com', 'pending'],
+            [b.id, 'b.com', 'verified'],
+            [d.id, 'd.com', 'failed'],
+          ],
+        );
+        assert.equal(await store.getDomain(c.id), null);
+        assert.equal(await store.getDomain(aAgain.id), null);
+        assert.equal((await store.findVerifiedDomain('b.com'))?.id, b.id);
+        assert.equal(await store.findVerifiedDomain('a.com'), null);
+        assert.equal((await store.getOrganization(org.id))?.name, 'Renamed');
+
+        // Without `domains`, the domains are left alone.
+        await store.updateOrganization(org.id, { name: 'Again' });
+        assert.deepEqual(ids(await store.listDomains([org.id])), [a.id, b.id, d.id]);
+
+        // An empty list removes them all.
+        await store.updateOrganization(org.id, {}, []);
+        assert.deepEqual(await store.listDomains([org.id]), []);
+      });
+
+      test('updateOrganization is atomic: a domain conflict rolls back the patch', async (store) => {
+        await store.createOrganization(orgInput(), [domainInput('taken.com', 'verified')]);
+        const org = await store.createOrganization(orgInput({ name: 'Original' }), [domainInput('mine.com')]);
+        await rejectsAlreadyExists(
+          store.updateOrganization(org.id, { name: 'Changed' }, [domainInput('taken.com', 'verified')]),
+          'organization_domain.verified_domain',
+        );
+        assert.equal((await store.getOrganization(org.id))?.name, 'Original');
+        assert.deepEqual(
+          (await store.listDomains([org.id])).map((d) => d.domain),
+          ['mine.com'],
+        );
+      });
+
+      test('createOrganization is atomic: a domain conflict creates nothing', async (store) => {
+        await store.createOrganization(orgInput(), [domainInput('taken.com', 'verified')]);
+        const input = orgInput({ externalId: 'ext-new' });
+        await rejectsAlreadyExists(
+          store.createOrganization(input, [domainInput('free.com'), domainInput('taken.com', 'verified')]),
+          'organization_domain.verified_domain',
+        );
+        assert.equal(await store.getOrganization(input.id), null);
+        assert.equal(await store.getOrganizationByExternalId('ext-new'), null);
+        assert.deepEqual(await store.listDomains([input.id]), []);
+      });
+
+      test('duplicate external_id → AlreadyExistsError(organization.external_id)', async (store) => {
+        const first = await store.createOrganization(orgInput({ externalId: 'dup' }), []);
+        const second = orgInput({ externalId: 'dup' });
+        await rejectsAlreadyExists(store.createOrganization(second, []), 'organization.external_id');
+        assert.equal(await store.getOrganization(second.id), null);
+
+        const other = await store.createOrganization(orgInput({ externalId: 'other' }), []);
+        await rejectsAlreadyExists(
+          store.updateOrganization(other.id, { externalId: 'dup' }),
+          'organization.external_id',
+        );
+        assert.equal((await store.getOrganization(other.id))?.externalId, 'other');
+        assert.equal((await store.getOrganizationByExternalId('dup'))?.id, first.id);
+
+        // Several organizations without an external ID are fine.
+        await store.createOrganization(orgInput(), []);
+        await store.createOrganization(orgInput(), []);
+      });
+
+      test('update/delete of a missing organization → NotFoundError', async (store) => {
+        await rejectsNotFound(store.updateOrganization(newId('org'), { name: 'x' }));
+        await rejectsNotFound(store.updateOrganization(newId('org'), {}, [domainInput('x.com')]));
+        await rejectsNotFound(store.deleteOrganization(newId('org')));
+      });
+
+      test('deleteOrganization cascades to its domains and connections only', async (store) => {
+        const d1 = domainInput('gone.com', 'verified');
+        const d2 = domainInput('gone.io');
+        const org = await store.createOrganization(orgInput(), [d1, d2]);
+        const keepDomain = domainInput('kept.com', 'verified');
+        const keep = await store.createOrganization(orgInput(), [keepDomain]);
+        const c1 = await store.createConnection(connInput({ organizationId: org.id }));
+        const c2 = await store.createConnection(
+          connInput({ organizationId: org.id, connectionType: 'OktaSAML' }),
+        );
+        const keptConn = await store.createConnection(connInput({ organizationId: keep.id }));
+        const envConn = await store.createConnection(connInput({ organizationId: null }));
+
+        await store.deleteOrganization(org.id);
+
+        assert.equal(await store.getOrganization(org.id), null);
+        assert.equal(await store.getDomain(d1.id), null);
+        assert.equal(await store.getDomain(d2.id), null);
+        assert.deepEqual(await store.listDomains([org.id]), []);
+        assert.equal(await store.findVerifiedDomain('gone.com'), null);
+        assert.equal(await store.getConnection(c1.id), null);
+        assert.equal(await store.getConnection(c2.id), null);
+        assert.equal(await store.getConnectionByExternalKey(c1.externalKey), null);
+        assert.deepEqual(await store.listOrganizationConnections(org.id), []);
+
+        assert.deepEqual(await store.getOrganization(keep.id), keep);
+        assert.deepEqual(ids(await store.listDomains([keep.id])), [keepDomain.id]);
+        assert.deepEqual(await store.getConnection(keptConn.id), keptConn);
+        assert.deepEqual(await store.getConnection(envConn.id), envConn);
+        await rejectsNotFound(store.deleteOrganization(org.id));
+
+        // The verified domain is free again.
+        const again = await store.createOrganization(orgInput(), [domainInput('gone.com', 'verified')]);
+        assert.equal((await store.findVerifiedDomain('gone.com'))?.organizationId, again.id);
+      });
+
+      test('listOrganizations filters by domains (any state) and by search', async (store) => {
+        const a = await store.createOrganization(orgInput({ name: 'Alpha Corp' }), [
+          domainInput('alpha.com', 'verified'),
+        ]);
+        const b = await store.createOrganization(orgInput({ name: 'Beta corp' }), [
+          domainInput('beta.com', 'pending'),
+          domainInput('beta.io', 'failed'),
+        ]);
+        const c = await store.createOrganization(orgInput({ name: 'Gamma 50% off_sale' }), []);
+        const page = { limit: 100, order: 'asc' } as const;
+
+        assert.deepEqual(ids((await store.listOrganizations({ domains: ['alpha.com'] }, page)).data), [a.id]);
+        assert.deepEqual(ids((await store.listOrganizations({ domains: ['beta.io'] }, page)).data), [b.id]);
+        assert.deepEqual(
+          ids((await store.listOrganizations({ domains: ['beta.com', 'alpha.com', 'beta.io'] }, page)).data),
+          [a.id, b.id],
+        );
+        assert.deepEqual((await store.listOrganizations({ domains: ['none.com'] }, page)).data, []);
+        assert.deepEqual(ids((await store.listOrganizations({ domains: [] }, page)).data), [
+          a.id,
+          b.id,
+          c.id,
+        ]);
+
+        assert.deepEqual(ids((await store.listOrganizations({ search: 'CORP' }, page)).data), [a.id, b.id]);
+        assert.deepEqual(ids((await store.listOrganizations({ search: 'ta c' }, page)).data), [b.id]);
+        // Search is a literal substring: LIKE wildcards have no special meaning.
+        assert.deepEqual(ids((await store.listOrganizations({ search: '50%' }, page)).data), [c.id]);
+        assert.deepEqual(ids((await store.listOrganizations({ search: '%' }, page)).data), [c.id]);
+        assert.deepEqual(ids((await store.listOrganizations({ search: 'f_s' }, page)).data), [c.id]);
+        assert.deepEqual((await store.listOrganizations({ search: 'a_c' }, page)).data, []);
+        assert.deepEqual(
+          ids((await store.listOrganizations({ search: 'corp', domains: ['beta.com'] }, page)).data),
+          [b.id],
+        );
+        assert.deepEqual(
+          (await store.listOrganizations({ search: 'gamma', domains: ['beta.com'] }, page)).data,
+          [],
+        );
+        const all = await store.listOrganizations({}, page);
+        assert.deepEqual(all.data[0], a);
+      });
+
+      test('search is case-insensitive beyond ASCII', async (store) => {
+        const sg = await store.createOrganization(orgInput({ name: 'Société Générale' }), []);
+        const mu = await store.createOrganization(orgInput({ name: 'MÜLLER GmbH' }), []);
+        await store.createOrganization(orgInput({ name: 'Societe Generale' }), []);
+        const page = { limit: 100, order: 'asc' } as const;
+        assert.deepEqual(ids((await store.listOrganizations({ search: 'SOCIÉTÉ' }, page)).data), [sg.id]);
+        assert.deepEqual(ids((await store.listOrganizations({ search: 'générale' }, page)).data), [sg.id]);
+        assert.deepEqual(ids((await store.listOrganizations({ search: 'müller' }, page)).data), [mu.id]);
+        const conn = await store.createConnection(connInput({ name: 'Ärzte SAML' }));
+        await store.createConnection(connInput({ name: 'Arzte SAML' }));
+        assert.deepEqual(ids((await store.listConnections({ search: 'ÄRZTE' }, page)).data), [conn.id]);
+        assert.deepEqual(ids((await store.listConnections({ search: 'ärzte' }, page)).data), [conn.id]);
+      });
+    });
+
+    describe('domains', () => {
+      test('createDomain, getDomain, updateDomainState, deleteDomain', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const input = domainInput('example.com', 'pending', {
+          verificationStrategy: 'dns',
+          verificationToken: 'verify-me',
+        });
+        const t0 = new Date();
+        const created = await store.createDomain(org.id, input);
+        const t1 = new Date();
+        assert.deepEqual(created, {
+          ...input,
+          organizationId: org.id,
+          createdAt: created.createdAt,
+          updatedAt: created.updatedAt,
+        });
+        assertBetween(created.createdAt, t0, t1);
+        assert.equal(created.updatedAt.getTime(), created.createdAt.getTime());
+        assert.deepEqual(await store.getDomain(input.id), created);
+        assert.equal(await store.getDomain(newId('org_domain')), null);
+
+        await sleep(5);
+        const verified = await store.updateDomainState(input.id, 'verified');
+        assert.equal(verified.state, 'verified');
+        assert.equal(verified.id, input.id);
+        assert.equal(verified.verificationToken, 'verify-me');
+        assert.equal(verified.createdAt.getTime(), created.createdAt.getTime());
+        assert.ok(verified.updatedAt.getTime() > created.updatedAt.getTime());
+        assert.deepEqual(await store.getDomain(input.id), verified);
+
+        const failed = await store.updateDomainState(input.id, 'failed');
+        assert.equal(failed.state, 'failed');
+
+        await store.deleteDomain(input.id);
+        assert.equal(await store.getDomain(input.id), null);
+        assert.deepEqual(await store.listDomains([org.id]), []);
+        assert.notEqual(await store.getOrganization(org.id), null);
+      });
+
+      test('updateDomainState/deleteDomain of a missing domain → NotFoundError', async (store) => {
+        await rejectsNotFound(store.updateDomainState(newId('org_domain'), 'verified'));
+        await rejectsNotFound(store.deleteDomain(newId('org_domain')));
+      });
+
+      test('listDomains returns the domains of the given organizations ordered by ID', async (store) => {
+        const a1 = domainInput('a1.com');
+        const a2 = domainInput('a2.com');
+        const orgA = await store.createOrganization(orgInput(), [a1, a2]);
+        const b1 = domainInput('b1.com');
+        const orgB = await store.createOrganization(orgInput(), [b1]);
+        const c1 = domainInput('c1.com');
+        await store.createOrganization(orgInput(), [c1]);
+        const a3 = domainInput('a3.com');
+        await store.createDomain(orgA.id, a3);
+
+        assert.deepEqual(ids(await store.listDomains([orgA.id])), [a1.id, a2.id, a3.id]);
+        assert.deepEqual(ids(await store.listDomains([orgB.id, orgA.id])), [a1.id, a2.id, b1.id, a3.id]);
+        assert.deepEqual(await store.listDomains([]), []);
+        assert.deepEqual(await store.listDomains([newId('org')]), []);
+      });
+
+      test('findVerifiedDomain finds only a verified domain', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const other = await store.createOrganization(orgInput(), []);
+        const verified = await store.createDomain(org.id, domainInput('verified.com', 'verified'));
+        await store.createDomain(org.id, domainInput('pending.com', 'pending'));
+        await store.createDomain(org.id, domainInput('failed.com', 'failed'));
+        await store.createDomain(other.id, domainInput('verified.com', 'pending'));
+
+        assert.deepEqual(await store.findVerifiedDomain('verified.com'), verified);
+        assert.equal(await store.findVerifiedDomain('pending.com'), null);
+        assert.equal(await store.findVerifiedDomain('failed.com'), null);
+        assert.equal(await store.findVerifiedDomain('unknown.com'), null);
+        assert.equal(await store.findVerifiedDomain('erified.com'), null);
+      });
+
+      test('a domain verified by two organizations → AlreadyExistsError(organization_domain.verified_domain)', async (store) => {
+        const orgA = await store.createOrganization(orgInput(), [domainInput('shared.com', 'verified')]);
+        const orgB = await store.createOrganization(orgInput(), []);
+
+        const onCreate = domainInput('shared.com', 'verified');
+        await rejectsAlreadyExists(
+          store.createDomain(orgB.id, onCreate),
+          'organization_domain.verified_domain',
+        );
+        assert.equal(await store.getDomain(onCreate.id), null);
+
+        const pending = await store.createDomain(orgB.id, domainInput('shared.com', 'pending'));
+        await rejectsAlreadyExists(
+          store.updateDomainState(pending.id, 'verified'),
+          'organization_domain.verified_domain',
+        );
+        assert.equal((await store.getDomain(pending.id))?.state, 'pending');
+        assert.equal((await store.findVerifiedDomain('shared.com'))?.organizationId, orgA.id);
+
+        // Once A no longer has it verified, B may verify it.
+        const [aDomain] = await store.listDomains([orgA.id]);
+        assert.ok(aDomain);
+        await store.updateDomainState(aDomain.id, 'failed');
+        await store.updateDomainState(pending.id, 'verified');
+        assert.equal((await store.findVerifiedDomain('shared.com'))?.id, pending.id);
+      });
+
+      test('the same domain pending in two organizations is allowed', async (store) => {
+        const orgA = await store.createOrganization(orgInput(), [domainInput('both.com', 'pending')]);
+        const orgB = await store.createOrganization(orgInput(), [domainInput('both.com', 'pending')]);
+        const orgC = await store.createOrganization(orgInput(), []);
+        await store.createDomain(orgC.id, domainInput('both.com', 'failed'));
+        // And one organization may verify it while the others still have it pending.
+        const [bDomain] = await store.listDomains([orgB.id]);
+        assert.ok(bDomain);
+        await store.updateDomainState(bDomain.id, 'verified');
+        assert.equal((await store.findVerifiedDomain('both.com'))?.organizationId, orgB.id);
+        assert.equal((await store.listDomains([orgA.id, orgB.id, orgC.id])).length, 3);
+        assert.deepEqual(
+          ids((await store.listOrganizations({ domains: ['both.com'] }, { limit: 10, order: 'asc' })).data),
+          [orgA.id, orgB.id, orgC.id],
+        );
+      });
+
+      test('the same domain twice in one organization → AlreadyExistsError', async (store) => {
+        const org = await store.createOrganization(orgInput(), [domainInput('once.com', 'pending')]);
+        const dup = domainInput('once.com', 'pending');
+        await rejectsAlreadyExists(store.createDomain(org.id, dup), 'organization_domain.domain');
+        assert.equal(await store.getDomain(dup.id), null);
+        const twice = orgInput();
+        await rejectsAlreadyExists(
+          store.createOrganization(twice, [domainInput('twice.com'), domainInput('twice.com')]),
+          'organization_domain.domain',
+        );
+        assert.equal(await store.getOrganization(twice.id), null);
+        assert.deepEqual(
+          (await store.listDomains([org.id])).map((d) => d.domain),
+          ['once.com'],
+        );
+      });
+    });
+
+    describe('connections', () => {
+      test('createConnection, getConnection, getConnectionByExternalKey', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const input = connInput({
+          organizationId: org.id,
+          connectionType: 'OktaSAML',
+          name: 'Okta',
+          state: 'validating',
+          config: { idpEntityId: 'https://idp.example.com', certs: ['a', 'b'] },
+        });
+        const t0 = new Date();
+        const created = await store.createConnection(input);
+        const t1 = new Date();
+        assert.deepEqual(created, {
+          ...input,
+          firstLoginAt: null,
+          createdAt: created.createdAt,
+          updatedAt: created.updatedAt,
+        });
+        assertBetween(created.createdAt, t0, t1);
+        assert.equal(created.updatedAt.getTime(), created.createdAt.getTime());
+        assert.deepEqual(await store.getConnection(input.id), created);
+        assert.deepEqual(await store.getConnectionByExternalKey(input.externalKey), created);
+        assert.equal(await store.getConnection(newId('conn')), null);
+        assert.equal(await store.getConnectionByExternalKey('unknown-key'), null);
+
+        const env = await store.createConnection(connInput({ organizationId: null }));
+        assert.equal(env.organizationId, null);
+        assert.deepEqual(await store.getConnection(env.id), env);
+      });
+
+      test('duplicate external key → AlreadyExistsError(connection.external_key)', async (store) => {
+        const first = await store.createConnection(connInput());
+        const second = connInput({ externalKey: first.externalKey });
+        await rejectsAlreadyExists(store.createConnection(second), 'connection.external_key');
+        assert.equal(await store.getConnection(second.id), null);
+      });
+
+      test('updateConnection: name, state, config JSON round trip, firstLoginAt', async (store) => {
+        const input = connInput({ name: 'Old', state: 'draft', config: { a: 1 } });
+        const created = await store.createConnection(input);
+        await sleep(5);
+
+        let conn = await store.updateConnection(input.id, { name: 'New' });
+        assert.equal(conn.name, 'New');
+        assert.equal(conn.state, 'draft');
+        assert.deepEqual(conn.config, { a: 1 });
+        assert.ok(conn.updatedAt.getTime() > created.updatedAt.getTime());
+        assert.equal(conn.createdAt.getTime(), created.createdAt.getTime());
+
+        for (const state of ['validating', 'active', 'inactive', 'draft'] as const) {
+          conn = await store.updateConnection(input.id, { state });
+          assert.equal(conn.state, state);
+        }
+
+        const config = {
+          clientId: 'abc',
+          clientSecret: 'v1.sealed:AAAA/BBBB+CCCC==',
+          scopes: ['openid', 'email'],
+          nested: { deep: { n: 42, f: 1.5, neg: -3, t: true, f2: false, nil: null } },
+          unicode: 'Zoë — 日本語 🎉',
+          quotes: `it's "quoted" \\ back`,
+          empty: {},
+          emptyList: [],
+        };
+        conn = await store.updateConnection(input.id, { config });
+        assert.deepEqual(conn.config, config);
+        assert.deepEqual((await store.getConnection(input.id))?.config, config);
+
+        assert.equal(conn.firstLoginAt, null);
+        const firstLoginAt = new Date('2031-05-06T07:08:09.123Z');
+        conn = await store.updateConnection(input.id, { firstLoginAt });
+        assert.ok(conn.firstLoginAt instanceof Date);
+        assert.equal(conn.firstLoginAt.getTime(), firstLoginAt.getTime());
+
+        assert.deepEqual(await store.getConnection(input.id), {
+          ...input,
+          name: 'New',
+          state: 'draft',
+          config,
+          firstLoginAt,
+          createdAt: created.createdAt,
+          updatedAt: conn.updatedAt,
+        });
+        assert.equal(conn.externalKey, input.externalKey);
+      });
+
+      test('update/delete of a missing connection → NotFoundError; deleteConnection removes it', async (store) => {
+        await rejectsNotFound(store.updateConnection(newId('conn'), { name: 'x' }));
+        await rejectsNotFound(store.deleteConnection(newId('conn')));
+        const conn = await store.createConnection(connInput());
+        const other = await store.createConnection(connInput());
+        await store.deleteConnection(conn.id);
+        assert.equal(await store.getConnection(conn.id), null);
+        assert.equal(await store.getConnectionByExternalKey(conn.externalKey), null);
+        assert.deepEqual(await store.getConnection(other.id), other);
+        await rejectsNotFound(store.deleteConnection(conn.id));
+      });
+
+      test('listOrganizationConnections and listConnectionsByType (exact match)', async (store) => {
+        const orgA = await store.createOrganization(orgInput(), []);
+        const orgB = await store.createOrganization(orgInput(), []);
+        const a1 = await store.createConnection(
+          connInput({ organizationId: orgA.id, connectionType: 'OktaSAML' }),
+        );
+        const b1 = await store.createConnection(
+          connInput({ organizationId: orgB.id, connectionType: 'OktaSAML' }),
+        );
+        const gh = await store.createConnection(
+          connInput({ organizationId: null, connectionType: 'GitHubOAuth' }),
+        );
+        const a2 = await store.createConnection(
+          connInput({ organizationId: orgA.id, connectionType: 'GenericOIDC' }),
+        );
+
+        assert.deepEqual(await store.listOrganizationConnections(orgA.id), [a1, a2]);
+        assert.deepEqual(await store.listOrganizationConnections(orgB.id), [b1]);
+        assert.deepEqual(await store.listOrganizationConnections(newId('org')), []);
+
+        assert.deepEqual(await store.listConnectionsByType('OktaSAML'), [a1, b1]);
+        assert.deepEqual(await store.listConnectionsByType('GitHubOAuth'), [gh]);
+        assert.deepEqual(await store.listConnectionsByType('githuboauth'), []);
+        assert.deepEqual(await store.listConnectionsByType('GithubOAuth'), []);
+        assert.deepEqual(await store.listConnectionsByType('Okta'), []);
+      });
+
+      test('listConnections filters: connectionType (case-insensitive), organizationId, domain, search', async (store) => {
+        const orgA = await store.createOrganization(orgInput(), [
+          domainInput('a.com', 'verified'),
+          domainInput('a-pending.com', 'pending'),
+        ]);
+        const orgB = await store.createOrganization(orgInput(), [domainInput('b.com', 'verified')]);
+        const gh = await store.createConnection(
+          connInput({ organizationId: null, connectionType: 'GitHubOAuth', name: 'GitHub Login' }),
+        );
+        const a1 = await store.createConnection(
+          connInput({ organizationId: orgA.id, connectionType: 'OktaSAML', name: 'Acme Okta' }),
+        );
+        const a2 = await store.createConnection(
+          connInput({ organizationId: orgA.id, connectionType: 'GenericOIDC', name: 'Acme OIDC' }),
+        );
+        const b1 = await store.createConnection(
+          connInput({ organizationId: orgB.id, connectionType: 'OktaSAML', name: 'Beta okta_100%' }),
+        );
+        const page = { limit: 100, order: 'asc' } as const;
+        const list = async (filter: Parameters<Store['listConnections']>[0]) =>
+          ids((await store.listConnections(filter, page)).data);
+
+        assert.deepEqual(await list({}), [gh.id, a1.id, a2.id, b1.id]);
+        assert.deepEqual(await list({ connectionType: 'githuboauth' }), [gh.id]);
+        assert.deepEqual(await list({ connectionType: 'GithubOAuth' }), [gh.id]);
+        assert.deepEqual(await list({ connectionType: 'GitHubOAuth' }), [gh.id]);
+        assert.deepEqual(await list({ connectionType: 'OKTASAML' }), [a1.id, b1.id]);
+        assert.deepEqual(await list({ connectionType: 'Okta' }), []);
+
+        assert.deepEqual(await list({ organizationId: orgA.id }), [a1.id, a2.id]);
+        assert.deepEqual(await list({ organizationId: orgB.id }), [b1.id]);
+        assert.deepEqual(await list({ organizationId: newId('org') }), []);
+
+        assert.deepEqual(await list({ domain: 'a.com' }), [a1.id, a2.id]);
+        assert.deepEqual(await list({ domain: 'a-pending.com' }), [a1.id, a2.id]);
+        assert.deepEqual(await list({ domain: 'b.com' }), [b1.id]);
+        assert.deepEqual(await list({ domain: 'none.com' }), []);
+
+        assert.deepEqual(await list({ search: 'acme' }), [a1.id, a2.id]);
+        assert.deepEqual(await list({ search: 'OKTA' }), [a1.id, b1.id]);
+        assert.deepEqual(await list({ search: 'me ok' }), [a1.id]);
+        assert.deepEqual(await list({ search: 'nothing' }), []);
+        // Literal substring: `%` and `_` are not wildcards.
+        assert.deepEqual(await list({ search: '100%' }), [b1.id]);
+        assert.deepEqual(await list({ search: '_' }), [b1.id]);
+        assert.deepEqual(await list({ search: 'a_o' }), []);
+
+        assert.deepEqual(await list({ connectionType: 'oktasaml', organizationId: orgA.id }), [a1.id]);
+        assert.deepEqual(await list({ connectionType: 'oktasaml', domain: 'b.com' }), [b1.id]);
+        assert.deepEqual(await list({ search: 'acme', domain: 'b.com' }), []);
+        assert.deepEqual(await list({ search: 'oidc', organizationId: orgA.id, domain: 'a.com' }), [a2.id]);
+
+        const full = await store.listConnections({ organizationId: orgB.id }, page);
+        assert.deepEqual(full.data, [b1]);
+      });
+    });
+
+    describe('pagination', () => {
+      test('listOrganizations: default desc order, newest first; asc order; limit', async (store) => {
+        const created: string[] = [];
+        for (let i = 0; i < 25; i++) {
+          created.push((await store.createOrganization(orgInput({ name: `Org ${i}` }), [])).id);
+        }
+        const desc = [...created].reverse();
+
+        const first = await store.listOrganizations({}, { limit: 10, order: 'desc' });
+        assert.deepEqual(ids(first.data), desc.slice(0, 10));
+        assert.equal(first.before, null);
+        assert.equal(first.after, desc[9]);
+
+        const asc = await store.listOrganizations({}, { limit: 10, order: 'asc' });
+        assert.deepEqual(ids(asc.data), created.slice(0, 10));
+        assert.equal(asc.before, null);
+        assert.equal(asc.after, created[9]);
+
+        const all = await store.listOrganizations({}, { limit: 100, order: 'desc' });
+        assert.deepEqual(ids(all.data), desc);
+        assert.equal(all.before, null);
+        assert.equal(all.after, null);
+
+        const one = await store.listOrganizations({}, { limit: 1, order: 'asc' });
+        assert.deepEqual(ids(one.data), [created[0]]);
+        assert.equal(one.after, created[0]);
+
+        const exact = await store.listOrganizations({}, { limit: 25, order: 'asc' });
+        assert.deepEqual(ids(exact.data), created);
+        assert.equal(exact.after, null);
+      });
+
+      test('listOrganizations: walking forward with after and back with before, both orders', async (store) => {
+        const created: string[] = [];
+        for (let i = 0; i < 25; i++) {
+          created.push((await store.createOrganization(orgInput({ name: `Org ${i}` }), [])).id);
+        }
+        const list = (page: PageRequest) => store.listOrganizations({}, page);
+
+        for (const order of ['desc', 'asc'] as const) {
+          const expected = order === 'asc' ? created : [...created].reverse();
+          const pages = await walkForward(list, 10, order);
+          assert.deepEqual(
+            pages.map((p) => p.data.length),
+            [10, 10, 5],
+            order,
+          );
+          assert.deepEqual(ids(pages.flatMap((p) => p.data)), expected, order);
+          assert.equal(pages[0]?.before, null);
+          assert.equal(pages[1]?.before, expected[10]);
+          assert.equal(pages[1]?.after, expected[19]);
+          assert.equal(pages[2]?.before, expected[20]);
+          assert.equal(pages[2]?.after, null);
+
+          // Back from the last page's first item to the start.
+          const back = await walkBackward(list, 10, order, expected[20] as string);
+          assert.deepEqual(
+            back.map((p) => ids(p.data)),
+            [expected.slice(10, 20), expected.slice(0, 10)],
+            order,
+          );
+          assert.equal(back[0]?.after, expected[19]);
+          assert.equal(back[0]?.before, expected[10]);
+          assert.equal(back[1]?.before, null);
+          assert.equal(back[1]?.after, expected[9]);
+
+          // A partial page backwards: before the 4th item, with a limit of 10, gives the first three.
+          const partial = await list({ limit: 10, order, before: expected[3] });
+          assert.deepEqual(ids(partial.data), expected.slice(0, 3));
+          assert.equal(partial.before, null);
+          assert.equal(partial.after, expected[2]);
+
+          // After the last item: empty and no further page.
+          const end = await list({ limit: 10, order, after: expected[24] });
+          assert.deepEqual(end.data, []);
+          assert.equal(end.after, null);
+        }
+      });
+
+      test('listConnections: walking pages with an exact multiple of the limit visits every row once', async (store) => {
+        const created: string[] = [];
+        for (let i = 0; i < 24; i++) {
+          created.push((await store.createConnection(connInput({ name: `Conn ${i}` }))).id);
+        }
+        const list = (page: PageRequest) => store.listConnections({}, page);
+        for (const order of ['desc', 'asc'] as const) {
+          const expected = order === 'asc' ? created : [...created].reverse();
+          const pages = await walkForward(list, 8, order);
+          assert.deepEqual(
+            pages.map((p) => ids(p.data)),
+            [expected.slice(0, 8), expected.slice(8, 16), expected.slice(16, 24)],
+            order,
+          );
+          assert.equal(pages[0]?.before, null);
+          assert.equal(pages[2]?.after, null);
+
+          const back = await walkBackward(list, 8, order, pages[2]?.before as string);
+          assert.deepEqual(
+            back.map((p) => ids(p.data)),
+            [expected.slice(8, 16), expected.slice(0, 8)],
+            order,
+          );
+          assert.equal(back[1]?.before, null);
+        }
+      });
+
+      test('listConnections: filters combined with pagination', async (store) => {
+        const org = await store.createOrganization(orgInput(), [domainInput('paged.com', 'verified')]);
+        const saml: string[] = [];
+        const all: string[] = [];
+        for (let i = 0; i < 26; i++) {
+          const isSaml = i % 2 === 0;
+          const conn = await store.createConnection(
+            connInput({
+              organizationId: isSaml ? org.id : null,
+              connectionType: isSaml ? 'OktaSAML' : 'GitHubOAuth',
+              name: isSaml ? `SAML ${i}` : `GitHub ${i}`,
+            }),
+          );
+          all.push(conn.id);
+          if (isSaml) saml.push(conn.id);
+        }
+        assert.equal(saml.length, 13);
+        const filters = [
+          { connectionType: 'oktasaml' },
+          { organizationId: org.id },
+          { domain: 'paged.com' },
+          { search: 'saml' },
+          { connectionType: 'OKTASAML', organizationId: org.id, domain: 'paged.com', search: 'Saml' },
+        ];
+        for (const filter of filters) {
+          const list = (page: PageRequest) => store.listConnections(filter, page);
+          const descPages = await walkForward(list, 5, 'desc');
+          assert.deepEqual(
+            descPages.map((p) => ids(p.data)),
+            [
+              [...saml].reverse().slice(0, 5),
+              [...saml].reverse().slice(5, 10),
+              [...saml].reverse().slice(10),
+            ],
+            JSON.stringify(filter),
+          );
+          const ascPages = await walkForward(list, 5, 'asc');
+          assert.deepEqual(ids(ascPages.flatMap((p) => p.data)), saml, JSON.stringify(filter));
+          const back = await walkBackward(list, 5, 'asc', saml[12] as string);
+          assert.deepEqual(
+            back.map((p) => ids(p.data)),
+            [saml.slice(7, 12), saml.slice(2, 7), saml.slice(0, 2)],
+            JSON.stringify(filter),
+          );
+        }
+        // A cursor taken from an unfiltered row still positions a filtered list correctly.
+        const afterOdd = await store.listConnections(
+          { connectionType: 'oktasaml' },
+          { limit: 3, order: 'asc', after: all[3] },
+        );
+        assert.deepEqual(ids(afterOdd.data), saml.slice(2, 5));
+
+        const orgPage = await store.listOrganizations(
+          { domains: ['paged.com'], search: 'acme' },
+          { limit: 1, order: 'desc' },
+        );
+        assert.deepEqual(ids(orgPage.data), [org.id]);
+        assert.equal(orgPage.after, null);
+        assert.equal(orgPage.before, null);
+      });
+
+      test('listOrganizations: filters combined with pagination', async (store) => {
+        const matching: string[] = [];
+        for (let i = 0; i < 24; i++) {
+          const match = i % 3 !== 0;
+          const org = await store.createOrganization(
+            orgInput({ name: match ? `Blue ${i}` : `Red ${i}` }),
+            [],
+          );
+          if (match) matching.push(org.id);
+        }
+        assert.equal(matching.length, 16);
+        const list = (page: PageRequest) => store.listOrganizations({ search: 'BLUE' }, page);
+        const pages = await walkForward(list, 6, 'desc');
+        const expected = [...matching].reverse();
+        assert.deepEqual(
+          pages.map((p) => ids(p.data)),
+          [expected.slice(0, 6), expected.slice(6, 12), expected.slice(12)],
+        );
+        assert.equal(pages[2]?.after, null);
+      });
+    });
+
+    describe('timestamps', () => {
+      test('login transaction dates round-trip as Date with millisecond precision', async (store) => {
+        const createdAt = new Date('2029-03-31T23:59:59.001Z');
+        const expiresAt = new Date('2029-04-01T00:09:59.999Z');
+        const input = txInput({ createdAt, expiresAt });
+        const returned = await store.createLoginTransaction(input);
+        assert.deepEqual(returned, { ...input, consumedAt: null });
+
+        const got = await store.getLoginTransaction(input.stateHash);
+        assert.ok(got);
+        assert.ok(got.createdAt instanceof Date);
+        assert.ok(got.expiresAt instanceof Date);
+        assert.equal(got.createdAt.toISOString(), '2029-03-31T23:59:59.001Z');
+        assert.equal(got.expiresAt.toISOString(), '2029-04-01T00:09:59.999Z');
+        assert.equal(got.createdAt.getUTCMilliseconds(), 1);
+        assert.equal(got.expiresAt.getUTCMilliseconds(), 999);
+        assert.equal(got.consumedAt, null);
+
+        const now = new Date('2029-04-01T00:00:00.457Z');
+        const consumed = await store.consumeLoginTransaction(input.stateHash, now);
+        assert.ok(consumed?.consumedAt instanceof Date);
+        assert.equal(consumed.consumedAt.toISOString(), '2029-04-01T00:00:00.457Z');
+        assert.equal(
+          (await store.getLoginTransaction(input.stateHash))?.consumedAt?.toISOString(),
+          '2029-04-01T00:00:00.457Z',
+        );
+      });
+
+      test('createdAt/updatedAt are set by the store; updatedAt changes on update', async (store) => {
+        const t0 = new Date();
+        const org = await store.createOrganization(orgInput(), []);
+        const conn = await store.createConnection(connInput());
+        const t1 = new Date();
+        for (const rec of [org, conn]) {
+          assert.ok(rec.createdAt instanceof Date);
+          assert.ok(rec.updatedAt instanceof Date);
+          assertBetween(rec.createdAt, t0, t1);
+          assert.equal(rec.updatedAt.getTime(), rec.createdAt.getTime());
+        }
+
+        await sleep(5);
+        const t2 = new Date();
+        const org2 = await store.updateOrganization(org.id, { name: 'Changed' });
+        const conn2 = await store.updateConnection(conn.id, { name: 'Changed' });
+        const t3 = new Date();
+        assert.equal(org2.createdAt.getTime(), org.createdAt.getTime());
+        assert.equal(conn2.createdAt.getTime(), conn.createdAt.getTime());
+        assertBetween(org2.updatedAt, t2, t3);
+        assertBetween(conn2.updatedAt, t2, t3);
+        assert.equal((await store.getOrganization(org.id))?.updatedAt.getTime(), org2.updatedAt.getTime());
+        assert.equal((await store.getConnection(conn.id))?.updatedAt.getTime(), conn2.updatedAt.getTime());
+
+        const t4 = new Date();
+        const key = await store.createApiKey(keyInput('key-1234'));
+        const uri = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://a.example/cb',
+          isDefault: false,
+        });
+        const t5 = new Date();
+        assertBetween(key.createdAt, t4, t5);
+        assertBetween(uri.createdAt, t4, t5);
+        assert.equal((await store.getApiKey(key.id))?.createdAt.getTime(), key.createdAt.getTime());
+      });
+    });
+
+    describe('redirect URIs', () => {
+      test('add, list in ID order, delete', async (store) => {
+        assert.deepEqual(await store.listRedirectUris(), []);
+        const a = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://a.example/cb',
+          isDefault: false,
+        });
+        const b = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'http://localhost:3000/cb',
+          isDefault: true,
+        });
+        const c = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://c.example/cb?x=1',
+          isDefault: false,
+        });
+        assert.equal(a.isDefault, false);
+        assert.equal(b.isDefault, true);
+        assert.equal(c.uri, 'https://c.example/cb?x=1');
+        assert.deepEqual(await store.listRedirectUris(), [a, b, c]);
+
+        await store.deleteRedirectUri(b.id);
+        assert.deepEqual(await store.listRedirectUris(), [a, c]);
+        await rejectsNotFound(store.deleteRedirectUri(b.id));
+        await rejectsNotFound(store.setDefaultRedirectUri(b.id));
+      });
+
+      test('duplicate uri → AlreadyExistsError(redirect_uri.uri), the default unchanged', async (store) => {
+        const a = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://a.example/cb',
+          isDefault: true,
+        });
+        await rejectsAlreadyExists(
+          store.addRedirectUri({ id: newId('ruri'), uri: 'https://a.example/cb', isDefault: false }),
+          'redirect_uri.uri',
+        );
+        const b = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://b.example/cb',
+          isDefault: false,
+        });
+        // A failed add with isDefault does not move the default.
+        await rejectsAlreadyExists(
+          store.addRedirectUri({ id: newId('ruri'), uri: 'https://b.example/cb', isDefault: true }),
+          'redirect_uri.uri',
+        );
+        assert.deepEqual(await store.listRedirectUris(), [a, b]);
+      });
+
+      test('setDefaultRedirectUri leaves exactly one default; adding with isDefault moves it', async (store) => {
+        const a = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://a.example/cb',
+          isDefault: true,
+        });
+        const b = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://b.example/cb',
+          isDefault: false,
+        });
+        const c = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://c.example/cb',
+          isDefault: false,
+        });
+        const defaults = async () =>
+          (await store.listRedirectUris()).filter((r) => r.isDefault).map((r) => r.id);
+
+        assert.deepEqual(await defaults(), [a.id]);
+        const setB = await store.setDefaultRedirectUri(b.id);
+        assert.deepEqual(setB, { ...b, isDefault: true });
+        assert.deepEqual(await defaults(), [b.id]);
+        // Setting the current default again keeps it the only one.
+        await store.setDefaultRedirectUri(b.id);
+        assert.deepEqual(await defaults(), [b.id]);
+        await store.setDefaultRedirectUri(c.id);
+        assert.deepEqual(await defaults(), [c.id]);
+
+        const d = await store.addRedirectUri({
+          id: newId('ruri'),
+          uri: 'https://d.example/cb',
+          isDefault: true,
+        });
+        assert.equal(d.isDefault, true);
+        assert.deepEqual(await defaults(), [d.id]);
+        assert.deepEqual(
+          (await store.listRedirectUris()).map((r) => [r.uri, r.isDefault]),
+          [
+            ['https://a.example/cb', false],
+            ['https://b.example/cb', false],
+            ['https://c.example/cb', false],
+            ['https://d.example/cb', true],
+          ],
+        );
+      });
+    });
+
+    describe('API keys', () => {
+      test('createApiKey, getApiKey, listApiKeys, findActiveApiKey by hash', async (store) => {
+        const input = keyInput('primary-abcd');
+        const created = await store.createApiKey(input);
+        assert.deepEqual(created, { ...input, createdAt: created.createdAt, revokedAt: null });
+        const second = await store.createApiKey(keyInput('second-wxyz'));
+        assert.deepEqual(await store.getApiKey(input.id), created);
+        assert.equal(await store.getApiKey(newId('key')), null);
+        assert.deepEqual(await store.findActiveApiKey(input.keyHash), created);
+        assert.equal(await store.findActiveApiKey('0'.repeat(64)), null);
+        assert.deepEqual(await store.listApiKeys(), [created, second]);
+      });
+
+      test('duplicate key hash → AlreadyExistsError(api_key.key_hash)', async (store) => {
+        const first = await store.createApiKey(keyInput('first-1111'));
+        const dup = { ...keyInput('dup-2222'), keyHash: first.keyHash };
+        await rejectsAlreadyExists(store.createApiKey(dup), 'api_key.key_hash');
+        assert.equal(await store.getApiKey(dup.id), null);
+      });
+
+      test('a revoked key is not found; revoking the last active key returns false', async (store) => {
+        const a = await store.createApiKey(keyInput('key-aaaa'));
+        const b = await store.createApiKey(keyInput('key-bbbb'));
+        const at = new Date('2030-06-07T08:09:10.321Z');
+        assert.equal(await store.revokeApiKey(a.id, at), true);
+        assert.equal(await store.findActiveApiKey(a.keyHash), null);
+        const revoked = await store.getApiKey(a.id);
+        assert.ok(revoked?.revokedAt instanceof Date);
+        assert.equal(revoked.revokedAt.toISOString(), '2030-06-07T08:09:10.321Z');
+
+        // b is the last active key: refused, nothing changes.
+        assert.equal(await store.revokeApiKey(b.id, new Date()), false);
+        assert.deepEqual(await store.getApiKey(b.id), b);
+        assert.deepEqual(await store.findActiveApiKey(b.keyHash), b);
+        assert.deepEqual(
+          (await store.listApiKeys()).map((k) => [k.id, k.revokedAt?.toISOString() ?? null]),
+          [
+            [a.id, '2030-06-07T08:09:10.321Z'],
+            [b.id, null],
+          ],
+        );
+
+        await rejectsNotFound(store.revokeApiKey(newId('key'), new Date()));
+      });
+
+      test('the only key cannot be revoked', async (store) => {
+        const only = await store.createApiKey(keyInput('only-0000'));
+        assert.equal(await store.revokeApiKey(only.id, new Date()), false);
+        assert.deepEqual(await store.findActiveApiKey(only.keyHash), only);
+      });
+
+      test('concurrent revocation of the last two keys leaves exactly one active', async (store) => {
+        const a = await store.createApiKey(keyInput('key-aaaa'));
+        const b = await store.createApiKey(keyInput('key-bbbb'));
+        const results = await Promise.all([
+          store.revokeApiKey(a.id, new Date()),
+          store.revokeApiKey(b.id, new Date()),
+        ]);
+        assert.deepEqual([...results].sort(), [false, true]);
+        const active = (await store.listApiKeys()).filter((k) => k.revokedAt === null);
+        assert.equal(active.length, 1);
+        // The survivor is the one whose revocation was refused.
+        assert.equal(active[0]?.id, results[0] ? b.id : a.id);
+      });
+
+      test('concurrent revocation of all of five keys leaves exactly one active', async (store) => {
+        const keys: ApiKeyRecord[] = [];
+        for (let i = 0; i < 5; i++) keys.push(await store.createApiKey(keyInput(`key-000${i}`)));
+        const results = await Promise.all(keys.map((k) => store.revokeApiKey(k.id, new Date())));
+        assert.equal(results.filter((r) => r).length, 4);
+        const active = (await store.listApiKeys()).filter((k) => k.revokedAt === null);
+        assert.deepEqual(
+          ids(active),
+          keys.filter((_, i) => !results[i]).map((k) => k.id),
+        );
+      });
+    });
+
+    describe('login transactions', () => {
+      test('createLoginTransaction and getLoginTransaction round-trip every field', async (store) => {
+        const input = txInput({
+          organizationId: newId('org'),
+          appState: 'app state with spaces & symbols ✓',
+          codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          codeChallengeMethod: 'S256',
+          requestId: 'req_01ABC',
+        });
+        const created = await store.createLoginTransaction(input);
+        assert.deepEqual(created, { ...input, consumedAt: null });
+        assert.deepEqual(await store.getLoginTransaction(input.stateHash), { ...input, consumedAt: null });
+        assert.equal(await store.getLoginTransaction('f'.repeat(64)), null);
+
+        const minimal = txInput();
+        await store.createLoginTransaction(minimal);
+        assert.deepEqual(await store.getLoginTransaction(minimal.stateHash), {
+          ...minimal,
+          consumedAt: null,
+        });
+      });
+
+      test('duplicate state hash → AlreadyExistsError(login_transaction.state_hash)', async (store) => {
+        const first = txInput();
+        await store.createLoginTransaction(first);
+        await rejectsAlreadyExists(
+          store.createLoginTransaction(txInput({ stateHash: first.stateHash })),
+          'login_transaction.state_hash',
+        );
+      });
+
+      test('consumeLoginTransaction returns the record once, then null', async (store) => {
+        const input = txInput();
+        await store.createLoginTransaction(input);
+        const now = new Date('2030-01-02T03:05:00.010Z');
+        const consumed = await store.consumeLoginTransaction(input.stateHash, now);
+        assert.deepEqual(consumed, { ...input, consumedAt: now });
+        assert.equal(await store.consumeLoginTransaction(input.stateHash, now), null);
+        assert.equal(
+          await store.consumeLoginTransaction(input.stateHash, new Date('2030-01-02T03:06:00.000Z')),
+          null,
+        );
+        // Still readable, marked consumed.
+        assert.deepEqual(await store.getLoginTransaction(input.stateHash), { ...input, consumedAt: now });
+        assert.equal(await store.consumeLoginTransaction('0'.repeat(64), now), null);
+      });
+
+      test('concurrent consume: exactly one of ten callers gets the record', async (store) => {
+        const input = txInput();
+        await store.createLoginTransaction(input);
+        const now = new Date('2030-01-02T03:05:00.000Z');
+        const results = await Promise.all(
+          Array.from({ length: 10 }, () => store.consumeLoginTransaction(input.stateHash, now)),
+        );
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1);
+        assert.deepEqual(winners[0], { ...input, consumedAt: now });
+      });
+
+      test('an expired transaction cannot be consumed', async (store) => {
+        const expiresAt = new Date('2030-01-02T03:14:05.678Z');
+        const expired = txInput({ expiresAt });
+        await store.createLoginTransaction(expired);
+        assert.equal(
+          await store.consumeLoginTransaction(expired.stateHash, new Date('2030-01-02T03:14:05.679Z')),
+          null,
+        );
+        assert.equal(
+          await store.consumeLoginTransaction(expired.stateHash, new Date('2031-01-01T00:00:00.000Z')),
+          null,
+        );
+        // At the expiry instant it has expired.
+        assert.equal(await store.consumeLoginTransaction(expired.stateHash, expiresAt), null);
+        assert.equal((await store.getLoginTransaction(expired.stateHash))?.consumedAt, null);
+
+        // One millisecond before expiry it is still valid.
+        const fresh = txInput({ expiresAt });
+        await store.createLoginTransaction(fresh);
+        const now = new Date('2030-01-02T03:14:05.677Z');
+        assert.deepEqual(await store.consumeLoginTransaction(fresh.stateHash, now), {
+          ...fresh,
+          consumedAt: now,
+        });
+      });
+
+      test('deleteExpiredLoginTransactions deletes only expired ones and returns the count', async (store) => {
+        const base = Date.parse('2030-01-02T03:00:00.000Z');
+        const at = (ms: number) => new Date(base + ms);
+        const old1 = txInput({ createdAt: at(-20_000), expiresAt: at(-10_000) });
+        const old2 = txInput({ createdAt: at(-20_000), expiresAt: at(-1) });
+        const oldConsumed = txInput({ createdAt: at(-20_000), expiresAt: at(-5_000) });
+        const live1 = txInput({ createdAt: at(-5_000), expiresAt: at(1) });
+        const live2 = txInput({ createdAt: at(-5_000), expiresAt: at(600_000) });
+        for (const tx of [old1, old2, oldConsumed, live1, live2]) await store.createLoginTransaction(tx);
+        assert.ok(await store.consumeLoginTransaction(oldConsumed.stateHash, at(-6_000)));
+
+        assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 3);
+        for (const tx of [old1, old2, oldConsumed])
+          assert.equal(await store.getLoginTransaction(tx.stateHash), null);
+        assert.deepEqual(await store.getLoginTransaction(live1.stateHash), { ...live1, consumedAt: null });
+        assert.deepEqual(await store.getLoginTransaction(live2.stateHash), { ...live2, consumedAt: null });
+
+        assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 0);
+        assert.equal(await store.deleteExpiredLoginTransactions(at(1_000)), 1);
+        assert.equal(await store.getLoginTransaction(live1.stateHash), null);
+        assert.notEqual(await store.getLoginTransaction(live2.stateHash), null);
+      });
+    });
+  });
+}
