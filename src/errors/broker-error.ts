@@ -24,6 +24,11 @@ export interface BrokerErrorOptions {
   message?: string;
   /** Field errors for `validation_failed`. */
   fields?: FieldError[];
+  /**
+   * The identity provider's own error, verbatim (`error`, `error_description`, `error_uri`, trace IDs, SAML
+   * status). Kept in the session log for the people who debug the connection; never rendered.
+   */
+  upstream?: Record<string, unknown>;
 }
 
 /**
@@ -36,6 +41,7 @@ export class BrokerError extends Error {
   readonly detail: string | Record<string, unknown> | undefined;
   readonly publicMessage: string | undefined;
   readonly fields: FieldError[] | undefined;
+  readonly upstream: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, options: BrokerErrorOptions = {}) {
     super(options.message ?? catalog[code].description, { cause: options.cause });
@@ -45,6 +51,7 @@ export class BrokerError extends Error {
     this.detail = options.detail;
     this.publicMessage = options.message;
     this.fields = options.fields;
+    this.upstream = options.upstream;
   }
 }
 

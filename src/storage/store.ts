@@ -112,10 +112,141 @@ export interface LoginTransactionRecord {
   connectorState: string;
   /** The request ID of the authorize call, to find this login from logs and pages. */
   requestId: string;
+  /** The session log record of this login. */
+  sessionId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  /** Set when the callback consumed the transaction. */
+  consumedAt: Date | null;
+  /** After the callback, while the sign-in consent screen waits: the signed-in profile. */
+  profileId: string | null;
+  /** `sha256` of the consent screen's one-time form token. */
+  consentHash: string | null;
+  consentExpiresAt: Date | null;
+  /** Set when the user approved or denied (single use). */
+  consentDecidedAt: Date | null;
+}
+
+// ---------- session log ----------
+
+export type SessionOutcome = 'started' | 'succeeded' | 'failed';
+
+/**
+ * One login attempt that passed the redirect URI check: what happened at each stage, for the people who
+ * debug sign-ins. Never holds tokens, codes or secrets.
+ */
+export interface SsoSessionRecord {
+  id: string;
+  clientId: string;
+  connectionId: string | null;
+  organizationId: string | null;
+  connectionType: string | null;
+  redirectUri: string;
+  outcome: SessionOutcome;
+  /** preflight | upstream_redirect | callback_binding | upstream_error | token_exchange | id_token | userinfo | profile_mapping | consent */
+  failedStage: string | null;
+  /** Catalog code of the failure. */
+  reason: string | null;
+  /** The `error` sent to the app. */
+  wireCode: string | null;
+  /** The IdP's own error, verbatim: error, error_description, error_uri, trace IDs. Never shown to browsers. */
+  upstreamError: Record<string, unknown> | null;
+  /** Private detail: expected vs received values and the like. */
+  detail: Record<string, unknown> | null;
+  profileId: string | null;
+  idpId: string | null;
+  email: string | null;
+  authorizeRequestId: string;
+  callbackRequestId: string | null;
+  consentRequestId: string | null;
+  /** ISO timestamps per stage: authorize, upstream_redirect, callback, consent_shown, consent, code_issued, failed. */
+  stages: Record<string, string>;
+  /** When an unfinished login counts as abandoned (its transaction expired). */
+  expiresAt: Date;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type SessionPatch = Partial<
+  Pick<
+    SsoSessionRecord,
+    | 'outcome'
+    | 'failedStage'
+    | 'reason'
+    | 'wireCode'
+    | 'upstreamError'
+    | 'detail'
+    | 'profileId'
+    | 'idpId'
+    | 'email'
+    | 'callbackRequestId'
+    | 'consentRequestId'
+  >
+> & {
+  /** Merged into `stages`. */
+  stages?: Record<string, string>;
+};
+
+export interface SessionFilter {
+  connectionId?: string | undefined;
+  organizationId?: string | undefined;
+  /** Matches the authorize, callback or consent request ID. */
+  requestId?: string | undefined;
+}
+
+// ---------- profiles, codes, tokens ----------
+
+/** The normalized profile of one user of one connection. Its ID is stable per (connection, IdP user). */
+export interface ProfileRecord {
+  id: string;
+  connectionId: string;
+  idpId: string;
+  /** The WorkOS profile JSON without `id` (it is added when presenting). */
+  data: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AuthorizationCodeRecord {
+  /** `sha256(code)`; the code itself only travels to the app. */
+  codeHash: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string | null;
+  profileId: string;
+  sessionId: string;
   createdAt: Date;
   expiresAt: Date;
   consumedAt: Date | null;
 }
+
+export interface AccessTokenRecord {
+  tokenHash: string;
+  /** The code it was issued for: a replayed code revokes it. */
+  codeHash: string;
+  clientId: string;
+  profileId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+}
+
+export interface RedeemRequest {
+  codeHash: string;
+  now: Date;
+  token: Omit<AccessTokenRecord, 'codeHash' | 'createdAt' | 'revokedAt'>;
+  /**
+   * The client's `Idempotency-Key` and the response to keep under it (sealed: it holds the access token).
+   * A later call with the same key and `requestHash` gets `replayed` with that response.
+   */
+  idempotency?: { clientId: string; key: string; requestHash: string; response: string; expiresAt: Date };
+}
+
+export type RedeemResult =
+  | { kind: 'issued' }
+  | { kind: 'replayed'; response: string }
+  | { kind: 'idempotency_mismatch' }
+  | { kind: 'invalid'; reason: 'not_found' | 'expired' | 'consumed' };
 
 // ---------- queries ----------
 
@@ -250,7 +381,14 @@ export interface Store {
   revokeApiKey(id: string, at: Date): Promise<boolean>;
 
   // login transactions
-  createLoginTransaction(tx: Omit<LoginTransactionRecord, 'consumedAt'>): Promise<LoginTransactionRecord>;
+  /** Creates the transaction and its session log record in one transaction. */
+  createLoginTransaction(
+    tx: Omit<
+      LoginTransactionRecord,
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+    >,
+    session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+  ): Promise<LoginTransactionRecord>;
   /** Looks a transaction up by its state hash without consuming it. */
   getLoginTransaction(stateHash: string): Promise<LoginTransactionRecord | null>;
   /**
@@ -260,4 +398,48 @@ export interface Store {
   consumeLoginTransaction(stateHash: string, now: Date): Promise<LoginTransactionRecord | null>;
   /** Deletes transactions that expired before `before`; returns how many. */
   deleteExpiredLoginTransactions(before: Date): Promise<number>;
+  /** Puts a consumed transaction on the consent screen: remembers the profile and the form token's hash. */
+  awaitConsent(
+    id: string,
+    consent: { profileId: string; consentHash: string; expiresAt: Date },
+  ): Promise<void>;
+  /**
+   * Takes the consent decision slot: returns the transaction only if `consentHash` matches one that is waiting,
+   * not yet decided and not expired at `now`, and marks it decided. Atomic and single-use.
+   */
+  takeConsent(consentHash: string, now: Date): Promise<LoginTransactionRecord | null>;
+
+  // session log
+  createSession(session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>): Promise<SsoSessionRecord>;
+  getSession(id: string): Promise<SsoSessionRecord | null>;
+  /** Updates the given fields; `stages` is merged into the existing stages. */
+  updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord>;
+  listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>>;
+
+  // profiles
+  /**
+   * Inserts or updates the profile of (`connectionId`, `idpId`). An existing profile keeps its ID (the given
+   * `id` is used only for a new one), so the ID is stable per user and connection.
+   */
+  upsertProfile(profile: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>): Promise<ProfileRecord>;
+  getProfile(id: string): Promise<ProfileRecord | null>;
+
+  // authorization codes and access tokens
+  createAuthorizationCode(
+    code: Omit<AuthorizationCodeRecord, 'consumedAt'>,
+  ): Promise<AuthorizationCodeRecord>;
+  getAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | null>;
+  /**
+   * Redeems a code, atomically, in this order:
+   * 1. with `idempotency`: a stored response for the same client and key is `replayed` (same `requestHash`)
+   *    or refused (`idempotency_mismatch`), whatever state the code is in;
+   * 2. an unknown code is `invalid/not_found`; a consumed one is `invalid/consumed` AND every access token issued
+   *    for it is revoked (RFC 6749 §4.1.2); an expired one (at `now`) is `invalid/expired`;
+   * 3. otherwise the code is consumed, the access token stored, the idempotent response kept: `issued`.
+   * Of concurrent redemptions of one code, exactly one is `issued`.
+   */
+  redeemAuthorizationCode(request: RedeemRequest): Promise<RedeemResult>;
+  getAccessToken(tokenHash: string): Promise<AccessTokenRecord | null>;
+  /** Deletes codes, access tokens and idempotency records that expired before `before`; returns how many. */
+  deleteExpiredGrants(before: Date): Promise<number>;
 }

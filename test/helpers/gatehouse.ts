@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { bootstrapEnvironment } from '../../src/bootstrap.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import type { TxtResolver } from '../../src/management/organizations.ts';
 import { SqliteStore } from '../../src/storage/sqlite/index.ts';
 import type { Store } from '../../src/storage/store.ts';
 
@@ -39,10 +40,17 @@ export interface TestGatehouse {
 
 /**
  * Starts a real Gatehouse on a loopback port with an in-memory SQLite store (or the given one).
- * `env` overrides configuration variables.
+ * `env` overrides configuration variables. `resolveTxt` answers DNS TXT lookups for domain verification
+ * (default: no records, so verification fails).
  */
 export async function startGatehouse(
-  options: { env?: Record<string, string>; store?: Store; transactionTtlMs?: number; now?: () => Date } = {},
+  options: {
+    env?: Record<string, string>;
+    store?: Store;
+    transactionTtlMs?: number;
+    now?: () => Date;
+    resolveTxt?: TxtResolver;
+  } = {},
 ): Promise<TestGatehouse> {
   const port = await freePort();
   const config = loadConfig({
@@ -63,7 +71,7 @@ export async function startGatehouse(
     config,
     store,
     environment,
-    resolveTxt: async () => [],
+    resolveTxt: options.resolveTxt ?? (async () => []),
     ...(options.transactionTtlMs ? { transactionTtlMs: options.transactionTtlMs } : {}),
     ...(options.now ? { now: options.now } : {}),
   });

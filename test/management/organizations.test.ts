@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  ConflictException,
   NotFoundException,
   UnauthorizedException,
   UnprocessableEntityException,
@@ -86,5 +87,97 @@ describe('organizations through the official WorkOS SDK', () => {
         return true;
       },
     );
+  });
+
+  it('updates only the given fields; null clears external_id and stripe_customer_id', async () => {
+    const created = await gh.workos.organizations.createOrganization({
+      name: 'Globex',
+      externalId: 'globex-1',
+      metadata: { tier: 'silver', region: 'eu' },
+    });
+    const withStripe = await gh.workos.organizations.updateOrganization({
+      organization: created.id,
+      stripeCustomerId: 'cus_123',
+    });
+    assert.equal(withStripe.stripeCustomerId, 'cus_123');
+    assert.equal(withStripe.name, 'Globex');
+    assert.equal(withStripe.externalId, 'globex-1');
+    assert.deepEqual(withStripe.metadata, { tier: 'silver', region: 'eu' });
+
+    const cleared = await gh.workos.organizations.updateOrganization({
+      organization: created.id,
+      externalId: null,
+      stripeCustomerId: null as never,
+      metadata: { tier: 'gold' },
+    });
+    assert.equal(cleared.externalId, null);
+    assert.ok(!('stripeCustomerId' in cleared));
+    assert.deepEqual(cleared.metadata, { tier: 'gold' });
+    assert.equal(cleared.name, 'Globex');
+    await assert.rejects(gh.workos.organizations.getOrganizationByExternalId('globex-1'), NotFoundException);
+  });
+
+  it('throws NotFoundException for unknown organizations on every call', async () => {
+    for (const call of [
+      () => gh.workos.organizations.getOrganization('org_missing'),
+      () => gh.workos.organizations.getOrganizationByExternalId('no-such-ext'),
+      () => gh.workos.organizations.updateOrganization({ organization: 'org_missing', name: 'X' }),
+      () => gh.workos.organizations.deleteOrganization('org_missing'),
+    ]) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof NotFoundException);
+        assert.equal(err.code, 'entity_not_found');
+        assert.match(
+          err.message,
+          /^Organization (?:'org_missing'|with external_id 'no-such-ext') not found\.$/,
+        );
+        return true;
+      });
+    }
+  });
+
+  it('refuses with ConflictException a verified domain another organization already verified', async () => {
+    await gh.workos.organizations.createOrganization({
+      name: 'Owner',
+      domainData: [{ domain: 'owned.example', state: 'verified' as never }],
+    });
+    const before = (await gh.workos.organizations.listOrganizations({ limit: 100 })).data.length;
+    await assert.rejects(
+      gh.workos.organizations.createOrganization({
+        name: 'Squatter',
+        domainData: [{ domain: 'OWNED.example', state: 'verified' as never }],
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConflictException);
+        assert.equal(err.code, 'domain_already_verified');
+        return true;
+      },
+    );
+    // Nothing was created.
+    assert.equal((await gh.workos.organizations.listOrganizations({ limit: 100 })).data.length, before);
+    // As a pending domain it may be claimed (and would fail to verify).
+    const pending = await gh.workos.organizations.createOrganization({
+      name: 'Claimant',
+      domainData: [{ domain: 'owned.example', state: 'pending' as never }],
+    });
+    assert.equal(pending.domains[0]?.state, 'pending');
+  });
+
+  it('enforces the metadata limits', async () => {
+    const tooMany = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']));
+    const res = await gh.api('POST', '/organizations', {
+      name: 'Meta',
+      metadata: { ...tooMany, ['x'.repeat(41)]: 'v', long: 'y'.repeat(601), num: 1 },
+    });
+    assert.equal(res.status, 422);
+    assert.deepEqual(res.body.errors, [
+      { field: 'metadata', code: 'metadata may have at most 50 keys' },
+      {
+        field: `metadata.${'x'.repeat(41)}`,
+        code: `metadata.${'x'.repeat(41)} key must be 1 to 40 characters`,
+      },
+      { field: 'metadata.long', code: 'metadata.long must be at most 600 characters' },
+      { field: 'metadata.num', code: 'metadata.num must be a string' },
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import type { ConnectionRecord } from '../../storage/store.ts';
+import type { ConnectionRecord, SsoSessionRecord } from '../../storage/store.ts';
 import type { ParsedQuery } from './request.ts';
 
 /**
@@ -27,6 +27,8 @@ export interface AuthorizeContext {
   providerScopes: string[];
   providerQueryParams: Record<string, string>;
   connection?: ConnectionRecord;
+  /** The organization the selector named, once it is known to exist (for the session log). */
+  organizationId?: string;
 }
 
 /** What the HTTP layer does with the result. */
@@ -49,4 +51,32 @@ export type AuthorizeOutcome =
 /** First value of a parameter (callers check repetition separately), or undefined. */
 export function param(ctx: AuthorizeContext, name: string): string | undefined {
   return ctx.query.values.get(name)?.[0];
+}
+
+/** A session log record for this request, with what the steps have learned so far. */
+export function newSession(
+  ctx: AuthorizeContext,
+  id: string,
+  expiresAt: Date,
+): Omit<SsoSessionRecord, 'createdAt' | 'updatedAt' | 'outcome' | 'stages'> {
+  return {
+    id,
+    clientId: ctx.clientId ?? '',
+    connectionId: ctx.connection?.id ?? null,
+    organizationId: ctx.connection?.organizationId ?? ctx.organizationId ?? null,
+    connectionType: ctx.connection?.connectionType ?? null,
+    redirectUri: ctx.redirectUri?.uri ?? '',
+    failedStage: null,
+    reason: null,
+    wireCode: null,
+    upstreamError: null,
+    detail: null,
+    profileId: null,
+    idpId: null,
+    email: null,
+    authorizeRequestId: ctx.requestId,
+    callbackRequestId: null,
+    consentRequestId: null,
+    expiresAt,
+  };
 }

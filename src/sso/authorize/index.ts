@@ -1,9 +1,16 @@
 import { isBrokerError } from '../../errors/broker-error.ts';
 import { catalog } from '../../errors/catalog.ts';
+import { newId } from '../../lib/ids.ts';
+import { failurePatch, failureStage } from '../session-log.ts';
 import { checkClient } from './check-client.ts';
 import { checkRedirectUri } from './check-redirect-uri.ts';
 import { checkRequest } from './check-request.ts';
-import type { AuthorizeContext, AuthorizeOutcome, VerifiedRedirectUri } from './context.ts';
+import {
+  type AuthorizeContext,
+  type AuthorizeOutcome,
+  newSession,
+  type VerifiedRedirectUri,
+} from './context.ts';
 import type { AuthorizeDeps } from './deps.ts';
 import { parseQuery } from './request.ts';
 import { resolveConnection } from './resolve-connection.ts';
@@ -53,7 +60,38 @@ export async function authorize(
     const { location, bindingCookie } = await startUpstream(ctx, deps);
     return { kind: 'redirect', location, bindingCookie };
   } catch (err) {
-    return renderAuthorizeError(err, ctx, deps.publicUrl, log);
+    const outcome = renderAuthorizeError(err, ctx, deps.publicUrl, log);
+    if (ctx.redirectUri) await recordFailure(err, ctx, deps, log);
+    return outcome;
+  }
+}
+
+/** Every failed attempt that passed the redirect URI check gets a session log record. */
+async function recordFailure(
+  err: unknown,
+  ctx: AuthorizeContext,
+  deps: AuthorizeDeps,
+  log: AuthorizeLog,
+): Promise<void> {
+  const now = deps.now();
+  const patch = failurePatch(
+    err,
+    failureStage(isBrokerError(err) ? err.code : 'authorize_internal', 'preflight'),
+    now,
+  );
+  try {
+    await deps.store.createSession({
+      ...newSession(ctx, newId('sess'), now),
+      outcome: 'failed',
+      failedStage: patch.failedStage ?? null,
+      reason: patch.reason ?? null,
+      wireCode: patch.wireCode ?? null,
+      upstreamError: patch.upstreamError ?? null,
+      detail: patch.detail ?? null,
+      stages: { authorize: now.toISOString(), failed: now.toISOString() },
+    });
+  } catch (writeError) {
+    log.error({ err: writeError }, 'could not write the session log');
   }
 }
 

@@ -53,10 +53,12 @@ export async function resolveConnection(ctx: AuthorizeContext, deps: AuthorizeDe
       });
     }
     connection = all[0] as ConnectionRecord;
+    ctx.connection = connection;
   } else {
     const name = (domain as string).toLowerCase().replace(/\.$/, '');
     const verified = await store.findVerifiedDomain(name);
     if (!verified) throw new BrokerError('domain_without_connection', { detail: { domain: name } });
+    ctx.organizationId = verified.organizationId;
     const candidates = (await store.listOrganizationConnections(verified.organizationId)).filter(usable);
     if (candidates.length === 0)
       throw new BrokerError('domain_without_connection', { detail: { domain: name } });

@@ -1,8 +1,8 @@
 import { BrokerError } from '../../errors/broker-error.ts';
-import { ulid } from '../../lib/ids.ts';
+import { newId, ulid } from '../../lib/ids.ts';
 import { randomToken, sha256 } from '../../lib/tokens.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
-import type { AuthorizeContext } from './context.ts';
+import { type AuthorizeContext, newSession } from './context.ts';
 import type { AuthorizeDeps } from './deps.ts';
 
 /** A binding cookie we issued: 32 random bytes, base64url. Anything else is replaced. */
@@ -45,21 +45,31 @@ export async function startUpstream(
   const binding = ctx.bindingCookie && BINDING.test(ctx.bindingCookie) ? ctx.bindingCookie : randomToken(32);
   const now = deps.now();
   const id = ulid(now.getTime());
-  await deps.store.createLoginTransaction({
-    id,
-    stateHash: sha256(state),
-    browserHash: sha256(binding),
-    clientId: ctx.clientId,
-    connectionId: connection.id,
-    organizationId: connection.organizationId,
-    redirectUri: redirectUri.uri,
-    appState: ctx.appState,
-    codeChallenge: ctx.codeChallenge,
-    codeChallengeMethod: ctx.codeChallenge ? 'S256' : null,
-    connectorState: deps.secretBox.encrypt(JSON.stringify(start.connectorState), `login_transaction:${id}`),
-    requestId: ctx.requestId,
-    createdAt: now,
-    expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
-  });
+  const sessionId = newId('sess');
+  const expiresAt = new Date(now.getTime() + deps.transactionTtlMs);
+  await deps.store.createLoginTransaction(
+    {
+      id,
+      stateHash: sha256(state),
+      browserHash: sha256(binding),
+      clientId: ctx.clientId,
+      connectionId: connection.id,
+      organizationId: connection.organizationId,
+      redirectUri: redirectUri.uri,
+      appState: ctx.appState,
+      codeChallenge: ctx.codeChallenge,
+      codeChallengeMethod: ctx.codeChallenge ? 'S256' : null,
+      connectorState: deps.secretBox.encrypt(JSON.stringify(start.connectorState), `login_transaction:${id}`),
+      requestId: ctx.requestId,
+      sessionId,
+      createdAt: now,
+      expiresAt,
+    },
+    {
+      ...newSession(ctx, sessionId, expiresAt),
+      outcome: 'started',
+      stages: { authorize: now.toISOString(), upstream_redirect: now.toISOString() },
+    },
+  );
   return { location: start.redirectUrl, bindingCookie: binding };
 }

@@ -13,6 +13,7 @@ import { newId, ulid } from '../../lib/ids.ts';
 import {
   AlreadyExistsError,
   type ApiKeyRecord,
+  type AuthorizationCodeRecord,
   type ConnectionRecord,
   type DomainState,
   type LoginTransactionRecord,
@@ -21,12 +22,26 @@ import {
   type OrganizationRecord,
   type Page,
   type PageRequest,
+  type SsoSessionRecord,
   type Store,
 } from '../store.ts';
 
 type NewOrganization = Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>;
 type NewConnection = Omit<ConnectionRecord, 'createdAt' | 'updatedAt' | 'firstLoginAt'>;
-type NewLoginTransaction = Omit<LoginTransactionRecord, 'consumedAt'>;
+type NewSession = Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>;
+type NewLoginTransaction = Omit<
+  LoginTransactionRecord,
+  'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+>;
+
+/** The fields of a login transaction that the callback and consent steps fill in later. */
+const UNTOUCHED_TX = {
+  consumedAt: null,
+  profileId: null,
+  consentHash: null,
+  consentExpiresAt: null,
+  consentDecidedAt: null,
+};
 
 // ---------- fixtures ----------
 
@@ -84,10 +99,45 @@ function txInput(over: Partial<NewLoginTransaction> = {}): NewLoginTransaction {
     codeChallengeMethod: null,
     connectorState: 'sealed.connector.state',
     requestId: 'req_test',
+    sessionId: newId('sess'),
     createdAt: new Date('2030-01-02T03:04:05.678Z'),
     expiresAt: new Date('2030-01-02T03:14:05.678Z'),
     ...over,
   };
+}
+
+function sessionInput(over: Partial<NewSession> = {}): NewSession {
+  return {
+    id: newId('sess'),
+    clientId: 'client_01TESTCLIENT',
+    connectionId: null,
+    organizationId: null,
+    connectionType: null,
+    redirectUri: 'https://app.example.com/callback',
+    outcome: 'started',
+    failedStage: null,
+    reason: null,
+    wireCode: null,
+    upstreamError: null,
+    detail: null,
+    profileId: null,
+    idpId: null,
+    email: null,
+    authorizeRequestId: `req_${ulid()}`,
+    callbackRequestId: null,
+    consentRequestId: null,
+    stages: {},
+    expiresAt: new Date('2030-01-02T03:14:05.678Z'),
+    ...over,
+  };
+}
+
+/** Creates a login transaction together with its session log record, as /sso/authorize does. */
+function createTx(store: Store, tx: NewLoginTransaction) {
+  return store.createLoginTransaction(
+    tx,
+    sessionInput({ id: tx.sessionId, connectionId: tx.connectionId, authorizeRequestId: tx.requestId }),
+  );
 }
 
 function keyInput(name: string): Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'> {
@@ -1002,8 +1052,8 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const createdAt = new Date('2029-03-31T23:59:59.001Z');
         const expiresAt = new Date('2029-04-01T00:09:59.999Z');
         const input = txInput({ createdAt, expiresAt });
-        const returned = await store.createLoginTransaction(input);
-        assert.deepEqual(returned, { ...input, consumedAt: null });
+        const returned = await createTx(store, input);
+        assert.deepEqual(returned, { ...input, ...UNTOUCHED_TX });
 
         const got = await store.getLoginTransaction(input.stateHash);
         assert.ok(got);
@@ -1250,60 +1300,64 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           codeChallengeMethod: 'S256',
           requestId: 'req_01ABC',
         });
-        const created = await store.createLoginTransaction(input);
-        assert.deepEqual(created, { ...input, consumedAt: null });
-        assert.deepEqual(await store.getLoginTransaction(input.stateHash), { ...input, consumedAt: null });
+        const created = await createTx(store, input);
+        assert.deepEqual(created, { ...input, ...UNTOUCHED_TX });
+        assert.deepEqual(await store.getLoginTransaction(input.stateHash), { ...input, ...UNTOUCHED_TX });
         assert.equal(await store.getLoginTransaction('f'.repeat(64)), null);
 
         const minimal = txInput();
-        await store.createLoginTransaction(minimal);
+        await createTx(store, minimal);
         assert.deepEqual(await store.getLoginTransaction(minimal.stateHash), {
           ...minimal,
-          consumedAt: null,
+          ...UNTOUCHED_TX,
         });
       });
 
       test('duplicate state hash → AlreadyExistsError(login_transaction.state_hash)', async (store) => {
         const first = txInput();
-        await store.createLoginTransaction(first);
+        await createTx(store, first);
         await rejectsAlreadyExists(
-          store.createLoginTransaction(txInput({ stateHash: first.stateHash })),
+          createTx(store, txInput({ stateHash: first.stateHash })),
           'login_transaction.state_hash',
         );
       });
 
       test('consumeLoginTransaction returns the record once, then null', async (store) => {
         const input = txInput();
-        await store.createLoginTransaction(input);
+        await createTx(store, input);
         const now = new Date('2030-01-02T03:05:00.010Z');
         const consumed = await store.consumeLoginTransaction(input.stateHash, now);
-        assert.deepEqual(consumed, { ...input, consumedAt: now });
+        assert.deepEqual(consumed, { ...input, ...UNTOUCHED_TX, consumedAt: now });
         assert.equal(await store.consumeLoginTransaction(input.stateHash, now), null);
         assert.equal(
           await store.consumeLoginTransaction(input.stateHash, new Date('2030-01-02T03:06:00.000Z')),
           null,
         );
         // Still readable, marked consumed.
-        assert.deepEqual(await store.getLoginTransaction(input.stateHash), { ...input, consumedAt: now });
+        assert.deepEqual(await store.getLoginTransaction(input.stateHash), {
+          ...input,
+          ...UNTOUCHED_TX,
+          consumedAt: now,
+        });
         assert.equal(await store.consumeLoginTransaction('0'.repeat(64), now), null);
       });
 
       test('concurrent consume: exactly one of ten callers gets the record', async (store) => {
         const input = txInput();
-        await store.createLoginTransaction(input);
+        await createTx(store, input);
         const now = new Date('2030-01-02T03:05:00.000Z');
         const results = await Promise.all(
           Array.from({ length: 10 }, () => store.consumeLoginTransaction(input.stateHash, now)),
         );
         const winners = results.filter((r) => r !== null);
         assert.equal(winners.length, 1);
-        assert.deepEqual(winners[0], { ...input, consumedAt: now });
+        assert.deepEqual(winners[0], { ...input, ...UNTOUCHED_TX, consumedAt: now });
       });
 
       test('an expired transaction cannot be consumed', async (store) => {
         const expiresAt = new Date('2030-01-02T03:14:05.678Z');
         const expired = txInput({ expiresAt });
-        await store.createLoginTransaction(expired);
+        await createTx(store, expired);
         assert.equal(
           await store.consumeLoginTransaction(expired.stateHash, new Date('2030-01-02T03:14:05.679Z')),
           null,
@@ -1318,10 +1372,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
 
         // One millisecond before expiry it is still valid.
         const fresh = txInput({ expiresAt });
-        await store.createLoginTransaction(fresh);
+        await createTx(store, fresh);
         const now = new Date('2030-01-02T03:14:05.677Z');
         assert.deepEqual(await store.consumeLoginTransaction(fresh.stateHash, now), {
           ...fresh,
+          ...UNTOUCHED_TX,
           consumedAt: now,
         });
       });
@@ -1334,19 +1389,385 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const oldConsumed = txInput({ createdAt: at(-20_000), expiresAt: at(-5_000) });
         const live1 = txInput({ createdAt: at(-5_000), expiresAt: at(1) });
         const live2 = txInput({ createdAt: at(-5_000), expiresAt: at(600_000) });
-        for (const tx of [old1, old2, oldConsumed, live1, live2]) await store.createLoginTransaction(tx);
+        for (const tx of [old1, old2, oldConsumed, live1, live2]) await createTx(store, tx);
         assert.ok(await store.consumeLoginTransaction(oldConsumed.stateHash, at(-6_000)));
 
         assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 3);
         for (const tx of [old1, old2, oldConsumed])
           assert.equal(await store.getLoginTransaction(tx.stateHash), null);
-        assert.deepEqual(await store.getLoginTransaction(live1.stateHash), { ...live1, consumedAt: null });
-        assert.deepEqual(await store.getLoginTransaction(live2.stateHash), { ...live2, consumedAt: null });
+        assert.deepEqual(await store.getLoginTransaction(live1.stateHash), { ...live1, ...UNTOUCHED_TX });
+        assert.deepEqual(await store.getLoginTransaction(live2.stateHash), { ...live2, ...UNTOUCHED_TX });
 
         assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 0);
         assert.equal(await store.deleteExpiredLoginTransactions(at(1_000)), 1);
         assert.equal(await store.getLoginTransaction(live1.stateHash), null);
         assert.notEqual(await store.getLoginTransaction(live2.stateHash), null);
+      });
+    });
+
+    describe('sign-in consent on a login transaction', () => {
+      test('awaitConsent then takeConsent is single-use, even when raced', async (store) => {
+        const tx = txInput({ createdAt: new Date(), expiresAt: new Date(Date.now() + 600_000) });
+        await createTx(store, tx);
+        assert.ok(await store.consumeLoginTransaction(tx.stateHash, new Date()));
+        const expiresAt = new Date(Date.now() + 300_000);
+        await store.awaitConsent(tx.id, { profileId: 'prof_1', consentHash: 'consent-hash-1', expiresAt });
+        const results = await Promise.all(
+          Array.from({ length: 10 }, () => store.takeConsent('consent-hash-1', new Date())),
+        );
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1);
+        assert.equal(winners[0]?.id, tx.id);
+        assert.equal(winners[0]?.profileId, 'prof_1');
+        assert.ok(winners[0]?.consentDecidedAt instanceof Date);
+        assert.equal(winners[0]?.consentExpiresAt?.toISOString(), expiresAt.toISOString());
+        assert.equal(await store.takeConsent('consent-hash-1', new Date()), null);
+      });
+
+      test('an expired or unknown consent cannot be taken; awaitConsent on a missing transaction throws', async (store) => {
+        const tx = txInput({ createdAt: new Date(), expiresAt: new Date(Date.now() + 600_000) });
+        await createTx(store, tx);
+        await store.awaitConsent(tx.id, {
+          profileId: 'p',
+          consentHash: 'h2',
+          expiresAt: new Date(Date.now() - 1),
+        });
+        assert.equal(await store.takeConsent('h2', new Date()), null);
+        assert.equal(await store.takeConsent('unknown', new Date()), null);
+        await assert.rejects(
+          store.awaitConsent('missing', { profileId: 'p', consentHash: 'h3', expiresAt: new Date() }),
+          NotFoundError,
+        );
+      });
+    });
+
+    describe('session log', () => {
+      test('createLoginTransaction writes the session record in the same transaction', async (store) => {
+        const tx = txInput();
+        await createTx(store, tx);
+        const sess = await store.getSession(tx.sessionId);
+        assert.equal(sess?.outcome, 'started');
+        assert.equal(sess?.authorizeRequestId, tx.requestId);
+        // A duplicate state hash fails both inserts: no orphan session is left behind.
+        const dup = txInput({ stateHash: tx.stateHash });
+        await assert.rejects(createTx(store, dup), AlreadyExistsError);
+        assert.equal(await store.getSession(dup.sessionId), null);
+      });
+
+      test('createSession / getSession / updateSession round-trip; stages merge; JSON fields survive', async (store) => {
+        const input = sessionInput({
+          connectionId: 'conn_1',
+          organizationId: 'org_1',
+          stages: { authorize: '2030-01-01T00:00:00.000Z' },
+        });
+        const created = await store.createSession(input);
+        assert.deepEqual(
+          { ...created, createdAt: undefined, updatedAt: undefined },
+          { ...input, createdAt: undefined, updatedAt: undefined },
+        );
+        const updated = await store.updateSession(input.id, {
+          outcome: 'failed',
+          failedStage: 'upstream_error',
+          reason: 'upstream_denied',
+          wireCode: 'access_denied',
+          upstreamError: {
+            error: 'access_denied',
+            error_description: 'AADSTS65004: ✓ "quoted"',
+            trace_id: 't-1',
+          },
+          detail: { expected: 'a', received: 'b' },
+          callbackRequestId: 'req_cb',
+          stages: { callback: '2030-01-01T00:00:05.000Z' },
+        });
+        assert.equal(updated.outcome, 'failed');
+        assert.equal(updated.failedStage, 'upstream_error');
+        assert.deepEqual(updated.upstreamError, {
+          error: 'access_denied',
+          error_description: 'AADSTS65004: ✓ "quoted"',
+          trace_id: 't-1',
+        });
+        assert.deepEqual(updated.detail, { expected: 'a', received: 'b' });
+        assert.deepEqual(updated.stages, {
+          authorize: '2030-01-01T00:00:00.000Z',
+          callback: '2030-01-01T00:00:05.000Z',
+        });
+        assert.equal(updated.callbackRequestId, 'req_cb');
+        assert.equal(updated.profileId, null);
+        await assert.rejects(store.updateSession('sess_missing', { outcome: 'failed' }), NotFoundError);
+      });
+
+      test('listSessions filters by connection, organization and any of its request IDs, newest first', async (store) => {
+        const a = await store.createSession(
+          sessionInput({ connectionId: 'conn_a', organizationId: 'org_1' }),
+        );
+        const b = await store.createSession(
+          sessionInput({ connectionId: 'conn_b', organizationId: 'org_1' }),
+        );
+        const c = await store.createSession(
+          sessionInput({ connectionId: 'conn_a', organizationId: 'org_2' }),
+        );
+        await store.updateSession(b.id, {
+          callbackRequestId: 'req_callback_b',
+          consentRequestId: 'req_consent_b',
+        });
+        const page = { limit: 10, order: 'desc' as const };
+        assert.deepEqual(ids((await store.listSessions({ connectionId: 'conn_a' }, page)).data), [
+          c.id,
+          a.id,
+        ]);
+        assert.deepEqual(ids((await store.listSessions({ organizationId: 'org_1' }, page)).data), [
+          b.id,
+          a.id,
+        ]);
+        assert.deepEqual(ids((await store.listSessions({ requestId: a.authorizeRequestId }, page)).data), [
+          a.id,
+        ]);
+        assert.deepEqual(ids((await store.listSessions({ requestId: 'req_callback_b' }, page)).data), [b.id]);
+        assert.deepEqual(ids((await store.listSessions({ requestId: 'req_consent_b' }, page)).data), [b.id]);
+        assert.deepEqual(ids((await store.listSessions({}, { limit: 2, order: 'desc' })).data), [c.id, b.id]);
+      });
+    });
+
+    describe('profiles', () => {
+      test('upsertProfile keeps the ID per (connection, IdP user) and updates the data', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const conn = await store.createConnection(connInput({ organizationId: org.id }));
+        const first = await store.upsertProfile({
+          id: newId('prof'),
+          connectionId: conn.id,
+          idpId: 'user-1',
+          data: { email: 'a@acme.com' },
+        });
+        const again = await store.upsertProfile({
+          id: newId('prof'),
+          connectionId: conn.id,
+          idpId: 'user-1',
+          data: { email: 'b@acme.com' },
+        });
+        assert.equal(again.id, first.id);
+        assert.deepEqual(again.data, { email: 'b@acme.com' });
+        assert.deepEqual((await store.getProfile(first.id))?.data, { email: 'b@acme.com' });
+        const other = await store.upsertProfile({
+          id: newId('prof'),
+          connectionId: conn.id,
+          idpId: 'user-2',
+          data: {},
+        });
+        assert.notEqual(other.id, first.id);
+        assert.equal(await store.getProfile('prof_missing'), null);
+        // Profiles go with their connection.
+        await store.deleteConnection(conn.id);
+        assert.equal(await store.getProfile(first.id), null);
+      });
+    });
+
+    describe('authorization codes and access tokens', () => {
+      const codeInput = (over: Partial<Omit<AuthorizationCodeRecord, 'consumedAt'>> = {}) => ({
+        codeHash: randomBytes(32).toString('base64url'),
+        clientId: 'client_1',
+        redirectUri: 'https://app.example.com/callback',
+        codeChallenge: null,
+        profileId: 'prof_1',
+        sessionId: 'sess_1',
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + 600_000),
+        ...over,
+      });
+      const token = (hash: string) => ({
+        tokenHash: hash,
+        clientId: 'client_1',
+        profileId: 'prof_1',
+        expiresAt: new Date(Date.now() + 600_000),
+      });
+
+      test('a code is issued once; a second redemption is refused and revokes the token of the first', async (store) => {
+        const code = codeInput({ codeChallenge: 'challenge' });
+        assert.deepEqual(await store.createAuthorizationCode(code), { ...code, consumedAt: null });
+        assert.deepEqual(await store.getAuthorizationCode(code.codeHash), { ...code, consumedAt: null });
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: new Date(),
+            token: token('t1'),
+          }),
+          {
+            kind: 'issued',
+          },
+        );
+        assert.ok((await store.getAuthorizationCode(code.codeHash))?.consumedAt instanceof Date);
+        const t1 = await store.getAccessToken('t1');
+        assert.equal(t1?.codeHash, code.codeHash);
+        assert.equal(t1?.revokedAt, null);
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: new Date(),
+            token: token('t2'),
+          }),
+          {
+            kind: 'invalid',
+            reason: 'consumed',
+          },
+        );
+        assert.ok((await store.getAccessToken('t1'))?.revokedAt instanceof Date);
+        assert.equal(await store.getAccessToken('t2'), null);
+      });
+
+      test('of concurrent redemptions of one code exactly one is issued', async (store) => {
+        const code = codeInput();
+        await store.createAuthorizationCode(code);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            store.redeemAuthorizationCode({
+              codeHash: code.codeHash,
+              now: new Date(),
+              token: token(`c${i}`),
+            }),
+          ),
+        );
+        assert.equal(results.filter((r) => r.kind === 'issued').length, 1);
+        assert.equal(results.filter((r) => r.kind === 'invalid' && r.reason === 'consumed').length, 9);
+      });
+
+      test('unknown and expired codes are refused without being consumed', async (store) => {
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({ codeHash: 'nope', now: new Date(), token: token('x') }),
+          {
+            kind: 'invalid',
+            reason: 'not_found',
+          },
+        );
+        const code = codeInput({
+          createdAt: new Date(Date.now() - 700_000),
+          expiresAt: new Date(Date.now() - 100_000),
+        });
+        await store.createAuthorizationCode(code);
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: new Date(),
+            token: token('y'),
+          }),
+          {
+            kind: 'invalid',
+            reason: 'expired',
+          },
+        );
+        assert.equal((await store.getAuthorizationCode(code.codeHash))?.consumedAt, null);
+        assert.equal(await store.getAccessToken('y'), null);
+      });
+
+      test('an idempotent retry replays the kept response and never counts as a second use', async (store) => {
+        const code = codeInput();
+        await store.createAuthorizationCode(code);
+        const idem = {
+          clientId: 'client_1',
+          key: 'retry-1',
+          requestHash: 'rh',
+          response: 'sealed-response',
+          expiresAt: new Date(Date.now() + 86_400_000),
+        };
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: new Date(),
+            token: token('i1'),
+            idempotency: idem,
+          }),
+          {
+            kind: 'issued',
+          },
+        );
+        // Concurrent retries with the same key all get the kept response; the token stays valid.
+        const retries = await Promise.all(
+          Array.from({ length: 5 }, () =>
+            store.redeemAuthorizationCode({
+              codeHash: code.codeHash,
+              now: new Date(),
+              token: token('i2'),
+              idempotency: idem,
+            }),
+          ),
+        );
+        for (const r of retries) assert.deepEqual(r, { kind: 'replayed', response: 'sealed-response' });
+        assert.equal((await store.getAccessToken('i1'))?.revokedAt, null);
+        // The same key with another request is refused; another key is a second use.
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: new Date(),
+            token: token('i3'),
+            idempotency: { ...idem, requestHash: 'other' },
+          }),
+          { kind: 'idempotency_mismatch' },
+        );
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: new Date(),
+            token: token('i4'),
+            idempotency: { ...idem, key: 'retry-2' },
+          }),
+          { kind: 'invalid', reason: 'consumed' },
+        );
+        assert.ok((await store.getAccessToken('i1'))?.revokedAt instanceof Date);
+      });
+
+      test('an expired idempotency record is not replayed', async (store) => {
+        const code = codeInput();
+        await store.createAuthorizationCode(code);
+        const idem = {
+          clientId: 'client_1',
+          key: 'k',
+          requestHash: 'rh',
+          response: 'r',
+          expiresAt: new Date(Date.now() + 1_000),
+        };
+        await store.redeemAuthorizationCode({
+          codeHash: code.codeHash,
+          now: new Date(),
+          token: token('e1'),
+          idempotency: idem,
+        });
+        const later = new Date(Date.now() + 5_000);
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({
+            codeHash: code.codeHash,
+            now: later,
+            token: token('e2'),
+            idempotency: idem,
+          }),
+          {
+            kind: 'invalid',
+            reason: 'consumed',
+          },
+        );
+      });
+
+      test('deleteExpiredGrants removes expired codes, tokens and idempotency records only', async (store) => {
+        const old = codeInput({
+          createdAt: new Date(Date.now() - 900_000),
+          expiresAt: new Date(Date.now() - 300_000),
+        });
+        const live = codeInput();
+        await store.createAuthorizationCode(old);
+        await store.createAuthorizationCode(live);
+        await store.redeemAuthorizationCode({
+          codeHash: live.codeHash,
+          now: new Date(),
+          token: { ...token('live-token'), expiresAt: new Date(Date.now() - 1_000) },
+          idempotency: {
+            clientId: 'client_1',
+            key: 'k',
+            requestHash: 'h',
+            response: 'r',
+            expiresAt: new Date(Date.now() + 86_400_000),
+          },
+        });
+        assert.equal(await store.deleteExpiredGrants(new Date()), 2);
+        assert.equal(await store.getAuthorizationCode(old.codeHash), null);
+        assert.notEqual(await store.getAuthorizationCode(live.codeHash), null);
+        assert.equal(await store.getAccessToken('live-token'), null);
       });
     });
   });

@@ -2,8 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import {
+  type AccessTokenRecord,
   AlreadyExistsError,
   type ApiKeyRecord,
+  type AuthorizationCodeRecord,
   type ConnectionFilter,
   type ConnectionPatch,
   type ConnectionRecord,
@@ -16,7 +18,13 @@ import {
   type OrganizationRecord,
   type Page,
   type PageRequest,
+  type ProfileRecord,
+  type RedeemRequest,
+  type RedeemResult,
   type RedirectUriRecord,
+  type SessionFilter,
+  type SessionPatch,
+  type SsoSessionRecord,
   type Store,
 } from '../store.ts';
 import { migrations } from './migrations.ts';
@@ -123,9 +131,81 @@ function transaction(r: Row): LoginTransactionRecord {
     codeChallengeMethod: strOrNull(r.code_challenge_method) as LoginTransactionRecord['codeChallengeMethod'],
     connectorState: str(r.connector_state),
     requestId: str(r.request_id),
+    sessionId: str(r.session_id),
     createdAt: date(r.created_at),
     expiresAt: date(r.expires_at),
     consumedAt: dateOrNull(r.consumed_at),
+    profileId: strOrNull(r.profile_id),
+    consentHash: strOrNull(r.consent_hash),
+    consentExpiresAt: dateOrNull(r.consent_expires_at),
+    consentDecidedAt: dateOrNull(r.consent_decided_at),
+  };
+}
+
+const jsonOrNull = (v: Cell): Record<string, unknown> | null =>
+  v === null || v === undefined ? null : JSON.parse(String(v));
+
+function session(r: Row): SsoSessionRecord {
+  return {
+    id: str(r.id),
+    clientId: str(r.client_id),
+    connectionId: strOrNull(r.connection_id),
+    organizationId: strOrNull(r.organization_id),
+    connectionType: strOrNull(r.connection_type),
+    redirectUri: str(r.redirect_uri),
+    outcome: str(r.outcome) as SsoSessionRecord['outcome'],
+    failedStage: strOrNull(r.failed_stage),
+    reason: strOrNull(r.reason),
+    wireCode: strOrNull(r.wire_code),
+    upstreamError: jsonOrNull(r.upstream_error),
+    detail: jsonOrNull(r.detail),
+    profileId: strOrNull(r.profile_id),
+    idpId: strOrNull(r.idp_id),
+    email: strOrNull(r.email),
+    authorizeRequestId: str(r.authorize_request_id),
+    callbackRequestId: strOrNull(r.callback_request_id),
+    consentRequestId: strOrNull(r.consent_request_id),
+    stages: JSON.parse(str(r.stages)),
+    expiresAt: date(r.expires_at),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function profile(r: Row): ProfileRecord {
+  return {
+    id: str(r.id),
+    connectionId: str(r.connection_id),
+    idpId: str(r.idp_id),
+    data: JSON.parse(str(r.data)),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function authorizationCode(r: Row): AuthorizationCodeRecord {
+  return {
+    codeHash: str(r.code_hash),
+    clientId: str(r.client_id),
+    redirectUri: str(r.redirect_uri),
+    codeChallenge: strOrNull(r.code_challenge),
+    profileId: str(r.profile_id),
+    sessionId: str(r.session_id),
+    createdAt: date(r.created_at),
+    expiresAt: date(r.expires_at),
+    consumedAt: dateOrNull(r.consumed_at),
+  };
+}
+
+function accessToken(r: Row): AccessTokenRecord {
+  return {
+    tokenHash: str(r.token_hash),
+    codeHash: str(r.code_hash),
+    clientId: str(r.client_id),
+    profileId: str(r.profile_id),
+    createdAt: date(r.created_at),
+    expiresAt: date(r.expires_at),
+    revokedAt: dateOrNull(r.revoked_at),
   };
 }
 
@@ -226,14 +306,10 @@ export class SqliteStore implements Store {
     this.#db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
-    const applied = new Set(
-      (this.#db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) =>
-        Number(r.version),
-      ),
-    );
     for (const m of migrations) {
-      if (applied.has(m.version)) continue;
+      // Checked inside the write transaction, so two processes starting at once apply each migration once.
       this.#transaction(() => {
+        if (this.#db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
         this.#db.exec(m.sql);
         this.#db
           .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
@@ -583,29 +659,75 @@ export class SqliteStore implements Store {
   }
 
   // ---- login transactions ----
-  async createLoginTransaction(
-    tx: Omit<LoginTransactionRecord, 'consumedAt'>,
-  ): Promise<LoginTransactionRecord> {
+  #insertSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>, now: string): void {
     this.#run(
-      `INSERT INTO login_transactions (id, state_hash, browser_hash, client_id, connection_id, organization_id, redirect_uri,
-         app_state, code_challenge, code_challenge_method, connector_state, request_id, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      tx.id,
-      tx.stateHash,
-      tx.browserHash,
-      tx.clientId,
-      tx.connectionId,
-      tx.organizationId,
-      tx.redirectUri,
-      tx.appState,
-      tx.codeChallenge,
-      tx.codeChallengeMethod,
-      tx.connectorState,
-      tx.requestId,
-      iso(tx.createdAt),
-      iso(tx.expiresAt),
+      `INSERT INTO sso_sessions (id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome,
+         failed_stage, reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id,
+         callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      x.id,
+      x.clientId,
+      x.connectionId,
+      x.organizationId,
+      x.connectionType,
+      x.redirectUri,
+      x.outcome,
+      x.failedStage,
+      x.reason,
+      x.wireCode,
+      x.upstreamError === null ? null : JSON.stringify(x.upstreamError),
+      x.detail === null ? null : JSON.stringify(x.detail),
+      x.profileId,
+      x.idpId,
+      x.email,
+      x.authorizeRequestId,
+      x.callbackRequestId,
+      x.consentRequestId,
+      JSON.stringify(x.stages),
+      iso(x.expiresAt),
+      now,
+      now,
     );
-    return { ...tx, consumedAt: null };
+  }
+
+  async createLoginTransaction(
+    tx: Omit<
+      LoginTransactionRecord,
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+    >,
+    sess: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+  ): Promise<LoginTransactionRecord> {
+    return this.#transaction(() => {
+      this.#insertSession(sess, iso(new Date()));
+      this.#run(
+        `INSERT INTO login_transactions (id, state_hash, browser_hash, client_id, connection_id, organization_id, redirect_uri,
+           app_state, code_challenge, code_challenge_method, connector_state, request_id, session_id, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        tx.id,
+        tx.stateHash,
+        tx.browserHash,
+        tx.clientId,
+        tx.connectionId,
+        tx.organizationId,
+        tx.redirectUri,
+        tx.appState,
+        tx.codeChallenge,
+        tx.codeChallengeMethod,
+        tx.connectorState,
+        tx.requestId,
+        tx.sessionId,
+        iso(tx.createdAt),
+        iso(tx.expiresAt),
+      );
+      return {
+        ...tx,
+        consumedAt: null,
+        profileId: null,
+        consentHash: null,
+        consentExpiresAt: null,
+        consentDecidedAt: null,
+      };
+    });
   }
 
   async getLoginTransaction(stateHash: string): Promise<LoginTransactionRecord | null> {
@@ -626,5 +748,216 @@ export class SqliteStore implements Store {
 
   async deleteExpiredLoginTransactions(before: Date): Promise<number> {
     return this.#run('DELETE FROM login_transactions WHERE expires_at < ?', iso(before));
+  }
+
+  async awaitConsent(
+    id: string,
+    consent: { profileId: string; consentHash: string; expiresAt: Date },
+  ): Promise<void> {
+    const changed = this.#run(
+      'UPDATE login_transactions SET profile_id = ?, consent_hash = ?, consent_expires_at = ? WHERE id = ?',
+      consent.profileId,
+      consent.consentHash,
+      iso(consent.expiresAt),
+      id,
+    );
+    if (changed === 0) throw new NotFoundError('login transaction');
+  }
+
+  async takeConsent(consentHash: string, now: Date): Promise<LoginTransactionRecord | null> {
+    const r = this.#get(
+      `UPDATE login_transactions SET consent_decided_at = ?
+       WHERE consent_hash = ? AND consent_decided_at IS NULL AND consent_expires_at > ? RETURNING *`,
+      iso(now),
+      consentHash,
+      iso(now),
+    );
+    return r ? transaction(r) : null;
+  }
+
+  // ---- session log ----
+  async createSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>): Promise<SsoSessionRecord> {
+    this.#insertSession(x, iso(new Date()));
+    return session(this.#get('SELECT * FROM sso_sessions WHERE id = ?', x.id) as Row);
+  }
+
+  async getSession(id: string): Promise<SsoSessionRecord | null> {
+    const r = this.#get('SELECT * FROM sso_sessions WHERE id = ?', id);
+    return r ? session(r) : null;
+  }
+
+  async updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord> {
+    const sets: string[] = ['updated_at = ?'];
+    const args: SQLInputValue[] = [iso(new Date())];
+    const columns: [keyof SessionPatch, string, (v: never) => SQLInputValue][] = [
+      ['outcome', 'outcome', (v: string) => v],
+      ['failedStage', 'failed_stage', (v: string | null) => v],
+      ['reason', 'reason', (v: string | null) => v],
+      ['wireCode', 'wire_code', (v: string | null) => v],
+      [
+        'upstreamError',
+        'upstream_error',
+        (v: Record<string, unknown> | null) => (v === null ? null : JSON.stringify(v)),
+      ],
+      ['detail', 'detail', (v: Record<string, unknown> | null) => (v === null ? null : JSON.stringify(v))],
+      ['profileId', 'profile_id', (v: string | null) => v],
+      ['idpId', 'idp_id', (v: string | null) => v],
+      ['email', 'email', (v: string | null) => v],
+      ['callbackRequestId', 'callback_request_id', (v: string | null) => v],
+      ['consentRequestId', 'consent_request_id', (v: string | null) => v],
+    ];
+    for (const [key, column, encode] of columns) {
+      if (patch[key] !== undefined) {
+        sets.push(`${column} = ?`);
+        args.push(encode(patch[key] as never));
+      }
+    }
+    if (patch.stages) {
+      sets.push('stages = json_patch(stages, ?)');
+      args.push(JSON.stringify(patch.stages));
+    }
+    if (this.#run(`UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = ?`, ...args, id) === 0) {
+      throw new NotFoundError('session');
+    }
+    return session(this.#get('SELECT * FROM sso_sessions WHERE id = ?', id) as Row);
+  }
+
+  async listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.connectionId) {
+      where.push('connection_id = ?');
+      params.push(filter.connectionId);
+    }
+    if (filter.organizationId) {
+      where.push('organization_id = ?');
+      params.push(filter.organizationId);
+    }
+    if (filter.requestId) {
+      where.push('(authorize_request_id = ? OR callback_request_id = ? OR consent_request_id = ?)');
+      params.push(filter.requestId, filter.requestId, filter.requestId);
+    }
+    return this.#page('sso_sessions', where, params, page, session);
+  }
+
+  // ---- profiles ----
+  async upsertProfile(p: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>): Promise<ProfileRecord> {
+    const now = iso(new Date());
+    const r = this.#get(
+      `INSERT INTO profiles (id, connection_id, idp_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (connection_id, idp_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at
+       RETURNING *`,
+      p.id,
+      p.connectionId,
+      p.idpId,
+      JSON.stringify(p.data),
+      now,
+      now,
+    );
+    return profile(r as Row);
+  }
+
+  async getProfile(id: string): Promise<ProfileRecord | null> {
+    const r = this.#get('SELECT * FROM profiles WHERE id = ?', id);
+    return r ? profile(r) : null;
+  }
+
+  // ---- authorization codes and access tokens ----
+  async createAuthorizationCode(
+    c: Omit<AuthorizationCodeRecord, 'consumedAt'>,
+  ): Promise<AuthorizationCodeRecord> {
+    this.#run(
+      `INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      c.codeHash,
+      c.clientId,
+      c.redirectUri,
+      c.codeChallenge,
+      c.profileId,
+      c.sessionId,
+      iso(c.createdAt),
+      iso(c.expiresAt),
+    );
+    return { ...c, consumedAt: null };
+  }
+
+  async getAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | null> {
+    const r = this.#get('SELECT * FROM authorization_codes WHERE code_hash = ?', codeHash);
+    return r ? authorizationCode(r) : null;
+  }
+
+  async redeemAuthorizationCode(req: RedeemRequest): Promise<RedeemResult> {
+    const now = iso(req.now);
+    return this.#transaction((): RedeemResult => {
+      const idem = req.idempotency;
+      if (idem) {
+        const kept = this.#get(
+          'SELECT request_hash, response FROM idempotency_keys WHERE client_id = ? AND key = ? AND expires_at > ?',
+          idem.clientId,
+          idem.key,
+          now,
+        );
+        if (kept) {
+          return kept.request_hash === idem.requestHash
+            ? { kind: 'replayed', response: str(kept.response) }
+            : { kind: 'idempotency_mismatch' };
+        }
+      }
+      const code = this.#get(
+        'SELECT consumed_at, expires_at FROM authorization_codes WHERE code_hash = ?',
+        req.codeHash,
+      );
+      if (!code) return { kind: 'invalid', reason: 'not_found' };
+      if (code.consumed_at !== null) {
+        this.#run(
+          'UPDATE access_tokens SET revoked_at = ? WHERE code_hash = ? AND revoked_at IS NULL',
+          now,
+          req.codeHash,
+        );
+        return { kind: 'invalid', reason: 'consumed' };
+      }
+      if (str(code.expires_at) <= now) return { kind: 'invalid', reason: 'expired' };
+      this.#run('UPDATE authorization_codes SET consumed_at = ? WHERE code_hash = ?', now, req.codeHash);
+      this.#run(
+        `INSERT INTO access_tokens (token_hash, code_hash, client_id, profile_id, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        req.token.tokenHash,
+        req.codeHash,
+        req.token.clientId,
+        req.token.profileId,
+        now,
+        iso(req.token.expiresAt),
+      );
+      if (idem) {
+        this.#run(
+          `INSERT INTO idempotency_keys (client_id, key, request_hash, response, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response,
+             created_at = excluded.created_at, expires_at = excluded.expires_at`,
+          idem.clientId,
+          idem.key,
+          idem.requestHash,
+          idem.response,
+          now,
+          iso(idem.expiresAt),
+        );
+      }
+      return { kind: 'issued' };
+    });
+  }
+
+  async getAccessToken(tokenHash: string): Promise<AccessTokenRecord | null> {
+    const r = this.#get('SELECT * FROM access_tokens WHERE token_hash = ?', tokenHash);
+    return r ? accessToken(r) : null;
+  }
+
+  async deleteExpiredGrants(before: Date): Promise<number> {
+    const b = iso(before);
+    return this.#transaction(
+      () =>
+        this.#run('DELETE FROM authorization_codes WHERE expires_at < ?', b) +
+        this.#run('DELETE FROM access_tokens WHERE expires_at < ?', b) +
+        this.#run('DELETE FROM idempotency_keys WHERE expires_at < ?', b),
+    );
   }
 }

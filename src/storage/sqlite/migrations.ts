@@ -97,4 +97,92 @@ CREATE TABLE login_transactions (
 CREATE INDEX login_transactions_expires ON login_transactions(expires_at);
 `,
   },
+  {
+    version: 2,
+    name: 'callback, consent, codes, tokens, profiles and the session log',
+    sql: `
+ALTER TABLE login_transactions ADD COLUMN session_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE login_transactions ADD COLUMN profile_id TEXT;
+ALTER TABLE login_transactions ADD COLUMN consent_hash TEXT;
+ALTER TABLE login_transactions ADD COLUMN consent_expires_at TEXT;
+ALTER TABLE login_transactions ADD COLUMN consent_decided_at TEXT;
+CREATE UNIQUE INDEX login_transactions_consent ON login_transactions(consent_hash) WHERE consent_hash IS NOT NULL;
+
+CREATE TABLE sso_sessions (
+  id TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  connection_id TEXT,
+  organization_id TEXT,
+  connection_type TEXT,
+  redirect_uri TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('started', 'succeeded', 'failed')),
+  failed_stage TEXT,
+  reason TEXT,
+  wire_code TEXT,
+  upstream_error TEXT,
+  detail TEXT,
+  profile_id TEXT,
+  idp_id TEXT,
+  email TEXT,
+  authorize_request_id TEXT NOT NULL,
+  callback_request_id TEXT,
+  consent_request_id TEXT,
+  stages TEXT NOT NULL DEFAULT '{}',
+  expires_at TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX sso_sessions_connection ON sso_sessions(connection_id);
+CREATE INDEX sso_sessions_organization ON sso_sessions(organization_id);
+CREATE INDEX sso_sessions_authorize_request ON sso_sessions(authorize_request_id);
+CREATE INDEX sso_sessions_callback_request ON sso_sessions(callback_request_id);
+CREATE INDEX sso_sessions_consent_request ON sso_sessions(consent_request_id);
+
+CREATE TABLE profiles (
+  id TEXT PRIMARY KEY,
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  idp_id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (connection_id, idp_id)
+);
+
+CREATE TABLE authorization_codes (
+  code_hash TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT,
+  profile_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  consumed_at TEXT
+);
+CREATE INDEX authorization_codes_expires ON authorization_codes(expires_at);
+
+CREATE TABLE access_tokens (
+  token_hash TEXT PRIMARY KEY,
+  code_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  revoked_at TEXT
+);
+CREATE INDEX access_tokens_code ON access_tokens(code_hash);
+CREATE INDEX access_tokens_expires ON access_tokens(expires_at);
+
+CREATE TABLE idempotency_keys (
+  client_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  response TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  PRIMARY KEY (client_id, key)
+);
+CREATE INDEX idempotency_keys_expires ON idempotency_keys(expires_at);
+`,
+  },
 ];

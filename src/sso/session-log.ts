@@ -1,0 +1,71 @@
+import { isBrokerError } from '../errors/broker-error.ts';
+import { type CatalogEntry, catalog, type ErrorCode } from '../errors/catalog.ts';
+import type { SessionPatch, SsoSessionRecord, Store } from '../storage/store.ts';
+
+/**
+ * The session log: one record per login attempt that passed the redirect URI check, updated at each stage.
+ * It is what an operator reads to learn why a sign-in failed: the stage, the catalog reason, the wire code the
+ * app saw, the IdP's own error and the expected-vs-received detail. It never holds tokens, codes or secrets.
+ * Writing it must never break a sign-in: failures to write are logged and swallowed by the callers.
+ */
+
+export type Stage =
+  | 'preflight'
+  | 'upstream_redirect'
+  | 'callback_binding'
+  | 'upstream_error'
+  | 'token_exchange'
+  | 'id_token'
+  | 'userinfo'
+  | 'profile_mapping'
+  | 'consent'
+  | 'internal';
+
+/** Which stage a catalog error belongs to, when the thrower did not say. */
+const STAGE_OF: Partial<Record<ErrorCode, Stage>> = {
+  upstream_unavailable: 'upstream_redirect',
+  upstream_misconfigured: 'upstream_redirect',
+  authorize_internal: 'internal',
+};
+
+export function failureStage(code: ErrorCode, fallback: Stage): Stage {
+  return STAGE_OF[code] ?? fallback;
+}
+
+/** The patch that records a failure: reason, wire code, upstream error and detail from the error. */
+export function failurePatch(err: unknown, stage: Stage, now: Date): SessionPatch {
+  const known = isBrokerError(err) ? err : null;
+  const entry: CatalogEntry = known?.entry ?? catalog.authorize_internal;
+  const detail =
+    known?.detail === undefined
+      ? known
+        ? null
+        : { error: (err as Error)?.message ?? String(err) }
+      : typeof known.detail === 'string'
+        ? { message: known.detail }
+        : known.detail;
+  return {
+    outcome: 'failed',
+    failedStage: stage,
+    reason: known?.code ?? 'internal',
+    wireCode: entry.transport === 'redirect' ? entry.wire : null,
+    upstreamError: known?.upstream ?? null,
+    detail,
+    stages: { failed: now.toISOString() },
+  };
+}
+
+/** Updates a session, logging instead of throwing: the log must not break the sign-in it describes. */
+export async function updateSessionSafely(
+  store: Store,
+  id: string,
+  patch: SessionPatch,
+  log: { error(obj: Record<string, unknown>, msg: string): void },
+): Promise<SsoSessionRecord | null> {
+  try {
+    return await store.updateSession(id, patch);
+  } catch (err) {
+    log.error({ err, session: id }, 'could not update the session log');
+    return null;
+  }
+}
