@@ -3,7 +3,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Environment } from './bootstrap.ts';
 import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
-import { registerErrorHandling } from './http/errors.ts';
+import { BrokerError } from './errors/broker-error.ts';
+import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
 import { ssoRoutes } from './http/routes/sso.ts';
@@ -48,6 +49,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // External IDs and other path parameters may be long once percent-encoded.
+    routerOptions: { maxParamLength: 1000 },
+    // Requests Fastify rejects before routing (a malformed URL) still get our JSON shape and a request ID.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      request.log.info({ err: error }, 'malformed request URL');
+      return sendBrokerError(request, reply, new BrokerError('request_url_invalid'));
+    },
   });
 
   app.addHook('onRequest', async (request, reply) => {

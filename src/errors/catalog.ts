@@ -152,15 +152,22 @@ export const catalog = {
   ),
   not_found: api(404, 'entity_not_found', 'The requested entity could not be found.'),
   route_not_found: api(404, 'not_found', 'The requested path could not be found.'),
+  request_url_invalid: api(
+    400,
+    'invalid_request_url',
+    'The request URL is malformed (invalid percent-encoding).',
+  ),
   request_body_invalid: api(400, 'invalid_request_body', 'The request body is not valid JSON.'),
   request_body_too_large: api(413, 'request_entity_too_large', 'The request body is too large.'),
   unsupported_media_type: api(415, 'unsupported_media_type', 'Send the request body as application/json.'),
   validation_failed: api(422, 'invalid_request_parameters', 'The request parameters are invalid.'),
+  // 400, as WorkOS's OpenAPI spec lists it for organization create and update.
   external_id_taken: api(
-    409,
+    400,
     'external_id_already_used',
     'Another organization already uses this external_id.',
   ),
+  domain_exists: api(409, 'domain_already_exists', 'The organization already has this domain.'),
   domain_taken: api(
     409,
     'domain_already_verified',

@@ -40,7 +40,7 @@ export function sendBrokerError(
   reply: FastifyReply,
   err: BrokerError,
 ): FastifyReply {
-  const family = request.routeOptions.config?.family ?? 'api';
+  const family = request.routeOptions?.config?.family ?? 'api';
   const { entry } = err;
   if (family === 'browser' || entry.transport === 'page') {
     return reply

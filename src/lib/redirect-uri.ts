@@ -48,6 +48,10 @@ export function parseRedirectUri(uri: string): RedirectUriCheck {
   if (/[\s\u0000-\u001f\u007f\\]/.test(uri)) {
     return { ok: false, reason: 'must not contain whitespace, control characters or backslashes' };
   }
+  // A URI is ASCII (RFC 3986); anything else could not even be sent in the Location header of a redirect.
+  if (/[^\x20-\x7e]/.test(uri)) {
+    return { ok: false, reason: 'must contain only ASCII characters; percent-encode anything else' };
+  }
   if (uri.includes('#')) return { ok: false, reason: 'must not contain a fragment (RFC 6749 §3.1.2)' };
   const m = PATTERN.exec(uri);
   if (!m) {
@@ -93,7 +97,8 @@ export function parseRedirectUri(uri: string): RedirectUriCheck {
     const w = WILDCARD_LABEL.exec(first);
     if (!w) return { ok: false, reason: 'the wildcard must be in the left-most label of the host' };
     const parent = rest.join('.');
-    if (rest.length < 2 || !rest.every((l) => HOST_LABEL.test(l))) {
+    // A numeric last label makes the host an IPv4 address to browsers (WHATWG URL), not a domain.
+    if (rest.length < 2 || !rest.every((l) => HOST_LABEL.test(l)) || /^\d+$/.test(rest.at(-1) ?? '')) {
       return { ok: false, reason: 'a wildcard needs a registrable domain after it, e.g. *.example.com' };
     }
     if (getPublicSuffix(parent, { allowPrivateDomains: true }) === parent) {

@@ -216,9 +216,8 @@ export async function createOrganizationDomain(deps: ManagementDeps, rawBody: un
     return presentDomain(d);
   } catch (err) {
     if (err instanceof AlreadyExistsError) {
-      throw new BrokerError('validation_failed', {
+      throw new BrokerError('domain_exists', {
         message: `The organization already has the domain '${(n as { domain: string }).domain}'.`,
-        fields: [{ field: 'domain', code: 'domain already belongs to this organization' }],
       });
     }
     throw err;

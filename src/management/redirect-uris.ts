@@ -72,7 +72,7 @@ export async function setDefaultRedirectUri(deps: ManagementDeps, id: string) {
   if (isWildcard(target.uri)) {
     throw new BrokerError('validation_failed', {
       message: 'A wildcard URI cannot be the default redirect URI.',
-      fields: [{ field: 'default', code: 'default: a wildcard URI cannot be the default redirect URI' }],
+      fields: [{ field: 'default', code: 'default a wildcard URI cannot be the default redirect URI' }],
     });
   }
   return presentRedirectUri(await deps.store.setDefaultRedirectUri(id));

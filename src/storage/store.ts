@@ -277,7 +277,7 @@ export interface ConnectionFilter {
   /** Compared case-insensitively (the WorkOS spec spells `GithubOAuth` in the filter, `GitHubOAuth` in objects). */
   connectionType?: string | undefined;
   organizationId?: string | undefined;
-  /** Connections whose organization has this domain. */
+  /** Connections whose organization has this domain verified (the domains a connection lists). */
   domain?: string | undefined;
   search?: string | undefined;
 }

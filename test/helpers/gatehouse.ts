@@ -33,7 +33,11 @@ export interface TestGatehouse {
   clientId: string;
   /** The official SDK pointed at this Gatehouse. */
   workos: WorkOS;
-  /** Calls the management API with the API key. */
+  /**
+   * Calls the management API with the API key. `body` is the parsed JSON, typed loosely on purpose: tests read
+   * arbitrary response fields and assert on their exact values.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of many shapes; every use is checked by an assertion.
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }

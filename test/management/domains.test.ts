@@ -94,11 +94,9 @@ describe('organization domains with no DNS records (verification fails)', () => 
     await assert.rejects(
       gh.workos.organizationDomains.createOrganizationDomain({ domain: 'ACME.net', organizationId: orgId }),
       (err: unknown) => {
-        assert.ok(err instanceof UnprocessableEntityException);
-        assert.equal(
-          err.message,
-          'The following requirement must be met:\n\tdomain already belongs to this organization\n',
-        );
+        // The SDK documents ConflictException for a domain the organization already has.
+        assert.ok(err instanceof ConflictException);
+        assert.equal(err.message, "The organization already has the domain 'acme.net'.");
         return true;
       },
     );

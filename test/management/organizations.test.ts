@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ConflictException,
+  GenericServerException,
   NotFoundException,
   UnauthorizedException,
   UnprocessableEntityException,
@@ -134,6 +135,19 @@ describe('organizations through the official WorkOS SDK', () => {
         return true;
       });
     }
+  });
+
+  it('refuses a duplicate external_id with 400 external_id_already_used, as the WorkOS spec does', async () => {
+    await gh.workos.organizations.createOrganization({ name: 'First', externalId: 'dup-ext' });
+    await assert.rejects(
+      gh.workos.organizations.createOrganization({ name: 'Second', externalId: 'dup-ext' }),
+      (err: unknown) => {
+        assert.ok(err instanceof GenericServerException);
+        assert.equal(err.status, 400);
+        assert.equal((err.rawData as { code?: string }).code, 'external_id_already_used');
+        return true;
+      },
+    );
   });
 
   it('refuses with ConflictException a verified domain another organization already verified', async () => {

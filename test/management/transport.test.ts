@@ -221,6 +221,21 @@ describe('management API transport rules', () => {
     assert.equal(await gh.store.getOrganization(org3.id), null);
   });
 
+  it('answers a malformed URL (bad percent-encoding) with 400 JSON and a request ID, like every other error', async () => {
+    const s = await call('bad percent-encoding', 'GET', '/connections/%E0%A4%A');
+    errorBody(s, 400, 'invalid_request_url');
+    assert.match(s.headers.get('x-request-id') ?? '', /^req_/);
+  });
+
+  it('routes long path parameters (a percent-encoded external_id of 128 characters) normally', async () => {
+    const externalId = 'é'.repeat(128);
+    const created = await gh.api('POST', '/organizations', { name: 'Long', external_id: externalId });
+    assert.equal(created.status, 201);
+    const org = await gh.workos.organizations.getOrganizationByExternalId(externalId);
+    assert.equal(org.id, created.body.id);
+    await assert.rejects(gh.workos.sso.getConnection('a'.repeat(150)), NotFoundException);
+  });
+
   it('surfaces the x-request-id of an error through the SDK exception', async () => {
     const responses: Response[] = [];
     const workos = new WorkOS(gh.apiKey, {

@@ -28,6 +28,11 @@ export function managementRoutes(
   resolveTxt: organizations.TxtResolver,
 ): void {
   app.register(async (api) => {
+    api.addHook('onSend', async (_request, reply, payload) => {
+      // Management responses can carry secrets (a new API key) and always describe live state.
+      reply.header('cache-control', 'no-store');
+      return payload;
+    });
     api.addHook('onRequest', async (request) => {
       const header = request.headers.authorization;
       const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

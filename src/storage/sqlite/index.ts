@@ -543,7 +543,10 @@ export class SqliteStore implements Store {
       params.push(filter.organizationId);
     }
     if (filter.domain) {
-      where.push('organization_id IN (SELECT organization_id FROM organization_domains WHERE domain = ?)');
+      // A connection's domains are its organization's verified domains; the filter matches what it lists.
+      where.push(
+        "organization_id IN (SELECT organization_id FROM organization_domains WHERE domain = ? AND state = 'verified')",
+      );
       params.push(filter.domain);
     }
     if (filter.search) {
