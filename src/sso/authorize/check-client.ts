@@ -9,10 +9,11 @@ import type { AuthorizeDeps } from './deps.ts';
  */
 export function checkClient(ctx: AuthorizeContext, deps: AuthorizeDeps): void {
   const values = ctx.query.values.get('client_id');
-  if (!values || values[0] === '') throw new BrokerError('client_id_missing');
+  const malformed = ctx.query.malformed.has('client_id');
+  if (!values || (values[0] === '' && !malformed)) throw new BrokerError('client_id_missing');
   if (values.length > 1) throw new BrokerError('client_id_repeated');
   const clientId = values[0] as string;
-  if (ctx.query.malformed.has('client_id') || !safeEqual(clientId, deps.clientId)) {
+  if (malformed || !safeEqual(clientId, deps.clientId)) {
     throw new BrokerError('client_id_unknown', {
       message: `The sign-in link names client_id "${clientId.slice(0, 80)}", which this Gatehouse does not know. Check the client ID the application is configured with.`,
     });

@@ -9,10 +9,11 @@ import type { AuthorizeDeps } from './deps.ts';
  */
 export async function checkRedirectUri(ctx: AuthorizeContext, deps: AuthorizeDeps): Promise<void> {
   const values = ctx.query.values.get('redirect_uri');
-  if (!values || values[0] === '') throw new BrokerError('redirect_uri_missing');
+  const malformed = ctx.query.malformed.has('redirect_uri');
+  if (!values || (values[0] === '' && !malformed)) throw new BrokerError('redirect_uri_missing');
   if (values.length > 1) throw new BrokerError('redirect_uri_repeated');
   const candidate = values[0] as string;
-  const rule = ctx.query.malformed.has('redirect_uri') ? null : await deps.redirectUris.match(candidate);
+  const rule = malformed ? null : await deps.redirectUris.match(candidate);
   if (!rule) {
     throw new BrokerError('redirect_uri_not_allowed', {
       message: `The redirect_uri "${candidate.slice(0, 300)}" is not on the allowlist of redirect URIs. Add it with the management API (POST /redirect_uris) or correct the URI the application sends; matching is exact apart from the documented wildcards.`,
