@@ -5,6 +5,7 @@ import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
 import { BrokerError } from './errors/broker-error.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
+import { registerFormParser } from './http/routes/body.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
 import { ssoRoutes } from './http/routes/sso.ts';
@@ -12,7 +13,7 @@ import { newId } from './lib/ids.ts';
 import { createSafeFetch } from './lib/safe-fetch.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
-import type { AuthorizeDeps } from './sso/authorize/deps.ts';
+import type { FlowDeps } from './sso/deps.ts';
 import { RedirectUriAllowlist } from './sso/redirect-uri-allowlist.ts';
 import type { Store } from './storage/store.ts';
 
@@ -29,6 +30,8 @@ export interface AppOptions {
   resolveTxt?: TxtResolver;
   /** Login transaction lifetime (default 10 minutes). */
   transactionTtlMs?: number;
+  /** Authorization code lifetime (default 10 minutes). */
+  codeTtlMs?: number;
   /** Clock (tests move it). */
   now?: () => Date;
 }
@@ -78,6 +81,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
+  registerFormParser(app, BODY_LIMIT);
   registerErrorHandling(app);
 
   const now = options.now ?? (() => new Date());
@@ -87,7 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     cache: new Map(),
   };
-  const authorizeDeps: AuthorizeDeps = {
+  const flowDeps: FlowDeps = {
     store,
     clientId: environment.clientId,
     publicUrl: config.publicUrl,
@@ -96,6 +100,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretBox: environment.secretBox,
     connectorDeps,
     transactionTtlMs: options.transactionTtlMs ?? 10 * 60 * 1000,
+    signinConsent: config.signinConsent,
+    codeTtlMs: options.codeTtlMs ?? 10 * 60 * 1000,
+    accessTokenTtlMs: 10 * 60 * 1000,
     now,
   };
   const managementDeps: ManagementDeps = {
@@ -108,7 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const resolveTxt: TxtResolver = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));
 
   healthRoutes(app, store, () => closing);
-  ssoRoutes(app, authorizeDeps, config.publicUrl.startsWith('https:'));
+  ssoRoutes(app, flowDeps, config.publicUrl.startsWith('https:'));
   managementRoutes(app, managementDeps, resolveTxt);
   return app;
 }

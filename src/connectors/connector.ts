@@ -38,6 +38,33 @@ export interface LoginStart {
   connectorState: Record<string, unknown>;
 }
 
+/** What the IdP sent back, after the flow tied it to a login transaction and this browser. */
+export interface CallbackRequest {
+  /** The callback URL as the IdP addressed it (our public URL + path + query). */
+  url: URL;
+  /** The form fields of a POST callback (SAML's HTTP-POST binding, OIDC form_post); empty for GET. */
+  form: Record<string, string>;
+  /** Our upstream state, already matched to the transaction. */
+  state: string;
+  /** The callback URL of this connection (what was sent as `redirect_uri` upstream). */
+  callbackUrl: string;
+  /** What `startLogin` returned as `connectorState`. */
+  connectorState: Record<string, unknown>;
+}
+
+/** The user as the IdP asserted them; the flow turns it into a WorkOS profile. */
+export interface UpstreamIdentity {
+  /** The user's stable ID at the IdP (OIDC `sub`, SAML NameID). */
+  idpId: string;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  name: string | null;
+  groups: string[];
+  /** Every claim or attribute the IdP sent, minus tokens. */
+  rawAttributes: Record<string, unknown>;
+}
+
 export interface Connector {
   /**
    * Builds the upstream authorization request.
@@ -45,6 +72,12 @@ export interface Connector {
    *   `upstream_misconfigured` when its metadata is unusable.
    */
   startLogin(request: LoginRequest): Promise<LoginStart>;
+  /**
+   * Completes the login: reads the IdP's answer (its error first), exchanges and validates what it sent.
+   * @throws BrokerError with a redirect-transport code (`upstream_*`, `issuer_mismatch`, `id_token_*`, …),
+   *   carrying the IdP's own error in `upstream` and expected-vs-received values in `detail`.
+   */
+  handleCallback(request: CallbackRequest): Promise<UpstreamIdentity>;
 }
 
 /** Per-node dependencies shared by all connectors. Everything in it is safe to lose (caches). */

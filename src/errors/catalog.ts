@@ -41,6 +41,18 @@ const page = (status: number, wire: string, description: string): CatalogEntry =
   wire,
   description,
 });
+const oauth = (status: number, wire: string, description: string): CatalogEntry => ({
+  transport: 'oauth',
+  status,
+  wire,
+  description,
+});
+const bearer = (status: number, wire: string, description: string): CatalogEntry => ({
+  transport: 'bearer',
+  status,
+  wire,
+  description,
+});
 const api = (status: number, wire: string, description: string): CatalogEntry => ({
   transport: 'api',
   status,
@@ -138,6 +150,154 @@ export const catalog = {
     'The connection to the identity provider is misconfigured. Details are in the Gatehouse logs.',
   ),
   authorize_internal: redirect('server_error', 'Sign-in failed due to an internal error. Try again later.'),
+
+  // ---- the IdP's answer (callback), before the login transaction is tied to this browser: a page ----
+  callback_state_missing: page(
+    400,
+    'invalid_request',
+    'The identity provider sent the browser back without the state of a sign-in. Return to the application and sign in again.',
+  ),
+  callback_state_unknown: page(
+    400,
+    'invalid_request',
+    'This sign-in attempt is unknown or no longer valid. Return to the application and sign in again.',
+  ),
+  callback_browser_mismatch: page(
+    400,
+    'invalid_request',
+    'This sign-in attempt was started in another browser, or its cookie was lost. Return to the application and sign in again in one browser.',
+  ),
+  callback_connection_mismatch: page(
+    400,
+    'invalid_request',
+    'The identity provider answered at the callback URL of another connection. Check the redirect URI registered at the identity provider.',
+  ),
+  consent_invalid: page(
+    400,
+    'invalid_request',
+    'This confirmation is no longer valid (already answered, expired, or opened in another browser). Return to the application and sign in again.',
+  ),
+
+  // ---- the IdP's answer, once tied to a transaction: a redirect to the app ----
+  transaction_expired: redirect(
+    'server_error',
+    'The sign-in session expired or was already used. Try again.',
+  ),
+  issuer_mismatch: redirect('server_error', 'The identity provider response could not be verified.'),
+  upstream_user_cancelled: redirect(
+    'access_denied',
+    'The user cancelled the sign-in at the identity provider.',
+  ),
+  upstream_user_not_assigned: redirect(
+    'access_denied',
+    'The identity provider has not assigned this user to the application.',
+  ),
+  upstream_policy_denied: redirect(
+    'access_denied',
+    "The identity provider's access policy denied this sign-in.",
+  ),
+  upstream_access_denied: redirect(
+    'access_denied',
+    "The identity provider denied the user's access to the application.",
+  ),
+  upstream_temporarily_unavailable: redirect(
+    'server_error',
+    'The identity provider is temporarily unavailable. Try again later.',
+  ),
+  upstream_client_rejected: redirect(
+    'server_error',
+    "The identity provider does not accept the connection's client credentials.",
+  ),
+  upstream_config_rejected: redirect(
+    'server_error',
+    'The identity provider rejected the connection configuration.',
+  ),
+  upstream_request_rejected: redirect('server_error', 'The identity provider rejected the sign-in request.'),
+  upstream_interaction_required: redirect(
+    'server_error',
+    'Sign-in requires interaction at the identity provider. Try again.',
+  ),
+  upstream_error_unknown: redirect('server_error', 'Sign-in failed at the identity provider.'),
+  code_exchange_failed: redirect(
+    'server_error',
+    'Sign-in failed while completing the identity provider exchange. Try again.',
+  ),
+  id_token_invalid: redirect('server_error', 'The identity provider response could not be verified.'),
+  id_token_expired: redirect(
+    'server_error',
+    'The identity provider response has expired. Check server clocks, then try again.',
+  ),
+  nonce_mismatch: redirect(
+    'server_error',
+    'Sign-in failed: the identity provider response does not belong to this sign-in.',
+  ),
+  userinfo_failed: redirect('server_error', 'The identity provider did not return the user profile.'),
+  profile_incomplete: redirect(
+    'server_error',
+    'The identity provider did not send the required user attributes (a user ID and an email address).',
+  ),
+  email_domain_not_allowed: redirect(
+    'profile_not_allowed_outside_organization',
+    "The user's email domain is not one of the organization's verified domains.",
+  ),
+  consent_denied: redirect('signin_consent_denied', 'User cancelled the authentication request'),
+  callback_internal: redirect('server_error', 'Sign-in failed due to an internal error. Try again later.'),
+
+  // ---- POST /sso/token: RFC 6749 §5.2 JSON, HTTP 400 (the SDK raises OauthException) ----
+  token_body_invalid: oauth(
+    400,
+    'invalid_request',
+    'Send the token request as application/x-www-form-urlencoded or JSON.',
+  ),
+  token_parameter_missing: oauth(400, 'invalid_request', 'client_id, grant_type and code are required.'),
+  token_parameter_repeated: oauth(400, 'invalid_request', 'A parameter of the token request was repeated.'),
+  grant_type_unsupported: oauth(
+    400,
+    'unsupported_grant_type',
+    'Only grant_type=authorization_code is supported.',
+  ),
+  client_invalid: oauth(400, 'invalid_client', 'Invalid client ID or secret.'),
+  client_pkce_required: oauth(
+    400,
+    'unauthorized_client',
+    'A client without a client_secret must use PKCE: the code was issued without a code_challenge.',
+  ),
+  code_invalid: oauth(400, 'invalid_grant', 'The code has expired or has already been used.'),
+  code_verifier_mismatch: oauth(400, 'invalid_grant', 'The code_verifier does not match the code_challenge.'),
+  code_verifier_missing: oauth(
+    400,
+    'invalid_grant',
+    'The code was issued with a code_challenge: send its code_verifier.',
+  ),
+  code_verifier_unexpected: oauth(
+    400,
+    'invalid_grant',
+    'A code_verifier was sent for a code issued without a code_challenge.',
+  ),
+  token_redirect_uri_mismatch: oauth(
+    400,
+    'invalid_grant',
+    'The redirect_uri does not match the one the code was issued for.',
+  ),
+  idempotency_key_reused: oauth(
+    400,
+    'invalid_request',
+    'The Idempotency-Key was already used for a different token request.',
+  ),
+  token_internal: oauth(500, 'server_error', 'The token request failed due to an internal error. Try again.'),
+
+  // ---- GET /sso/profile: RFC 6750 ----
+  bearer_token_missing: bearer(
+    401,
+    '',
+    'Send the access token as a Bearer token in the Authorization header.',
+  ),
+  bearer_token_invalid: bearer(401, 'invalid_token', 'The access token is invalid, expired or revoked.'),
+  bearer_request_invalid: bearer(
+    400,
+    'invalid_request',
+    'Send the access token in the Authorization header only.',
+  ),
 
   // ---- management API ----
   api_key_missing: api(

@@ -9,7 +9,8 @@ import { PAGE_HEADERS, renderErrorPage } from './pages.ts';
  * (/sso/authorize renders its own redirect errors; see sso/authorize/index.ts.)
  */
 
-export type RouteFamily = 'api' | 'browser';
+/** How a route's errors travel: management JSON, an HTML page, or RFC 6749 §5.2 JSON (the token endpoint). */
+export type RouteFamily = 'api' | 'browser' | 'oauth';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -67,14 +68,23 @@ export function sendBrokerError(
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = isBrokerError(error) ? error : fromFastify(error);
+    let known = isBrokerError(error) ? error : fromFastify(error);
+    // On the token endpoint, a body Fastify could not read is an OAuth `invalid_request`.
+    if (known && !isBrokerError(error) && request.routeOptions?.config?.family === 'oauth') {
+      known = new BrokerError(known.entry.status >= 500 ? 'token_internal' : 'token_body_invalid');
+    }
     if (known) {
       if (known.entry.status >= 500) request.log.error({ err: error }, 'request failed');
       else if (known.detail) request.log.info({ code: known.code, detail: known.detail }, 'request rejected');
       return sendBrokerError(request, reply, known);
     }
     request.log.error({ err: error }, 'unhandled error');
-    return sendBrokerError(request, reply, new BrokerError('internal'));
+    const family = request.routeOptions?.config?.family;
+    return sendBrokerError(
+      request,
+      reply,
+      new BrokerError(family === 'oauth' ? 'token_internal' : 'internal'),
+    );
   });
 
   app.setNotFoundHandler((request, reply) => {

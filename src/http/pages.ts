@@ -3,13 +3,17 @@
  * nothing from third parties, cannot be framed, are never cached and send no referrer (RFC 9700 §4.2.4, §4.16).
  */
 
+/** The Content-Security-Policy of our pages; `formAction` lists where their forms may post (and redirect). */
+export function pageCsp(formAction: string[] = ["'self'"]): string {
+  return `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction.join(' ')}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
 export const PAGE_HEADERS: Record<string, string> = {
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
   pragma: 'no-cache',
   'referrer-policy': 'no-referrer',
-  'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': pageCsp(),
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
 };
@@ -50,6 +54,61 @@ export function renderErrorPage(page: ErrorPage): string {
 <h1>${escapeHtml(page.title)}</h1>
 <p>${escapeHtml(page.message)}</p>
 <p class="ref">Error <code>${escapeHtml(page.code)}</code> · Request ID <code>${escapeHtml(page.requestId)}</code></p>
+</main>
+</body>
+</html>
+`;
+}
+
+export interface ConsentPage {
+  token: string;
+  email: string;
+  connectionName: string;
+  identityProvider: string;
+  appOrigin: string;
+  requestId: string;
+}
+
+/**
+ * The sign-in consent screen: who the identity provider says the user is, and where they are going.
+ * A plain form (no JavaScript), posting a one-time token to /sso/consent.
+ */
+export function renderConsentPage(page: ConsentPage): string {
+  const app = escapeHtml(page.appOrigin.replace(/^https?:\/\//, ''));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Confirm sign-in · Gatehouse</title>
+<style>${STYLE}
+  .who { font-size: 1.1rem; font-weight: 600; margin: 1rem 0; word-break: break-all; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1rem; margin: 1rem 0 1.5rem; color: #3a4252; }
+  dt { color: #5b6475; } dd { margin: 0; word-break: break-all; }
+  .actions { display: flex; gap: .75rem; }
+  button { font: inherit; padding: .6rem 1.2rem; border-radius: 8px; border: 1px solid #c9ced8; background: #fff; cursor: pointer; }
+  button.primary { background: #2d5be3; border-color: #2d5be3; color: #fff; }
+  button:focus-visible { outline: 3px solid #9db4f5; outline-offset: 2px; }
+</style>
+</head>
+<body>
+<main>
+<h1>Confirm it is you</h1>
+<p>Your identity provider signed you in as</p>
+<p class="who">${escapeHtml(page.email)}</p>
+<dl>
+<dt>Continue to</dt><dd>${app}</dd>
+<dt>Identity provider</dt><dd>${escapeHtml(page.identityProvider)}</dd>
+<dt>Connection</dt><dd>${escapeHtml(page.connectionName)}</dd>
+</dl>
+<p>If this is not you, or you did not just try to sign in, choose Deny.</p>
+<form method="post" action="/sso/consent" class="actions">
+<input type="hidden" name="consent_token" value="${escapeHtml(page.token)}">
+<button type="submit" name="decision" value="approve" class="primary">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form>
+<p class="ref">Request ID <code>${escapeHtml(page.requestId)}</code></p>
 </main>
 </body>
 </html>

@@ -26,10 +26,39 @@ const STAGE_OF: Partial<Record<ErrorCode, Stage>> = {
   upstream_unavailable: 'upstream_redirect',
   upstream_misconfigured: 'upstream_redirect',
   authorize_internal: 'internal',
+  callback_internal: 'internal',
+  transaction_expired: 'callback_binding',
+  issuer_mismatch: 'upstream_error',
+  code_exchange_failed: 'token_exchange',
+  upstream_client_rejected: 'token_exchange',
+  id_token_invalid: 'id_token',
+  id_token_expired: 'id_token',
+  nonce_mismatch: 'id_token',
+  userinfo_failed: 'userinfo',
+  profile_incomplete: 'profile_mapping',
+  email_domain_not_allowed: 'profile_mapping',
+  consent_denied: 'consent',
 };
 
-export function failureStage(code: ErrorCode, fallback: Stage): Stage {
-  return STAGE_OF[code] ?? fallback;
+const STAGES = new Set<string>([
+  'preflight',
+  'upstream_redirect',
+  'callback_binding',
+  'upstream_error',
+  'token_exchange',
+  'id_token',
+  'userinfo',
+  'profile_mapping',
+  'consent',
+  'internal',
+]);
+
+/** The stage a failure belongs to: the one the thrower named in `detail.stage`, else the code's, else `fallback`. */
+export function failureStage(err: unknown, fallback: Stage): Stage {
+  if (!isBrokerError(err)) return 'internal';
+  const named = typeof err.detail === 'object' ? (err.detail as { stage?: unknown }).stage : undefined;
+  if (typeof named === 'string' && STAGES.has(named)) return named as Stage;
+  return STAGE_OF[err.code] ?? fallback;
 }
 
 /** The patch that records a failure: reason, wire code, upstream error and detail from the error. */

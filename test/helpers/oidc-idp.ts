@@ -36,19 +36,26 @@ export async function startIdp(options: {
         token_endpoint_auth_method: 'client_secret_post',
       },
     ],
-    claims: { email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    claims: {
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name'],
+      groups: ['groups'],
+    },
     features: { devInteractions: { enabled: true } },
+    // The login typed at the IdP is the user's `sub`; a login with an @ is also their email.
     async findAccount(_ctx, sub) {
       return {
         accountId: sub,
         async claims() {
           return {
             sub,
-            email: `${sub}@acme.com`,
+            email: sub.includes('@') ? sub : `${sub}@acme.com`,
             email_verified: true,
             given_name: 'Ada',
             family_name: 'Lovelace',
             name: 'Ada Lovelace',
+            groups: ['engineering', 'admins'],
           };
         },
       };

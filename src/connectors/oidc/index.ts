@@ -3,13 +3,16 @@ import { BrokerError } from '../../errors/broker-error.ts';
 import { UpstreamFetchError } from '../../lib/safe-fetch.ts';
 import { pkceS256, randomToken } from '../../lib/tokens.ts';
 import type {
+  CallbackRequest,
   Connector,
   ConnectorDefinition,
   ConnectorDeps,
   LoginRequest,
   LoginStart,
   SecretSealer,
+  UpstreamIdentity,
 } from '../connector.ts';
+import { classifyOidcError, identityFromClaims, needsUserinfo } from './callback.ts';
 import { type OidcConfig, parseOidcOptions, presentOidcOptions } from './config.ts';
 
 /**
@@ -22,6 +25,8 @@ import { type OidcConfig, parseOidcOptions, presentOidcOptions } from './config.
  */
 
 const FRESH_MS = 60 * 60 * 1000;
+/** Clock skew tolerated on ID token `iat`/`exp`/`nbf`. */
+const CLOCK_TOLERANCE_SECONDS = 60;
 const STALE_MS = 24 * 60 * 60 * 1000;
 
 /** Parameters that carry protocol meaning: `provider_query_params` can never override them. */
@@ -94,7 +99,7 @@ class OidcConnector implements Connector {
       .discovery(
         new URL(issuer),
         clientId,
-        { client_secret: this.#secret },
+        { client_secret: this.#secret, [client.clockTolerance]: CLOCK_TOLERANCE_SECONDS },
         client.ClientSecretPost(this.#secret),
         {
           [client.customFetch]: this.#deps.fetch as client.CustomFetch,
@@ -176,6 +181,53 @@ class OidcConnector implements Connector {
         scope: params.scope,
       },
     };
+  }
+
+  async handleCallback(request: CallbackRequest): Promise<UpstreamIdentity> {
+    const saved = request.connectorState as {
+      nonce: string;
+      codeVerifier: string;
+      issuer: string;
+      scope: string;
+    };
+    const configuration = await this.#discover();
+    const issuer = configuration.serverMetadata().issuer;
+    if (issuer !== saved.issuer) {
+      // The IdP's metadata changed issuer between the two legs: nothing signed by it can be trusted for this login.
+      throw new BrokerError('issuer_mismatch', {
+        detail: { expected: saved.issuer, received: issuer, stage: 'discovery' },
+      });
+    }
+    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    try {
+      tokens = await client.authorizationCodeGrant(
+        configuration,
+        request.url,
+        {
+          pkceCodeVerifier: saved.codeVerifier,
+          expectedNonce: saved.nonce,
+          expectedState: request.state,
+          idTokenExpected: true,
+        },
+        { redirect_uri: request.callbackUrl },
+      );
+    } catch (err) {
+      throw classifyOidcError(err, 'token_exchange', issuer);
+    }
+    const idToken = (tokens.claims() ?? {}) as Record<string, unknown>;
+    let userinfo: Record<string, unknown> = {};
+    if (needsUserinfo(idToken, saved.scope) && configuration.serverMetadata().userinfo_endpoint) {
+      try {
+        userinfo = (await client.fetchUserInfo(
+          configuration,
+          tokens.access_token,
+          String(idToken.sub),
+        )) as Record<string, unknown>;
+      } catch (err) {
+        throw classifyOidcError(err, 'userinfo', issuer);
+      }
+    }
+    return identityFromClaims(idToken, userinfo);
   }
 }
 

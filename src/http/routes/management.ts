@@ -5,6 +5,7 @@ import * as connections from '../../management/connections.ts';
 import type { ManagementDeps } from '../../management/deps.ts';
 import * as organizations from '../../management/organizations.ts';
 import * as redirectUris from '../../management/redirect-uris.ts';
+import * as sessions from '../../management/sessions.ts';
 
 /**
  * The management API (design/workos-api.md §3–§5), authenticated with `Authorization: Bearer <API key>`.
@@ -111,6 +112,10 @@ export function managementRoutes(
       await redirectUris.deleteRedirectUri(deps, (req.params as Params).id as string);
       return noContent(reply);
     });
+
+    // Session log
+    api.get('/sso/sessions', (req) => sessions.listSessions(deps, query(req)));
+    api.get('/sso/sessions/:id', (req) => sessions.getSession(deps, (req.params as Params).id as string));
 
     // API keys
     api.get('/api_keys', () => apiKeys.listApiKeys(deps));

@@ -1,13 +1,13 @@
 import { BrokerError } from '../../errors/broker-error.ts';
 import { safeEqual } from '../../lib/tokens.ts';
+import type { FlowDeps } from '../deps.ts';
 import type { AuthorizeContext } from './context.ts';
-import type { AuthorizeDeps } from './deps.ts';
 
 /**
  * Step 1 (RFC 6749 §4.1.2.1): the client must be known before anything can be redirected.
  * Enforces: exactly one `client_id`, equal to the environment's client ID. Failures render a page.
  */
-export function checkClient(ctx: AuthorizeContext, deps: AuthorizeDeps): void {
+export function checkClient(ctx: AuthorizeContext, deps: FlowDeps): void {
   const values = ctx.query.values.get('client_id');
   const malformed = ctx.query.malformed.has('client_id');
   if (!values || (values[0] === '' && !malformed)) throw new BrokerError('client_id_missing');

@@ -1,13 +1,13 @@
 import { BrokerError } from '../../errors/broker-error.ts';
+import type { FlowDeps } from '../deps.ts';
 import type { AuthorizeContext, VerifiedRedirectUri } from './context.ts';
-import type { AuthorizeDeps } from './deps.ts';
 
 /**
  * Step 2 (RFC 6749 §3.1.2.4, RFC 9700 §4.1.3): the redirect URI must match the allowlist exactly (or by a
  * documented wildcard) before any error may travel to it. This is the only place a `VerifiedRedirectUri`
  * is created. Failures render a page.
  */
-export async function checkRedirectUri(ctx: AuthorizeContext, deps: AuthorizeDeps): Promise<void> {
+export async function checkRedirectUri(ctx: AuthorizeContext, deps: FlowDeps): Promise<void> {
   const values = ctx.query.values.get('redirect_uri');
   const malformed = ctx.query.malformed.has('redirect_uri');
   if (!values || (values[0] === '' && !malformed)) throw new BrokerError('redirect_uri_missing');
@@ -22,4 +22,15 @@ export async function checkRedirectUri(ctx: AuthorizeContext, deps: AuthorizeDep
   ctx.redirectUri = { uri: candidate } as VerifiedRedirectUri;
   // From here on errors go back to the app, and they carry its state exactly as sent.
   ctx.appState = ctx.query.values.get('state')?.[0] ?? null;
+}
+
+/**
+ * Re-checks a redirect URI stored with a login transaction (it was verified at authorize) before the flow
+ * redirects to it at the end: an entry removed from the allowlist meanwhile is no longer a valid target.
+ */
+export async function verifyStoredRedirectUri(
+  deps: FlowDeps,
+  uri: string,
+): Promise<VerifiedRedirectUri | null> {
+  return (await deps.redirectUris.match(uri)) ? ({ uri } as VerifiedRedirectUri) : null;
 }

@@ -1,5 +1,5 @@
+import type { ParsedQuery } from '../../lib/urlencoded.ts';
 import type { ConnectionRecord, SsoSessionRecord } from '../../storage/store.ts';
-import type { ParsedQuery } from './request.ts';
 
 /**
  * The redirect URI after `checkRedirectUri` matched it against the allowlist. Only that step creates one
@@ -30,23 +30,6 @@ export interface AuthorizeContext {
   /** The organization the selector named, once it is known to exist (for the session log). */
   organizationId?: string;
 }
-
-/** What the HTTP layer does with the result. */
-export type AuthorizeOutcome =
-  | {
-      kind: 'redirect';
-      location: string;
-      /** Set (or refresh) the browser binding cookie to this value. */
-      bindingCookie?: string;
-    }
-  | {
-      kind: 'page';
-      status: number;
-      /** Catalog code, for the page title and the log. */
-      code: string;
-      message: string;
-      requestId: string;
-    };
 
 /** First value of a parameter (callers check repetition separately), or undefined. */
 export function param(ctx: AuthorizeContext, name: string): string | undefined {

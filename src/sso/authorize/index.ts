@@ -1,18 +1,14 @@
 import { isBrokerError } from '../../errors/broker-error.ts';
 import { catalog } from '../../errors/catalog.ts';
 import { newId } from '../../lib/ids.ts';
+import { parseQuery } from '../../lib/urlencoded.ts';
+import type { FlowDeps } from '../deps.ts';
+import type { FlowOutcome } from '../outcome.ts';
 import { failurePatch, failureStage } from '../session-log.ts';
 import { checkClient } from './check-client.ts';
 import { checkRedirectUri } from './check-redirect-uri.ts';
 import { checkRequest } from './check-request.ts';
-import {
-  type AuthorizeContext,
-  type AuthorizeOutcome,
-  newSession,
-  type VerifiedRedirectUri,
-} from './context.ts';
-import type { AuthorizeDeps } from './deps.ts';
-import { parseQuery } from './request.ts';
+import { type AuthorizeContext, newSession, type VerifiedRedirectUri } from './context.ts';
 import { resolveConnection } from './resolve-connection.ts';
 import { startUpstream } from './start-upstream.ts';
 
@@ -20,7 +16,7 @@ import { startUpstream } from './start-upstream.ts';
  * GET /sso/authorize, as an ordered table of steps (error-taxonomy.md §7). Each step checks one thing and
  * throws a BrokerError or fills in the context; the last one hands off to the connector.
  */
-const steps: ReadonlyArray<(ctx: AuthorizeContext, deps: AuthorizeDeps) => void | Promise<void>> = [
+const steps: ReadonlyArray<(ctx: AuthorizeContext, deps: FlowDeps) => void | Promise<void>> = [
   checkClient, //        client_id known                         → else page
   checkRedirectUri, //   redirect_uri on the allowlist           → else page
   checkRequest, //       repeats, response_type, PKCE, bounds    → else redirect invalid_request / unsupported_response_type
@@ -41,9 +37,9 @@ export interface AuthorizeLog {
 
 export async function authorize(
   input: AuthorizeInput,
-  deps: AuthorizeDeps,
+  deps: FlowDeps,
   log: AuthorizeLog,
-): Promise<AuthorizeOutcome> {
+): Promise<FlowOutcome> {
   const ctx: AuthorizeContext = {
     query: parseQuery(input.rawQuery),
     requestId: input.requestId,
@@ -58,7 +54,7 @@ export async function authorize(
   try {
     for (const step of steps) await step(ctx, deps);
     const { location, bindingCookie } = await startUpstream(ctx, deps);
-    return { kind: 'redirect', location, bindingCookie };
+    return { kind: 'redirect', status: 302, location, bindingCookie };
   } catch (err) {
     const outcome = renderAuthorizeError(err, ctx, deps.publicUrl, log);
     if (ctx.redirectUri) await recordFailure(err, ctx, deps, log);
@@ -70,7 +66,7 @@ export async function authorize(
 async function recordFailure(
   err: unknown,
   ctx: AuthorizeContext,
-  deps: AuthorizeDeps,
+  deps: FlowDeps,
   log: AuthorizeLog,
 ): Promise<void> {
   const now = deps.now();
@@ -105,7 +101,7 @@ export function renderAuthorizeError(
   ctx: AuthorizeContext,
   issuer: string,
   log: AuthorizeLog,
-): AuthorizeOutcome {
+): FlowOutcome {
   const known = isBrokerError(err) ? err : null;
   if (known) {
     if (known.detail || known.entry.wire === 'server_error') {
@@ -139,16 +135,31 @@ export function renderAuthorizeError(
     };
   }
 
-  const entry = known && known.entry.transport === 'redirect' ? known.entry : catalog.authorize_internal;
   return {
     kind: 'redirect',
-    location: appendToRedirectUri(verified, {
-      error: entry.wire,
-      error_description: entry.description,
-      ...(ctx.appState !== null ? { state: ctx.appState } : {}),
-      iss: issuer,
-    }),
+    status: 302,
+    location: errorRedirect(verified, ctx.appState, issuer, err, 'authorize_internal'),
   };
+}
+
+/**
+ * The app's redirect URI with the error: the catalog's wire code and fixed description, the app's `state`
+ * exactly as sent, and our `iss`. Errors that are not redirect-transport catalog entries become `fallback`.
+ */
+export function errorRedirect(
+  verified: VerifiedRedirectUri,
+  appState: string | null,
+  issuer: string,
+  err: unknown,
+  fallback: 'authorize_internal' | 'callback_internal',
+): string {
+  const entry = isBrokerError(err) && err.entry.transport === 'redirect' ? err.entry : catalog[fallback];
+  return appendToRedirectUri(verified, {
+    error: entry.wire,
+    error_description: entry.description,
+    ...(appState !== null ? { state: appState } : {}),
+    iss: issuer,
+  });
 }
 
 /**

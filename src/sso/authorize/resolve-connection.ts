@@ -1,7 +1,7 @@
 import { BrokerError } from '../../errors/broker-error.ts';
 import type { ConnectionRecord } from '../../storage/store.ts';
+import type { FlowDeps } from '../deps.ts';
 import { type AuthorizeContext, param } from './context.ts';
-import type { AuthorizeDeps } from './deps.ts';
 
 const usable = (c: ConnectionRecord) => c.state === 'validating' || c.state === 'active';
 
@@ -15,7 +15,7 @@ const usable = (c: ConnectionRecord) => c.state === 'validating' || c.state === 
  * - provider: none of that type → `invalid_connection_selector`; several → `connection_strategy_invalid`.
  * Empty values count as absent.
  */
-export async function resolveConnection(ctx: AuthorizeContext, deps: AuthorizeDeps): Promise<void> {
+export async function resolveConnection(ctx: AuthorizeContext, deps: FlowDeps): Promise<void> {
   const domain = param(ctx, 'domain') || undefined;
   if (domain !== undefined && !deps.legacyDomainSelector)
     throw new BrokerError('domain_selector_not_allowed');

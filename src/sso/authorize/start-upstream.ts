@@ -2,8 +2,8 @@ import { BrokerError } from '../../errors/broker-error.ts';
 import { newId, ulid } from '../../lib/ids.ts';
 import { randomToken, sha256 } from '../../lib/tokens.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
+import type { FlowDeps } from '../deps.ts';
 import { type AuthorizeContext, newSession } from './context.ts';
-import type { AuthorizeDeps } from './deps.ts';
 
 /** A binding cookie we issued: 32 random bytes, base64url. Anything else is replaced. */
 const BINDING = /^[A-Za-z0-9_-]{43}$/;
@@ -17,7 +17,7 @@ const BINDING = /^[A-Za-z0-9_-]{43}$/;
  */
 export async function startUpstream(
   ctx: AuthorizeContext,
-  deps: AuthorizeDeps,
+  deps: FlowDeps,
 ): Promise<{ location: string; bindingCookie: string }> {
   const connection = ctx.connection;
   const redirectUri = ctx.redirectUri;

@@ -1,5 +1,5 @@
 /**
- * Parses the raw query string of /sso/authorize once, at the edge (RFC 6749 §3.1: application/x-www-form-urlencoded).
+ * Parses application/x-www-form-urlencoded text (a query string, or a form body) once, at the edge.
  * Keeps every occurrence so that repeated parameters can be rejected, and flags malformed percent-encoding
  * instead of silently replacing it.
  */

@@ -1,0 +1,58 @@
+import { BrokerError } from '../errors/broker-error.ts';
+import type { SsoSessionRecord } from '../storage/store.ts';
+import type { ManagementDeps } from './deps.ts';
+import { listResponse, parsePage } from './pagination.ts';
+
+/**
+ * GET /sso/sessions: the session log, newest first, filtered by `connection_id`, `organization_id` or
+ * `request_id` (any request ID of the sign-in: authorize, callback or consent — the one shown on error pages
+ * and in logs). A sign-in that never came back from the IdP before its transaction expired is `abandoned`.
+ */
+export function presentSession(s: SsoSessionRecord, now: Date) {
+  return {
+    object: 'sso_session' as const,
+    id: s.id,
+    client_id: s.clientId,
+    connection_id: s.connectionId,
+    connection_type: s.connectionType,
+    organization_id: s.organizationId,
+    redirect_uri: s.redirectUri,
+    outcome: s.outcome === 'started' && s.expiresAt <= now ? 'abandoned' : s.outcome,
+    failed_stage: s.failedStage,
+    reason: s.reason,
+    error: s.wireCode,
+    upstream_error: s.upstreamError,
+    detail: s.detail,
+    profile_id: s.profileId,
+    idp_id: s.idpId,
+    email: s.email,
+    request_ids: {
+      authorize: s.authorizeRequestId,
+      callback: s.callbackRequestId,
+      consent: s.consentRequestId,
+    },
+    stages: s.stages,
+    created_at: s.createdAt.toISOString(),
+    updated_at: s.updatedAt.toISOString(),
+  };
+}
+
+export async function listSessions(deps: ManagementDeps, query: Record<string, string | undefined>) {
+  const page = parsePage(query);
+  const now = new Date();
+  const result = await deps.store.listSessions(
+    {
+      connectionId: query.connection_id || undefined,
+      organizationId: query.organization_id || undefined,
+      requestId: query.request_id || undefined,
+    },
+    page,
+  );
+  return listResponse(result, (s) => presentSession(s, now));
+}
+
+export async function getSession(deps: ManagementDeps, id: string) {
+  const s = await deps.store.getSession(id);
+  if (!s) throw new BrokerError('not_found', { message: `Session '${id}' not found.` });
+  return presentSession(s, new Date());
+}

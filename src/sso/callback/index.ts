@@ -1,0 +1,207 @@
+import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
+import { safeEqual, sha256 } from '../../lib/tokens.ts';
+import type { ConnectionRecord, LoginTransactionRecord } from '../../storage/store.ts';
+import { verifyStoredRedirectUri } from '../authorize/check-redirect-uri.ts';
+import type { VerifiedRedirectUri } from '../authorize/context.ts';
+import { errorRedirect } from '../authorize/index.ts';
+import { callbackUrl, openConnector } from '../connections.ts';
+import { pageOutcome, showConsent } from '../consent.ts';
+import type { FlowDeps } from '../deps.ts';
+import { issueCode } from '../issue-code.ts';
+import type { FlowOutcome } from '../outcome.ts';
+import { saveProfile } from '../profile.ts';
+import { failurePatch, failureStage, updateSessionSafely } from '../session-log.ts';
+
+/**
+ * The IdP's answer at a connection's callback URL (error-taxonomy.md §5.2, §7). In order:
+ * 1. bind it to a live login transaction by our `state`, to this connection (mix-up), and to this browser
+ *    (binding cookie). Failing any of these, we cannot know which app to return to: an HTML page, never a
+ *    redirect;
+ * 2. consume the transaction (once; a refresh of the consent screen shows it again);
+ * 3. let the connector read the answer: `iss` (RFC 9207), then the IdP's `error`, then the code exchange and
+ *    token validation. Failures go back to the app's redirect URI with the app's state and a catalog code;
+ * 4. the profile and the organization's domain policy; the first sign-in activates a validating connection;
+ * 5. the consent screen, or straight to the app with a code.
+ * Every step after (1) is recorded in the session log.
+ */
+
+export interface CallbackInput {
+  externalKey: string;
+  /** The callback URL as addressed: our public URL + path + query. */
+  url: URL;
+  /** POST form fields (empty for GET). */
+  form: Record<string, string>;
+  /** Our state as the IdP returned it: `state` (OIDC) or `RelayState` (SAML). All values, to reject repeats. */
+  stateValues: string[];
+  bindingCookie: string | null;
+  requestId: string;
+}
+
+interface Log {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): Promise<FlowOutcome> {
+  const { store } = deps;
+  const state = input.stateValues.length === 1 ? input.stateValues[0] : undefined;
+  if (!state) return pageOutcome('callback_state_missing', input.requestId);
+  const tx = await store.getLoginTransaction(sha256(state));
+  if (!tx) return pageOutcome('callback_state_unknown', input.requestId);
+  const connection = await store.getConnectionByExternalKey(input.externalKey);
+  if (!connection || connection.id !== tx.connectionId) {
+    log.warn({ transaction: tx.id, connection: connection?.id ?? null }, 'callback at another connection');
+    return pageOutcome('callback_connection_mismatch', input.requestId);
+  }
+  if (!input.bindingCookie || !safeEqual(sha256(input.bindingCookie), tx.browserHash)) {
+    return pageOutcome('callback_browser_mismatch', input.requestId);
+  }
+  const redirectUri = await verifyStoredRedirectUri(deps, tx.redirectUri);
+  if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
+
+  const now = deps.now();
+  await updateSessionSafely(
+    store,
+    tx.sessionId,
+    { callbackRequestId: input.requestId, stages: { callback: now.toISOString() } },
+    log,
+  );
+
+  const consumed = await store.consumeLoginTransaction(tx.stateHash, now);
+  if (!consumed) {
+    // The same browser came back with the same answer: a refresh of the consent screen shows it again.
+    if (
+      tx.profileId &&
+      tx.consentHash &&
+      !tx.consentDecidedAt &&
+      tx.consentExpiresAt &&
+      tx.consentExpiresAt > now
+    ) {
+      const profile = await store.getProfile(tx.profileId);
+      if (profile)
+        return showConsent(
+          deps,
+          tx,
+          profile,
+          connection,
+          identityProviderOf(tx, connection),
+          input.requestId,
+        );
+    }
+    return fail(
+      new BrokerError('transaction_expired', {
+        detail: { consumed_at: tx.consumedAt, expires_at: tx.expiresAt },
+      }),
+    );
+  }
+
+  try {
+    const opened = openConnector(connection, deps.secretBox, deps.connectorDeps);
+    if (!opened) {
+      throw new BrokerError('upstream_misconfigured', {
+        detail: { reason: `no connector implements connection_type "${connection.connectionType}"` },
+      });
+    }
+    const connectorState = JSON.parse(
+      deps.secretBox.decrypt(consumed.connectorState, `login_transaction:${consumed.id}`),
+    );
+    const identity = await opened.connector.handleCallback({
+      url: input.url,
+      form: input.form,
+      state,
+      callbackUrl: callbackUrl(deps.publicUrl, opened.definition, connection),
+      connectorState,
+    });
+    const profile = await saveProfile(store, connection, identity);
+    await updateSessionSafely(
+      store,
+      tx.sessionId,
+      { profileId: profile.id, idpId: identity.idpId, email: identity.email },
+      log,
+    );
+    await markFirstSignIn(deps, connection, log);
+
+    if (deps.signinConsent) {
+      const shown = await showConsent(
+        deps,
+        consumed,
+        profile,
+        connection,
+        identityProviderOf(consumed, connection),
+        input.requestId,
+      );
+      await updateSessionSafely(
+        store,
+        tx.sessionId,
+        { stages: { consent_shown: deps.now().toISOString() } },
+        log,
+      );
+      return shown;
+    }
+    const location = await issueCode(deps, consumed, redirectUri, profile.id);
+    await updateSessionSafely(
+      store,
+      tx.sessionId,
+      { outcome: 'succeeded', stages: { code_issued: deps.now().toISOString() } },
+      log,
+    );
+    return { kind: 'redirect', status: 302, location };
+  } catch (err) {
+    return fail(err);
+  }
+
+  async function fail(err: unknown): Promise<FlowOutcome> {
+    if (isBrokerError(err)) {
+      log.warn(
+        { code: err.code, detail: err.detail, upstream: err.upstream, session: tx?.sessionId },
+        'sign-in failed at the callback',
+      );
+    } else {
+      log.error({ err, session: tx?.sessionId }, 'sign-in failed unexpectedly at the callback');
+    }
+    const t = tx as LoginTransactionRecord;
+    await updateSessionSafely(
+      store,
+      t.sessionId,
+      failurePatch(err, failureStage(err, 'upstream_error'), deps.now()),
+      log,
+    );
+    return {
+      kind: 'redirect',
+      status: 302,
+      location: errorRedirect(
+        redirectUri as VerifiedRedirectUri,
+        t.appState,
+        deps.publicUrl,
+        err,
+        'callback_internal',
+      ),
+    };
+  }
+}
+
+/** The first successful sign-in moves a validating connection to active. */
+async function markFirstSignIn(deps: FlowDeps, connection: ConnectionRecord, log: Log): Promise<void> {
+  if (connection.firstLoginAt && connection.state !== 'validating') return;
+  try {
+    await deps.store.updateConnection(connection.id, {
+      ...(connection.state === 'validating' ? { state: 'active' as const } : {}),
+      ...(connection.firstLoginAt ? {} : { firstLoginAt: deps.now() }),
+    });
+  } catch (err) {
+    log.error({ err, connection: connection.id }, 'could not record the first sign-in');
+  }
+}
+
+/** How the consent screen names the IdP: the host of the URL the user signed in at. */
+function identityProviderOf(tx: LoginTransactionRecord, connection: ConnectionRecord): string {
+  const issuer = (connection.config as { issuer?: unknown }).issuer;
+  if (typeof issuer === 'string') {
+    try {
+      return new URL(issuer).host;
+    } catch {
+      // fall through
+    }
+  }
+  return `${connection.connectionType} (${tx.connectionId})`;
+}

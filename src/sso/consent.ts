@@ -1,0 +1,115 @@
+import { BrokerError } from '../errors/broker-error.ts';
+import { catalog, type ErrorCode } from '../errors/catalog.ts';
+import { randomToken, safeEqual, sha256 } from '../lib/tokens.ts';
+import type { ConnectionRecord, LoginTransactionRecord, ProfileRecord } from '../storage/store.ts';
+import { verifyStoredRedirectUri } from './authorize/check-redirect-uri.ts';
+import { errorRedirect } from './authorize/index.ts';
+import type { FlowDeps } from './deps.ts';
+import { issueCode } from './issue-code.ts';
+import type { FlowOutcome } from './outcome.ts';
+import { failurePatch, updateSessionSafely } from './session-log.ts';
+
+/**
+ * The sign-in consent screen (WorkOS "sign-in consent"): after the IdP, before the app, the user confirms the
+ * email the IdP asserted. The form carries a one-time token (only its hash is stored) and must come from the
+ * browser that started the sign-in (binding cookie); its Origin, when sent, must be ours. Approve issues the
+ * code; Deny sends `signin_consent_denied`. Both answer a POST with 303 (RFC 9700 §4.12).
+ */
+
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+interface Log {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export function pageOutcome(code: ErrorCode, requestId: string): FlowOutcome {
+  const entry = catalog[code];
+  return { kind: 'page', status: entry.status, code, message: entry.description, requestId };
+}
+
+/** Shows (or, on a refresh, re-shows with a new token) the consent screen for a transaction past its callback. */
+export async function showConsent(
+  deps: FlowDeps,
+  tx: LoginTransactionRecord,
+  profile: ProfileRecord,
+  connection: ConnectionRecord,
+  identityProvider: string,
+  requestId: string,
+): Promise<FlowOutcome> {
+  const token = randomToken(32);
+  const now = deps.now();
+  await deps.store.awaitConsent(tx.id, {
+    profileId: profile.id,
+    consentHash: sha256(token),
+    expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
+  });
+  return {
+    kind: 'consent',
+    view: {
+      token,
+      email: String(profile.data.email),
+      connectionName: connection.name,
+      identityProvider,
+      appOrigin: new URL(tx.redirectUri).origin,
+      requestId,
+    },
+  };
+}
+
+export interface ConsentInput {
+  token: string | undefined;
+  decision: string | undefined;
+  bindingCookie: string | null;
+  /** The request's Origin header, if any. */
+  origin: string | undefined;
+  requestId: string;
+}
+
+export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Log): Promise<FlowOutcome> {
+  const invalid = (reason: string) => {
+    log.warn({ reason }, 'consent refused');
+    return pageOutcome('consent_invalid', input.requestId);
+  };
+  if (input.origin !== undefined && input.origin !== new URL(deps.publicUrl).origin)
+    return invalid('cross-origin form post');
+  if (!input.token || !TOKEN.test(input.token)) return invalid('missing or malformed token');
+  if (input.decision !== 'approve' && input.decision !== 'deny')
+    return invalid('missing or unknown decision');
+
+  const tx = await deps.store.takeConsent(sha256(input.token), deps.now());
+  if (!tx?.profileId) return invalid('unknown, used or expired token');
+  if (!input.bindingCookie || !safeEqual(sha256(input.bindingCookie), tx.browserHash)) {
+    return pageOutcome('callback_browser_mismatch', input.requestId);
+  }
+  const redirectUri = await verifyStoredRedirectUri(deps, tx.redirectUri);
+  if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
+
+  const now = deps.now().toISOString();
+  if (input.decision === 'deny') {
+    const err = new BrokerError('consent_denied');
+    await updateSessionSafely(
+      deps.store,
+      tx.sessionId,
+      {
+        ...failurePatch(err, 'consent', deps.now()),
+        consentRequestId: input.requestId,
+        stages: { consent: now, failed: now },
+      },
+      log,
+    );
+    return {
+      kind: 'redirect',
+      status: 303,
+      location: errorRedirect(redirectUri, tx.appState, deps.publicUrl, err, 'callback_internal'),
+    };
+  }
+  const location = await issueCode(deps, tx, redirectUri, tx.profileId);
+  await updateSessionSafely(
+    deps.store,
+    tx.sessionId,
+    { outcome: 'succeeded', consentRequestId: input.requestId, stages: { consent: now, code_issued: now } },
+    log,
+  );
+  return { kind: 'redirect', status: 303, location };
+}

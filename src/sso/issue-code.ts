@@ -1,0 +1,35 @@
+import { randomToken, sha256 } from '../lib/tokens.ts';
+import type { LoginTransactionRecord } from '../storage/store.ts';
+import type { VerifiedRedirectUri } from './authorize/context.ts';
+import { appendToRedirectUri } from './authorize/index.ts';
+import type { FlowDeps } from './deps.ts';
+
+/**
+ * The end of a successful sign-in: a one-time authorization code (256 random bits; only its hash is stored)
+ * bound to the client, the redirect URI, the PKCE challenge and the profile, valid for `codeTtlMs`, and the
+ * redirect that carries it to the app with the app's `state` and our `iss` (RFC 9207).
+ */
+export async function issueCode(
+  deps: FlowDeps,
+  tx: LoginTransactionRecord,
+  redirectUri: VerifiedRedirectUri,
+  profileId: string,
+): Promise<string> {
+  const code = randomToken(32);
+  const now = deps.now();
+  await deps.store.createAuthorizationCode({
+    codeHash: sha256(code),
+    clientId: tx.clientId,
+    redirectUri: tx.redirectUri,
+    codeChallenge: tx.codeChallenge,
+    profileId,
+    sessionId: tx.sessionId,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + deps.codeTtlMs),
+  });
+  return appendToRedirectUri(redirectUri, {
+    code,
+    ...(tx.appState !== null ? { state: tx.appState } : {}),
+    iss: deps.publicUrl,
+  });
+}

@@ -1,0 +1,85 @@
+import type { UpstreamIdentity } from '../connectors/connector.ts';
+import { BrokerError } from '../errors/broker-error.ts';
+import { newId } from '../lib/ids.ts';
+import type { ConnectionRecord, ProfileRecord, Store } from '../storage/store.ts';
+
+/**
+ * From the IdP's identity to the WorkOS profile (design/workos-api.md §2), with the organization's domain
+ * policy: the email's domain must be one of the organization's VERIFIED domains, unless the organization
+ * allows profiles from outside it. The profile ID is stable per (connection, IdP user).
+ */
+
+/** The WorkOS profile JSON as `/sso/token` and `/sso/profile` return it. */
+export interface WorkosProfile {
+  object: 'profile';
+  id: string;
+  idp_id: string;
+  organization_id: string | null;
+  connection_id: string;
+  connection_type: string;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  name: string | null;
+  role: null;
+  groups: string[];
+  custom_attributes: Record<string, unknown>;
+  raw_attributes: Record<string, unknown>;
+}
+
+export function presentProfile(record: ProfileRecord): WorkosProfile {
+  return { object: 'profile', id: record.id, ...(record.data as Omit<WorkosProfile, 'object' | 'id'>) };
+}
+
+/**
+ * Applies the domain policy and stores the profile.
+ * @throws BrokerError `profile_incomplete` (no email), `email_domain_not_allowed`.
+ */
+export async function saveProfile(
+  store: Store,
+  connection: ConnectionRecord,
+  identity: UpstreamIdentity,
+): Promise<ProfileRecord> {
+  if (!identity.idpId || !identity.email) {
+    throw new BrokerError('profile_incomplete', {
+      detail: {
+        idp_id: identity.idpId || null,
+        email: identity.email,
+        attributes: Object.keys(identity.rawAttributes),
+      },
+    });
+  }
+  const email = identity.email;
+  if (connection.organizationId) {
+    const org = await store.getOrganization(connection.organizationId);
+    if (org && !org.allowProfilesOutsideOrganization) {
+      const domain = email
+        .slice(email.lastIndexOf('@') + 1)
+        .toLowerCase()
+        .replace(/\.$/, '');
+      const verified = (await store.listDomains([org.id]))
+        .filter((d) => d.state === 'verified')
+        .map((d) => d.domain);
+      if (!verified.includes(domain)) {
+        throw new BrokerError('email_domain_not_allowed', {
+          detail: { email_domain: domain, verified_domains: verified, organization: org.id },
+        });
+      }
+    }
+  }
+  const data: Omit<WorkosProfile, 'object' | 'id'> = {
+    idp_id: identity.idpId,
+    organization_id: connection.organizationId,
+    connection_id: connection.id,
+    connection_type: connection.connectionType,
+    email,
+    first_name: identity.firstName,
+    last_name: identity.lastName,
+    name: identity.name,
+    role: null,
+    groups: identity.groups,
+    custom_attributes: {},
+    raw_attributes: identity.rawAttributes,
+  };
+  return store.upsertProfile({ id: newId('prof'), connectionId: connection.id, idpId: identity.idpId, data });
+}
