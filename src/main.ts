@@ -18,10 +18,12 @@ async function main(): Promise<void> {
   const environment = await bootstrapEnvironment(config, store);
   const app = await buildApp({ config, store, environment });
 
+  // Expired login transactions, codes, access tokens and idempotency records are useless after an hour.
   const cleanup = setInterval(() => {
-    store
-      .deleteExpiredLoginTransactions(new Date(Date.now() - 60 * 60 * 1000))
-      .catch((err: unknown) => app.log.error({ err }, 'cleanup of expired login transactions failed'));
+    const before = new Date(Date.now() - 60 * 60 * 1000);
+    Promise.all([store.deleteExpiredLoginTransactions(before), store.deleteExpiredGrants(before)]).catch(
+      (err: unknown) => app.log.error({ err }, 'cleanup of expired transactions and grants failed'),
+    );
   }, CLEANUP_INTERVAL_MS);
   cleanup.unref();
 
