@@ -86,7 +86,7 @@ export function renderConsentPage(page: ConsentPage): string {
   .who { font-size: 1.1rem; font-weight: 600; margin: 1rem 0; word-break: break-all; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1rem; margin: 1rem 0 1.5rem; color: #3a4252; }
   dt { color: #5b6475; } dd { margin: 0; word-break: break-all; }
-  .actions { display: flex; gap: .75rem; }
+  .actions { display: flex; flex-wrap: wrap; gap: .75rem; margin-top: 1.25rem; }
   button { font: inherit; padding: .6rem 1.2rem; border-radius: 8px; border: 1px solid #c9ced8; background: #fff; cursor: pointer; }
   button.primary { background: #2d5be3; border-color: #2d5be3; color: #fff; }
   button:focus-visible { outline: 3px solid #9db4f5; outline-offset: 2px; }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomInto } from './random.ts';
 
 /**
  * WorkOS-style identifiers: a type prefix plus a ULID (`org_01HX…`). ULIDs sort by creation time, and this
@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 let lastTime = -1;
-let lastRandom: Uint8Array = new Uint8Array(10);
+/** The 80 random bits of the last ULID, as 16 base-32 digits (so that incrementing stays cheap). */
+const lastRandom = new Uint8Array(16);
+const scratch = new Uint8Array(10);
 
 function encodeTime(time: number): string {
   let out = '';
@@ -20,40 +22,42 @@ function encodeTime(time: number): string {
   return out;
 }
 
-function encodeRandom(bytes: Uint8Array): string {
-  // 80 bits -> 16 base32 characters.
-  let bits = 0n;
-  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
-  let out = '';
-  for (let i = 0; i < 16; i++) {
-    out = ALPHABET[Number(bits & 31n)] + out;
-    bits >>= 5n;
-  }
-  return out;
-}
-
-function increment(bytes: Uint8Array): Uint8Array {
-  const next = new Uint8Array(bytes);
-  for (let i = next.length - 1; i >= 0; i--) {
-    if (next[i] === 255) {
-      next[i] = 0;
-    } else {
-      next[i] = (next[i] ?? 0) + 1;
-      return next;
+/** 80 random bits → 16 digits of 5 bits each. */
+function freshRandom(): void {
+  randomInto(scratch, 0, 10);
+  // Two 40-bit halves fit exactly in 8 digits each, with plain number arithmetic.
+  for (let half = 0; half < 2; half++) {
+    let v = 0;
+    for (let i = 0; i < 5; i++) v = v * 256 + (scratch[half * 5 + i] as number);
+    for (let d = 7; d >= 0; d--) {
+      lastRandom[half * 8 + d] = v % 32;
+      v = Math.floor(v / 32);
     }
   }
-  return next;
+}
+
+function incrementRandom(): void {
+  for (let d = 15; d >= 0; d--) {
+    const next = (lastRandom[d] as number) + 1;
+    if (next < 32) {
+      lastRandom[d] = next;
+      return;
+    }
+    lastRandom[d] = 0;
+  }
 }
 
 /** A monotonic ULID. */
 export function ulid(now: number = Date.now()): string {
   if (now <= lastTime) {
-    lastRandom = increment(lastRandom);
-    return encodeTime(lastTime) + encodeRandom(lastRandom);
+    incrementRandom();
+  } else {
+    lastTime = now;
+    freshRandom();
   }
-  lastTime = now;
-  lastRandom = new Uint8Array(randomBytes(10));
-  return encodeTime(now) + encodeRandom(lastRandom);
+  let random = '';
+  for (let d = 0; d < 16; d++) random += ALPHABET[lastRandom[d] as number];
+  return encodeTime(lastTime) + random;
 }
 
 export type IdPrefix = 'org' | 'org_domain' | 'conn' | 'ruri' | 'key' | 'req' | 'prof' | 'sess' | 'client';

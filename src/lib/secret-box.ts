@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
+import { randomBuffer } from './random.ts';
 
 /**
  * Authenticated encryption of secrets at rest (IdP client secrets, private keys, PKCE verifiers) with
@@ -8,15 +9,16 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
  * Format: `v1.<iv>.<ciphertext+tag>` (base64url). The version prefix leaves room for key rotation.
  */
 export class SecretBox {
-  readonly #key: Buffer;
+  /** A KeyObject, created once: importing a raw key on every call costs more than the encryption itself. */
+  readonly #key: KeyObject;
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new TypeError('secret key must be 32 bytes');
-    this.#key = key;
+    this.#key = createSecretKey(key);
   }
 
   encrypt(plaintext: string, context: string): string {
-    const iv = randomBytes(12);
+    const iv = randomBuffer(12);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(context));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

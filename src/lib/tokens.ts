@@ -1,8 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { randomBase64url } from './random.ts';
 
 /** `bytes` random bytes as base64url (32 bytes = 256 bits by default). */
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
+  return randomBase64url(bytes);
 }
 
 /** SHA-256 as base64url: how bearer secrets (API keys, state, codes) are stored and looked up. */

@@ -20,9 +20,12 @@ export function callbackUrl(
   return `${publicUrl}/sso/${definition.callbackSegment}/${connection.externalKey}`;
 }
 
+const MAX_OPEN_CONNECTORS = 10_000;
+
 /**
- * Opens the connector of a connection. The cache key includes `updatedAt`, so per-node caches (discovery)
- * never serve a connection's old configuration after it changes.
+ * Opens the connector of a connection, once per connection version: opened connectors (with their decrypted
+ * secrets and discovery caches) are kept per node under `connection ID @ updatedAt`, so a changed connection is
+ * reopened and an old version is never used.
  * @returns undefined when no connector implements the connection's type.
  */
 export function openConnector(
@@ -30,13 +33,14 @@ export function openConnector(
   box: SecretBox,
   deps: ConnectorDeps,
 ): { definition: ConnectorDefinition; connector: Connector } | undefined {
+  const version = `${connection.id}@${connection.updatedAt.getTime()}`;
+  const key = `connector:${version}`;
+  const cached = deps.cache.get(key) as { definition: ConnectorDefinition; connector: Connector } | undefined;
+  if (cached) return cached;
   const definition = connectorFor(connection.connectionType);
   if (!definition) return undefined;
-  const connector = definition.open(
-    connection.config,
-    sealerFor(box, connection.id),
-    deps,
-    `${connection.id}@${connection.updatedAt.getTime()}`,
-  );
-  return { definition, connector };
+  const opened = { definition, connector: definition.open(connection.config, sealerFor(box, connection.id), deps, version) };
+  if (deps.cache.size > MAX_OPEN_CONNECTORS) deps.cache.clear();
+  deps.cache.set(key, opened);
+  return opened;
 }

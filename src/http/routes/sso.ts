@@ -39,6 +39,9 @@ function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: 
           ...PAGE_HEADERS,
           // Chrome applies form-action to the redirect that follows the POST: allow the app's origin.
           'content-security-policy': pageCsp(["'self'", outcome.view.appOrigin]),
+          // Under `no-referrer` browsers send `Origin: null` with the form POST, which decideConsent refuses.
+          // `same-origin` sends our Origin to ourselves and still no referrer to anyone else.
+          'referrer-policy': 'same-origin',
         })
         .send(renderConsentPage(outcome.view));
     case 'redirect':
