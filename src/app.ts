@@ -13,6 +13,7 @@ import { newId } from './lib/ids.ts';
 import { createSafeFetch } from './lib/safe-fetch.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
+import { ConfigCache } from './sso/config-cache.ts';
 import type { FlowDeps } from './sso/deps.ts';
 import { RedirectUriAllowlist } from './sso/redirect-uri-allowlist.ts';
 import type { Store } from './storage/store.ts';
@@ -34,6 +35,8 @@ export interface AppOptions {
   codeTtlMs?: number;
   /** Clock (tests move it). */
   now?: () => Date;
+  /** The configuration cache (tests pass their own to clear it after writing to the store directly). */
+  configCache?: ConfigCache;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -91,12 +94,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     cache: new Map(),
   };
+  const configCache = options.configCache ?? new ConfigCache(store);
   const flowDeps: FlowDeps = {
     store,
+    config: configCache,
     clientId: environment.clientId,
     publicUrl: config.publicUrl,
     legacyDomainSelector: config.legacyDomainSelector,
-    redirectUris: new RedirectUriAllowlist(store),
+    redirectUris: new RedirectUriAllowlist(configCache),
     secretBox: environment.secretBox,
     connectorDeps,
     transactionTtlMs: options.transactionTtlMs ?? 10 * 60 * 1000,
@@ -107,6 +112,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const managementDeps: ManagementDeps = {
     store,
+    onConfigChange: () => configCache.clear(),
     secretBox: environment.secretBox,
     publicUrl: config.publicUrl,
     allowInsecureHttp: config.allowPrivateUrls,

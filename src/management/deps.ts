@@ -3,6 +3,8 @@ import type { Store } from '../storage/store.ts';
 
 export interface ManagementDeps {
   store: Store;
+  /** Called before the response to any write, so that this node's sign-in flow sees the change at once. */
+  onConfigChange: () => void;
   secretBox: SecretBox;
   /** Base of callback URLs shown to IT admins. */
   publicUrl: string;

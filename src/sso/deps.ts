@@ -1,11 +1,14 @@
 import type { ConnectorDeps } from '../connectors/connector.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
 import type { Store } from '../storage/store.ts';
+import type { ConfigCache } from './config-cache.ts';
 import type { RedirectUriAllowlist } from './redirect-uri-allowlist.ts';
 
 /** What the SSO flow (authorize, callback, consent, token, profile) needs from the outside world. Built once per process by `app.ts`. */
 export interface FlowDeps {
   store: Store;
+  /** Organizations, connections, domains and redirect URIs, read through a short per-node cache. */
+  config: ConfigCache;
   /** The environment's client ID (`client_…`). */
   clientId: string;
   /** Our issuer identifier and the base of callback URLs (no trailing slash). */

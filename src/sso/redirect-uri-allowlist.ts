@@ -1,15 +1,15 @@
 import { matchRedirectUri, parseRedirectUri, type RedirectUriRule } from '../lib/redirect-uri.ts';
-import type { Store } from '../storage/store.ts';
+import type { ConfigReader } from './config-cache.ts';
 
 /**
- * The redirect URI allowlist as the authorize flow reads it. Entries are read from the store on every check
- * (so a URI added on one node is honoured by all nodes at once); compiled matchers are memoised per URI.
+ * The redirect URI allowlist as the flow reads it: entries through the configuration cache (see
+ * config-cache.ts for how fast changes apply), compiled matchers memoised per URI.
  */
 export class RedirectUriAllowlist {
-  readonly #store: Store;
+  readonly #store: ConfigReader;
   readonly #compiled = new Map<string, RedirectUriRule | null>();
 
-  constructor(store: Store) {
+  constructor(store: ConfigReader) {
     this.#store = store;
   }
 

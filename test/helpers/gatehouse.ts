@@ -5,6 +5,7 @@ import { buildApp } from '../../src/app.ts';
 import { bootstrapEnvironment } from '../../src/bootstrap.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { TxtResolver } from '../../src/management/organizations.ts';
+import { ConfigCache } from '../../src/sso/config-cache.ts';
 import { SqliteStore } from '../../src/storage/sqlite/index.ts';
 import type { Store } from '../../src/storage/store.ts';
 
@@ -39,6 +40,8 @@ export interface TestGatehouse {
    */
   // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of many shapes; every use is checked by an assertion.
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Forgets cached configuration: call it after writing organizations or connections to `store` directly. */
+  clearConfigCache(): void;
   close(): Promise<void>;
 }
 
@@ -71,9 +74,11 @@ export async function startGatehouse(
   const store = options.store ?? new SqliteStore(':memory:');
   await store.migrate();
   const environment = await bootstrapEnvironment(config, store);
+  const configCache = new ConfigCache(store);
   const app = await buildApp({
     config,
     store,
+    configCache,
     environment,
     resolveTxt: options.resolveTxt ?? (async () => []),
     ...(options.transactionTtlMs ? { transactionTtlMs: options.transactionTtlMs } : {}),
@@ -104,6 +109,7 @@ export async function startGatehouse(
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
+    clearConfigCache: () => configCache.clear(),
     async close() {
       await app.close();
       await store.close();

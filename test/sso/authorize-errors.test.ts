@@ -1045,6 +1045,8 @@ describe('/sso/authorize provider selector', () => {
       externalKey: randomToken(16),
       config: {},
     });
+    // Written around the API: the configuration cache has to be told.
+    gh.clearConfigCache();
   }
 
   it('invalid_connection_selector: no GoogleOAuth connection configured', async () => {
@@ -1143,6 +1145,7 @@ describe('/sso/authorize internal failures', () => {
     gh.store.getOrganization = async () => {
       throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/gatehouse/secret.db');
     };
+    gh.clearConfigCache();
     try {
       const url = gh.workos.sso.getAuthorizationUrl({
         clientId: gh.clientId,
@@ -1164,6 +1167,7 @@ describe('/sso/authorize internal failures', () => {
     gh.store.listRedirectUris = async () => {
       throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/gatehouse/secret.db');
     };
+    gh.clearConfigCache();
     try {
       const url = gh.workos.sso.getAuthorizationUrl({
         clientId: gh.clientId,

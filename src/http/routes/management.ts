@@ -29,9 +29,11 @@ export function managementRoutes(
   resolveTxt: organizations.TxtResolver,
 ): void {
   app.register(async (api) => {
-    api.addHook('onSend', async (_request, reply, payload) => {
+    api.addHook('onSend', async (request, reply, payload) => {
       // Management responses can carry secrets (a new API key) and always describe live state.
       reply.header('cache-control', 'no-store');
+      // Before a write is acknowledged, this node's configuration cache forgets what it changed.
+      if (request.method !== 'GET') deps.onConfigChange();
       return payload;
     });
     api.addHook('onRequest', async (request) => {

@@ -31,7 +31,7 @@ export async function resolveConnection(ctx: AuthorizeContext, deps: FlowDeps): 
   if (given.length > 1)
     throw new BrokerError('selector_multiple', { detail: { selectors: given.map(([k]) => k) } });
 
-  const { store } = deps;
+  const store = deps.config;
   let connection: ConnectionRecord;
   if (selectors.connection !== undefined) {
     const found = await store.getConnection(selectors.connection);

@@ -258,10 +258,11 @@ export class SqliteStore implements Store {
 
   /**
    * Group commit for the hot inserts of /sso/authorize: writes queued during one turn of the event loop are
-   * committed together in one transaction on `setImmediate`, each inside its own SAVEPOINT so that one failure
-   * does not fail the others. Every caller's promise settles only after the COMMIT, so a write is durable (and
-   * visible to other nodes) before the caller answers its request: the same guarantee as a single-statement
-   * transaction, at a fraction of the cost per row (about 13 µs instead of 50 µs here).
+   * committed together in one transaction on `setImmediate`. Every caller's promise settles only after the
+   * COMMIT, so a write is durable (and visible to other processes) before the caller answers its request: the
+   * same guarantee as a transaction of its own, at a fraction of the cost per row. If any write of a batch
+   * fails (a constraint), the batch is rolled back and replayed one write per transaction, so that one failure
+   * never fails the others.
    */
   #queue: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
@@ -276,42 +277,35 @@ export class SqliteStore implements Store {
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0) return;
-    const results: { ok: boolean; value: unknown }[] = [];
+    const results: unknown[] = [];
     try {
-      this.#db.exec('BEGIN IMMEDIATE');
+      this.#stmt('BEGIN IMMEDIATE').run();
+      for (const item of batch) results.push(item.run());
+      this.#stmt('COMMIT').run();
+    } catch {
+      if (this.#db.isTransaction) this.#stmt('ROLLBACK').run();
       for (const item of batch) {
-        this.#db.exec('SAVEPOINT grouped');
         try {
-          results.push({ ok: true, value: item.run() });
-          this.#db.exec('RELEASE grouped');
+          item.resolve(this.#transaction(item.run));
         } catch (err) {
-          this.#db.exec('ROLLBACK TO grouped');
-          this.#db.exec('RELEASE grouped');
-          results.push({ ok: false, value: translate(err) });
+          item.reject(err);
         }
       }
-      this.#db.exec('COMMIT');
-    } catch (err) {
-      // The commit itself failed: nothing of the batch was written.
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      for (const item of batch) item.reject(translate(err));
       return;
     }
     batch.forEach((item, i) => {
-      const r = results[i] as { ok: boolean; value: unknown };
-      if (r.ok) item.resolve(r.value);
-      else item.reject(r.value);
+      item.resolve(results[i]);
     });
   }
 
   #transaction<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.#stmt('BEGIN IMMEDIATE').run();
     try {
       const result = fn();
-      this.#db.exec('COMMIT');
+      this.#stmt('COMMIT').run();
       return result;
     } catch (err) {
-      this.#db.exec('ROLLBACK');
+      this.#stmt('ROLLBACK').run();
       throw translate(err);
     }
   }

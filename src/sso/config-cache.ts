@@ -1,0 +1,83 @@
+import type {
+  ConnectionRecord,
+  OrganizationDomainRecord,
+  OrganizationRecord,
+  RedirectUriRecord,
+  Store,
+} from '../storage/store.ts';
+
+/**
+ * The configuration the sign-in flow reads on every request (organizations, connections, verified domains, the
+ * redirect URI allowlist), cached per node for `ttlMs` (1 s by default) and cleared by every management write
+ * on this node. A change made through this node's API applies at once; one made through another node applies
+ * within `ttlMs`. Login state (transactions, codes, tokens) is never cached.
+ */
+export type ConfigReader = Pick<
+  Store,
+  | 'getOrganization'
+  | 'listOrganizationConnections'
+  | 'getConnection'
+  | 'listConnectionsByType'
+  | 'findVerifiedDomain'
+  | 'listRedirectUris'
+>;
+
+const MAX_ENTRIES = 10_000;
+
+export class ConfigCache implements ConfigReader {
+  readonly #store: Store;
+  readonly #ttlMs: number;
+  readonly #entries = new Map<string, { expires: number; value: Promise<unknown> }>();
+
+  constructor(store: Store, ttlMs = 1000) {
+    this.#store = store;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** Forgets everything (called after any configuration write on this node). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  #read<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = this.#entries.get(key);
+    if (hit && hit.expires > now) return hit.value as Promise<T>;
+    const value = load();
+    if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
+    this.#entries.set(key, { expires: now + this.#ttlMs, value });
+    // A failed read is not cached.
+    value.catch(() => {
+      if (this.#entries.get(key)?.value === value) this.#entries.delete(key);
+    });
+    return value;
+  }
+
+  getOrganization(id: string): Promise<OrganizationRecord | null> {
+    return this.#read(`org:${id}`, () => this.#store.getOrganization(id));
+  }
+
+  listOrganizationConnections(organizationId: string): Promise<ConnectionRecord[]> {
+    return this.#read(`org-conns:${organizationId}`, () =>
+      this.#store.listOrganizationConnections(organizationId),
+    );
+  }
+
+  getConnection(id: string): Promise<ConnectionRecord | null> {
+    return this.#read(`conn:${id}`, () => this.#store.getConnection(id));
+  }
+
+  listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]> {
+    return this.#read(`conns-type:${connectionType}`, () =>
+      this.#store.listConnectionsByType(connectionType),
+    );
+  }
+
+  findVerifiedDomain(domain: string): Promise<OrganizationDomainRecord | null> {
+    return this.#read(`domain:${domain}`, () => this.#store.findVerifiedDomain(domain));
+  }
+
+  listRedirectUris(): Promise<RedirectUriRecord[]> {
+    return this.#read('redirect-uris', () => this.#store.listRedirectUris());
+  }
+}
