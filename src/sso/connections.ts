@@ -39,7 +39,10 @@ export function openConnector(
   if (cached) return cached;
   const definition = connectorFor(connection.connectionType);
   if (!definition) return undefined;
-  const opened = { definition, connector: definition.open(connection.config, sealerFor(box, connection.id), deps, version) };
+  const opened = {
+    definition,
+    connector: definition.open(connection.config, sealerFor(box, connection.id), deps, version),
+  };
   if (deps.cache.size > MAX_OPEN_CONNECTORS) deps.cache.clear();
   deps.cache.set(key, opened);
   return opened;
