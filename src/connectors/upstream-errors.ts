@@ -18,7 +18,8 @@ function reasonFor(error: string, description: string): ErrorCode {
   switch (error) {
     case 'access_denied':
     case 'unauthorized': // Auth0 rules and blocked users
-      if (aadsts === '65004' || /cancel/i.test(description)) return 'upstream_user_cancelled';
+      // "canceled"/"cancelled" (Entra, Okta texts), "aborted" (oidc-provider: "End-User aborted interaction").
+      if (aadsts === '65004' || /cancel|abort/i.test(description)) return 'upstream_user_cancelled';
       if (aadsts === '50105' || /not assigned/i.test(description)) return 'upstream_user_not_assigned';
       if (/policy/i.test(description) || ['53003', '530032', '530035', '50131'].includes(aadsts ?? '')) {
         return 'upstream_policy_denied';

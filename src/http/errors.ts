@@ -56,6 +56,28 @@ export function sendBrokerError(
         }),
       );
   }
+  if (entry.transport === 'oauth') {
+    // RFC 6749 §5.2: `{error, error_description}`, which the SDK turns into OauthException.
+    return reply
+      .code(entry.status)
+      .headers({ 'cache-control': 'no-store', pragma: 'no-cache' })
+      .send({ error: entry.wire, error_description: entry.description });
+  }
+  if (entry.transport === 'bearer') {
+    // RFC 6750 §3: no credentials get the challenge alone, without an error code; the others name theirs.
+    // Catalog descriptions never hold `"` or `\`, so they are safe in a quoted-string.
+    const challenge = entry.wire
+      ? `Bearer realm="gatehouse", error="${entry.wire}", error_description="${entry.description}"`
+      : 'Bearer realm="gatehouse"';
+    return reply
+      .code(entry.status)
+      .headers({ 'cache-control': 'no-store', 'www-authenticate': challenge })
+      .send(
+        entry.wire
+          ? { error: entry.wire, error_description: entry.description }
+          : { message: entry.description },
+      );
+  }
   return reply
     .code(entry.status)
     .header('cache-control', 'no-store')

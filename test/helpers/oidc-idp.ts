@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import Provider from 'oidc-provider';
+import Provider, { type JWKS } from 'oidc-provider';
 import { freePort } from './gatehouse.ts';
 
 export interface TestIdp {
@@ -12,14 +12,26 @@ export interface TestIdp {
   close(): Promise<void>;
 }
 
+/** Koa middleware as oidc-provider (a Koa application) runs it. */
+export type IdpMiddleware = Parameters<Provider['use']>[0];
+
 /**
  * A real OpenID Provider (`oidc-provider`) on a loopback port: the upstream IdP of Gatehouse's tests.
  * `redirectUris` are the Gatehouse callback URLs registered for its client.
+ *
+ * Optional, for failure tests (the defaults change nothing):
+ * - `jwks`: the IdP's signing keys (private JWKs), so a test can re-sign ID tokens with the IdP's own key;
+ * - `middleware`: Koa middleware run before oidc-provider's routes, e.g. to rewrite a /token response
+ *   after `await next()` (it must be installed here: middleware added after listen() never runs);
+ * - `tokenDelayMs`: answer /token only after this delay (a slow IdP); cut short when the IdP closes.
  */
 export async function startIdp(options: {
   redirectUris: string[];
   port?: number;
   clientId?: string;
+  jwks?: JWKS;
+  middleware?: IdpMiddleware;
+  tokenDelayMs?: number;
 }): Promise<TestIdp> {
   const port = options.port ?? (await freePort());
   const issuer = `http://127.0.0.1:${port}`;
@@ -43,6 +55,7 @@ export async function startIdp(options: {
       groups: ['groups'],
     },
     features: { devInteractions: { enabled: true } },
+    ...(options.jwks ? { jwks: options.jwks } : {}),
     // The login typed at the IdP is the user's `sub`; a login with an @ is also their email.
     async findAccount(_ctx, sub) {
       return {
@@ -66,6 +79,27 @@ export async function startIdp(options: {
     hits.set(ctx.path, (hits.get(ctx.path) ?? 0) + 1);
     await next();
   });
+  let closing = () => {};
+  const closed = new Promise<void>((resolve) => {
+    closing = resolve;
+  });
+  const tokenDelayMs = options.tokenDelayMs;
+  if (tokenDelayMs !== undefined) {
+    provider.use(async (ctx, next) => {
+      if (ctx.path === '/token') {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, tokenDelayMs);
+          }),
+          closed,
+        ]);
+        clearTimeout(timer);
+      }
+      await next();
+    });
+  }
+  if (options.middleware) provider.use(options.middleware);
   // oidc-provider logs dev-mode warnings through console; keep test output readable.
   const server: Server = await new Promise((resolve) => {
     const s = provider.listen(port, '127.0.0.1', () => resolve(s));
@@ -76,6 +110,10 @@ export async function startIdp(options: {
     clientId,
     clientSecret,
     hits,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        closing();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -88,32 +88,41 @@ export function classifyOidcError(
   }
 
   const e = err as { code?: string; message?: string; cause?: unknown };
-  const message = e.message ?? '';
+  // openid-client rethrows oauth4webapi's errors as the `cause` of a generic one ("invalid response
+  // encountered", "unexpected JWT claim value encountered"): the specific message and claim are on the cause.
+  const inner = (e.cause ?? {}) as { message?: string; claim?: string; cause?: { claim?: string } };
+  const message = `${e.message ?? ''}\n${inner.message ?? ''}`;
   const detail = {
     stage,
     issuer,
     ...describe(err),
-    cause: (e.cause as { message?: string })?.message ?? e.cause,
+    cause: inner.message ?? e.cause,
   };
+  // Failures of the authorization response itself (RFC 9207 `iss`, `state`) and of the ID token are not
+  // token endpoint failures: name their stage for the session log.
+  const responseDetail = { ...detail, stage: 'authorization_response' };
+  const idTokenDetail = stage === 'token_exchange' ? { ...detail, stage: 'id_token' } : detail;
   switch (e.code) {
     case 'OAUTH_INVALID_RESPONSE':
       // `iss` of the authorization response (RFC 9207): missing while advertised, or another issuer's.
-      if (/"iss"/.test(message)) return new BrokerError('issuer_mismatch', { detail, cause: err });
-      if (/state/.test(message)) return new BrokerError('callback_internal', { detail, cause: err });
-      return new BrokerError('id_token_invalid', { detail, cause: err });
+      if (/"iss"/.test(message))
+        return new BrokerError('issuer_mismatch', { detail: responseDetail, cause: err });
+      if (/state/.test(message))
+        return new BrokerError('callback_internal', { detail: responseDetail, cause: err });
+      return new BrokerError('id_token_invalid', { detail: idTokenDetail, cause: err });
     case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED': {
-      const claim = (e.cause as { claim?: string })?.claim;
-      if (claim === 'nonce') return new BrokerError('nonce_mismatch', { detail, cause: err });
-      return new BrokerError('id_token_invalid', { detail, cause: err });
+      const claim = inner.claim ?? inner.cause?.claim;
+      if (claim === 'nonce') return new BrokerError('nonce_mismatch', { detail: idTokenDetail, cause: err });
+      return new BrokerError('id_token_invalid', { detail: idTokenDetail, cause: err });
     }
     case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
-      return new BrokerError('id_token_expired', { detail, cause: err });
+      return new BrokerError('id_token_expired', { detail: idTokenDetail, cause: err });
     case 'OAUTH_KEY_SELECTION_FAILED':
     case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED':
     case 'OAUTH_PARSE_ERROR':
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
     case 'OAUTH_UNSUPPORTED_OPERATION':
-      return new BrokerError('id_token_invalid', { detail, cause: err });
+      return new BrokerError('id_token_invalid', { detail: idTokenDetail, cause: err });
     case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
     case 'OAUTH_RESPONSE_IS_NOT_JSON': {
       const status = (e.cause as { status?: number })?.status;
@@ -125,7 +134,8 @@ export function classifyOidcError(
       });
     }
     default:
-      if (/signature/i.test(message)) return new BrokerError('id_token_invalid', { detail, cause: err });
+      if (/signature/i.test(message))
+        return new BrokerError('id_token_invalid', { detail: idTokenDetail, cause: err });
       return new BrokerError(stage === 'userinfo' ? 'userinfo_failed' : 'code_exchange_failed', {
         detail,
         cause: err,

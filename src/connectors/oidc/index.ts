@@ -45,6 +45,17 @@ const RESERVED_PARAMS = new Set([
   'client_secret',
 ]);
 
+/** `serverMetadata()` deep-copies the whole document; the issuer is read once per configuration. */
+const issuers = new WeakMap<client.Configuration, string>();
+function issuerOf(configuration: client.Configuration): string {
+  let issuer = issuers.get(configuration);
+  if (issuer === undefined) {
+    issuer = configuration.serverMetadata().issuer;
+    issuers.set(configuration, issuer);
+  }
+  return issuer;
+}
+
 interface CachedDiscovery {
   promise: Promise<client.Configuration>;
   fetchedAt: number;
@@ -103,8 +114,14 @@ class OidcConnector implements Connector {
         client.ClientSecretPost(this.#secret),
         {
           [client.customFetch]: this.#deps.fetch as client.CustomFetch,
-          execute:
-            this.#deps.allowInsecureHttp && issuer.startsWith('http:') ? [client.allowInsecureRequests] : [],
+          execute: [
+            ...(this.#deps.allowInsecureHttp && issuer.startsWith('http:')
+              ? [client.allowInsecureRequests]
+              : []),
+            // openid-client does not verify the signature of an ID token from the token endpoint by default
+            // (it relies on TLS): verify it against the IdP's JWKS, as the design requires (§5.4).
+            client.enableNonRepudiationChecks,
+          ],
           timeout: Math.ceil(this.#deps.upstreamTimeoutMs / 1000),
         },
       )
@@ -177,7 +194,7 @@ class OidcConnector implements Connector {
       connectorState: {
         nonce,
         codeVerifier,
-        issuer: configuration.serverMetadata().issuer,
+        issuer: issuerOf(configuration),
         scope: params.scope,
       },
     };
@@ -191,7 +208,7 @@ class OidcConnector implements Connector {
       scope: string;
     };
     const configuration = await this.#discover();
-    const issuer = configuration.serverMetadata().issuer;
+    const issuer = issuerOf(configuration);
     if (issuer !== saved.issuer) {
       // The IdP's metadata changed issuer between the two legs: nothing signed by it can be trusted for this login.
       throw new BrokerError('issuer_mismatch', {

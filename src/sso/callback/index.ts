@@ -60,12 +60,13 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 
   const now = deps.now();
-  await updateSessionSafely(
-    store,
-    tx.sessionId,
-    { callbackRequestId: input.requestId, stages: { callback: now.toISOString() } },
-    log,
-  );
+  const recordCallback = () =>
+    updateSessionSafely(
+      store,
+      tx.sessionId,
+      { callbackRequestId: input.requestId, stages: { callback: now.toISOString() } },
+      log,
+    );
 
   const consumed = await store.consumeLoginTransaction(tx.stateHash, now);
   if (!consumed) {
@@ -78,7 +79,8 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       tx.consentExpiresAt > now
     ) {
       const profile = await store.getProfile(tx.profileId);
-      if (profile)
+      if (profile) {
+        await recordCallback();
         return showConsent(
           deps,
           tx,
@@ -87,13 +89,31 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
           identityProviderOf(tx, connection),
           input.requestId,
         );
+      }
     }
-    return fail(
-      new BrokerError('transaction_expired', {
-        detail: { consumed_at: tx.consumedAt, expires_at: tx.expiresAt },
-      }),
-    );
+    const expired = new BrokerError('transaction_expired', {
+      detail: { consumed_at: tx.consumedAt, expires_at: tx.expiresAt },
+    });
+    if (tx.consumedAt) {
+      // Already used (the back button or a refresh after the sign-in ended, or a second request racing the
+      // first): the session log already holds what happened to this sign-in, and keeps it; only note the replay.
+      log.warn({ code: expired.code, detail: expired.detail, session: tx.sessionId }, 'callback replayed');
+      await updateSessionSafely(
+        store,
+        tx.sessionId,
+        { stages: { callback_replayed: now.toISOString() } },
+        log,
+      );
+      return {
+        kind: 'redirect',
+        status: 302,
+        location: errorRedirect(redirectUri, tx.appState, deps.publicUrl, expired, 'callback_internal'),
+      };
+    }
+    await recordCallback();
+    return fail(expired);
   }
+  await recordCallback();
 
   try {
     const opened = openConnector(connection, deps.secretBox, deps.connectorDeps);
@@ -188,6 +208,7 @@ async function markFirstSignIn(deps: FlowDeps, connection: ConnectionRecord, log
       ...(connection.state === 'validating' ? { state: 'active' as const } : {}),
       ...(connection.firstLoginAt ? {} : { firstLoginAt: deps.now() }),
     });
+    deps.config.clear();
   } catch (err) {
     log.error({ err, connection: connection.id }, 'could not record the first sign-in');
   }
