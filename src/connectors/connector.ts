@@ -26,14 +26,19 @@ export interface LoginRequest {
   providerScopes: string[];
   /** Extra query parameters the app asked to pass on (`provider_query_params[k]`). */
   providerQueryParams: Record<string, string>;
+  /**
+   * A secret for this login, derived from `state` and the server's secret key (43 base64url characters): the
+   * same `label` gives the same value on the callback, so nonces and PKCE verifiers are never stored.
+   */
+  secret(label: string): string;
 }
 
 export interface LoginStart {
   /** Where to send the browser. */
   redirectUrl: string;
   /**
-   * Everything the connector needs again on the callback (nonce, PKCE verifier, request ID, issuer). Stored
-   * sealed with the login transaction; never shown to the browser.
+   * What the connector needs again on the callback (the issuer, the scope, a SAML request ID). Stored as is
+   * with the login transaction and never shown to the browser; secrets do not belong here (use `secret()`).
    */
   connectorState: Record<string, unknown>;
 }
@@ -50,6 +55,8 @@ export interface CallbackRequest {
   callbackUrl: string;
   /** What `startLogin` returned as `connectorState`. */
   connectorState: Record<string, unknown>;
+  /** The same derived secrets as `LoginRequest.secret`. */
+  secret(label: string): string;
 }
 
 /** The user as the IdP asserted them; the flow turns it into a WorkOS profile. */

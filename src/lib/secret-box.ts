@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+} from 'node:crypto';
 import { randomBuffer } from './random.ts';
 
 /**
@@ -11,10 +18,28 @@ import { randomBuffer } from './random.ts';
 export class SecretBox {
   /** A KeyObject, created once: importing a raw key on every call costs more than the encryption itself. */
   readonly #key: KeyObject;
+  /** A separate subkey (HKDF) for deriving per-login secrets, so that no key serves two purposes. */
+  readonly #derivationKey: KeyObject;
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new TypeError('secret key must be 32 bytes');
     this.#key = createSecretKey(key);
+    this.#derivationKey = createSecretKey(
+      Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'gatehouse derived secrets', 32)),
+    );
+  }
+
+  /**
+   * A secret derived from `input` (HMAC-SHA256 under a subkey of the secret key), as 43 base64url characters.
+   * Unpredictable without the key, and the same every time for the same label and input: a login's nonce and
+   * PKCE verifier are derived from its upstream state, so they never need to be stored.
+   */
+  derive(label: string, input: string): string {
+    return createHmac('sha256', this.#derivationKey)
+      .update(label)
+      .update('\0')
+      .update(input)
+      .digest('base64url');
   }
 
   encrypt(plaintext: string, context: string): string {

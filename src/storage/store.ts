@@ -108,7 +108,7 @@ export interface LoginTransactionRecord {
   appState: string | null;
   codeChallenge: string | null;
   codeChallengeMethod: 'S256' | null;
-  /** Sealed JSON of the connector's state (nonce, PKCE verifier, request ID, …). */
+  /** JSON of the connector's state (issuer, scope, a SAML request ID): no secrets, see `LoginRequest.secret`. */
   connectorState: string;
   /** The request ID of the authorize call, to find this login from logs and pages. */
   requestId: string;

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { BrokerError } from '../../errors/broker-error.ts';
 import { UpstreamFetchError } from '../../lib/safe-fetch.ts';
-import { pkceS256, randomToken } from '../../lib/tokens.ts';
+import { pkceS256 } from '../../lib/tokens.ts';
 import type {
   CallbackRequest,
   Connector,
@@ -159,8 +159,9 @@ class OidcConnector implements Connector {
 
   async startLogin(request: LoginRequest): Promise<LoginStart> {
     const configuration = await this.#discover();
-    const codeVerifier = randomToken(32);
-    const nonce = randomToken(24);
+    // Derived from our state (RFC 7636 §4.1: 43 characters of the unreserved set), recomputed on the callback.
+    const codeVerifier = request.secret('oidc pkce verifier');
+    const nonce = request.secret('oidc nonce');
     const scopes = [...new Set([...this.#config.scopes, ...request.providerScopes])];
     const params: Record<string, string> = {};
     for (const [k, v] of Object.entries(request.providerQueryParams)) {
@@ -191,22 +192,14 @@ class OidcConnector implements Connector {
     }
     return {
       redirectUrl: url.href,
-      connectorState: {
-        nonce,
-        codeVerifier,
-        issuer: issuerOf(configuration),
-        scope: params.scope,
-      },
+      connectorState: { issuer: issuerOf(configuration), scope: params.scope },
     };
   }
 
   async handleCallback(request: CallbackRequest): Promise<UpstreamIdentity> {
-    const saved = request.connectorState as {
-      nonce: string;
-      codeVerifier: string;
-      issuer: string;
-      scope: string;
-    };
+    const saved = request.connectorState as { issuer: string; scope: string };
+    const codeVerifier = request.secret('oidc pkce verifier');
+    const nonce = request.secret('oidc nonce');
     const configuration = await this.#discover();
     const issuer = issuerOf(configuration);
     if (issuer !== saved.issuer) {
@@ -221,8 +214,8 @@ class OidcConnector implements Connector {
         configuration,
         request.url,
         {
-          pkceCodeVerifier: saved.codeVerifier,
-          expectedNonce: saved.nonce,
+          pkceCodeVerifier: codeVerifier,
+          expectedNonce: nonce,
           expectedState: request.state,
           idTokenExpected: true,
         },

@@ -11,7 +11,8 @@ const BINDING = /^[A-Za-z0-9_-]{43}$/;
 /**
  * Step 5: hand off to the connection's connector. Our own `state` (a 256-bit secret; only its hash is stored)
  * ties the IdP's answer to a login transaction, and the transaction is tied to this browser by the hash of a
- * binding cookie. The transaction is written only after the connector built the upstream request, so a
+ * binding cookie. Per-login secrets (nonce, PKCE verifier) are derived from the state with the server key and
+ * never stored. The transaction is written only after the connector built the upstream request, so a
  * request that fails (including discovery) writes nothing. It expires after `transactionTtlMs` and is
  * consumed once by the callback.
  */
@@ -40,6 +41,7 @@ export async function startUpstream(
     domainHint: ctx.domainHint,
     providerScopes: ctx.providerScopes,
     providerQueryParams: ctx.providerQueryParams,
+    secret: (label) => deps.secretBox.derive(label, state),
   });
 
   const binding = ctx.bindingCookie && BINDING.test(ctx.bindingCookie) ? ctx.bindingCookie : randomToken(32);
@@ -59,7 +61,7 @@ export async function startUpstream(
       appState: ctx.appState,
       codeChallenge: ctx.codeChallenge,
       codeChallengeMethod: ctx.codeChallenge ? 'S256' : null,
-      connectorState: deps.secretBox.encrypt(JSON.stringify(start.connectorState), `login_transaction:${id}`),
+      connectorState: JSON.stringify(start.connectorState),
       requestId: ctx.requestId,
       sessionId,
       createdAt: now,

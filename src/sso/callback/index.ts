@@ -122,15 +122,14 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
         detail: { reason: `no connector implements connection_type "${connection.connectionType}"` },
       });
     }
-    const connectorState = JSON.parse(
-      deps.secretBox.decrypt(consumed.connectorState, `login_transaction:${consumed.id}`),
-    );
+    const connectorState = JSON.parse(consumed.connectorState) as Record<string, unknown>;
     const identity = await opened.connector.handleCallback({
       url: input.url,
       form: input.form,
       state,
       callbackUrl: callbackUrl(deps.publicUrl, opened.definition, connection),
       connectorState,
+      secret: (label) => deps.secretBox.derive(label, state),
     });
     const profile = await saveProfile(store, connection, identity);
     await updateSessionSafely(
