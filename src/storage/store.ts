@@ -92,9 +92,10 @@ export interface ApiKeyRecord {
 }
 
 /**
- * A login in flight between `/sso/authorize` and the upstream callback. Looked up by `stateHash`
- * (our upstream `state` / `RelayState` is a random secret; only its hash is stored), tied to the browser by
- * `browserHash` (hash of the binding cookie), consumed once.
+ * A login in flight between `/sso/authorize` and the upstream callback. Our upstream `state` (OIDC) or
+ * `RelayState` (SAML) is `<id>.<random secret>`: the ID finds the transaction, the hash of the whole state
+ * (`stateHash`) must match, so the secret itself is never stored. Tied to the browser by `browserHash` (hash of
+ * the binding cookie), consumed once. A transaction and its session log record share their ID.
  */
 export interface LoginTransactionRecord {
   id: string;
@@ -381,7 +382,10 @@ export interface Store {
   revokeApiKey(id: string, at: Date): Promise<boolean>;
 
   // login transactions
-  /** Creates the transaction and its session log record in one transaction. */
+  /**
+   * Creates the transaction and its session log record (same ID: `tx.id === session.id`) in one write.
+   * @throws AlreadyExistsError('sso_session.id') for a duplicate ID; TypeError when the two disagree on shared fields.
+   */
   createLoginTransaction(
     tx: Omit<
       LoginTransactionRecord,
@@ -389,13 +393,13 @@ export interface Store {
     >,
     session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
   ): Promise<LoginTransactionRecord>;
-  /** Looks a transaction up by its state hash without consuming it. */
-  getLoginTransaction(stateHash: string): Promise<LoginTransactionRecord | null>;
+  /** The transaction with this ID and state hash (both must match), without consuming it. */
+  getLoginTransaction(id: string, stateHash: string): Promise<LoginTransactionRecord | null>;
   /**
    * Marks the transaction consumed and returns it, only if it exists, is not consumed and has not expired at
    * `now`. Atomic: of concurrent callers, exactly one gets the record; the others get null.
    */
-  consumeLoginTransaction(stateHash: string, now: Date): Promise<LoginTransactionRecord | null>;
+  consumeLoginTransaction(id: string, stateHash: string, now: Date): Promise<LoginTransactionRecord | null>;
   /** Deletes transactions that expired before `before`; returns how many. */
   deleteExpiredLoginTransactions(before: Date): Promise<number>;
   /** Puts a consumed transaction on the consent screen: remembers the profile and the form token's hash. */

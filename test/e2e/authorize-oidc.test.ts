@@ -68,7 +68,7 @@ describe('authorize hands off to a real oidc-provider', () => {
     assert.equal(p.get('login_hint'), 'ada@acme.com');
     assert.equal(p.get('code_challenge_method'), 'S256');
     assert.match(p.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
-    assert.match(p.get('state') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.match(p.get('state') ?? '', /^sess_[0-9A-Z]{26}\.[A-Za-z0-9_-]{43}$/);
     assert.match(p.get('nonce') ?? '', /^[A-Za-z0-9_-]{43}$/);
     // Our upstream state is ours: the app's state never travels to the IdP.
     assert.ok(!location.href.includes('app+state') && !location.href.includes('app%20state'));
@@ -82,7 +82,8 @@ describe('authorize hands off to a real oidc-provider', () => {
     assert.ok(m, setCookie);
 
     // The login transaction is bound to this browser and this request, and expires in 10 minutes.
-    const tx = await gh.store.getLoginTransaction(sha256(p.get('state') ?? ''));
+    const upstreamState = p.get('state') ?? '';
+    const tx = await gh.store.getLoginTransaction(upstreamState.split('.')[0] ?? '', sha256(upstreamState));
     assert.ok(tx);
     assert.equal(tx.browserHash, sha256(m[1] ?? ''));
     assert.equal(tx.clientId, gh.clientId);
@@ -112,7 +113,8 @@ describe('authorize hands off to a real oidc-provider', () => {
     const res = await authorize(url);
     assert.equal(res.status, 302);
     const location = new URL(res.headers.get('location') ?? '');
-    const tx = await gh.store.getLoginTransaction(sha256(location.searchParams.get('state') ?? ''));
+    const upstreamState = location.searchParams.get('state') ?? '';
+    const tx = await gh.store.getLoginTransaction(upstreamState.split('.')[0] ?? '', sha256(upstreamState));
     assert.equal(tx?.codeChallenge, new URL(url).searchParams.get('code_challenge'));
     assert.equal(tx?.codeChallengeMethod, 'S256');
     assert.equal(tx?.appState, state);

@@ -56,6 +56,21 @@ function issuerOf(configuration: client.Configuration): string {
   return issuer;
 }
 
+/**
+ * The authorization endpoint with `client_id` and `response_type=code`, built once per configuration by
+ * openid-client (which validates the endpoint); each request appends its own parameters. `state`, `nonce` and
+ * the PKCE challenge are base64url, so they need no encoding.
+ */
+const authorizationBases = new WeakMap<client.Configuration, string>();
+function authorizationUrlBase(configuration: client.Configuration): string {
+  let base = authorizationBases.get(configuration);
+  if (base === undefined) {
+    base = client.buildAuthorizationUrl(configuration, { response_type: 'code' }).href;
+    authorizationBases.set(configuration, base);
+  }
+  return base;
+}
+
 interface CachedDiscovery {
   promise: Promise<client.Configuration>;
   fetchedAt: number;
@@ -163,23 +178,9 @@ class OidcConnector implements Connector {
     const codeVerifier = request.secret('oidc pkce verifier');
     const nonce = request.secret('oidc nonce');
     const scopes = [...new Set([...this.#config.scopes, ...request.providerScopes])];
-    const params: Record<string, string> = {};
-    for (const [k, v] of Object.entries(request.providerQueryParams)) {
-      if (!RESERVED_PARAMS.has(k)) params[k] = v;
-    }
-    Object.assign(params, {
-      response_type: 'code',
-      redirect_uri: request.callbackUrl,
-      scope: scopes.join(' '),
-      state: request.state,
-      nonce,
-      code_challenge: pkceS256(codeVerifier),
-      code_challenge_method: 'S256',
-    });
-    if (request.loginHint) params.login_hint = request.loginHint;
-    let url: URL;
+    let base: string;
     try {
-      url = client.buildAuthorizationUrl(configuration, params);
+      base = authorizationUrlBase(configuration);
     } catch (err) {
       throw new BrokerError('upstream_misconfigured', {
         detail: {
@@ -190,9 +191,17 @@ class OidcConnector implements Connector {
         cause: err,
       });
     }
+    const scope = scopes.join(' ');
+    let query =
+      `&redirect_uri=${encodeURIComponent(request.callbackUrl)}&scope=${encodeURIComponent(scope)}` +
+      `&state=${request.state}&nonce=${nonce}&code_challenge=${pkceS256(codeVerifier)}&code_challenge_method=S256`;
+    if (request.loginHint) query += `&login_hint=${encodeURIComponent(request.loginHint)}`;
+    for (const [k, v] of Object.entries(request.providerQueryParams)) {
+      if (!RESERVED_PARAMS.has(k)) query += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
+    }
     return {
-      redirectUrl: url.href,
-      connectorState: { issuer: issuerOf(configuration), scope: params.scope },
+      redirectUrl: base + query,
+      connectorState: { issuer: issuerOf(configuration), scope },
     };
   }
 

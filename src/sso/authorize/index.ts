@@ -52,7 +52,10 @@ export async function authorize(
     providerQueryParams: {},
   };
   try {
-    for (const step of steps) await step(ctx, deps);
+    for (const step of steps) {
+      const pending = step(ctx, deps);
+      if (pending) await pending;
+    }
     const { location, bindingCookie } = await startUpstream(ctx, deps);
     return { kind: 'redirect', status: 302, location, bindingCookie };
   } catch (err) {

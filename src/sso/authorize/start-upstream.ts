@@ -1,5 +1,5 @@
 import { BrokerError } from '../../errors/broker-error.ts';
-import { newId, ulid } from '../../lib/ids.ts';
+import { newId } from '../../lib/ids.ts';
 import { randomToken, sha256 } from '../../lib/tokens.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
 import type { FlowDeps } from '../deps.ts';
@@ -9,8 +9,8 @@ import { type AuthorizeContext, newSession } from './context.ts';
 const BINDING = /^[A-Za-z0-9_-]{43}$/;
 
 /**
- * Step 5: hand off to the connection's connector. Our own `state` (a 256-bit secret; only its hash is stored)
- * ties the IdP's answer to a login transaction, and the transaction is tied to this browser by the hash of a
+ * Step 5: hand off to the connection's connector. Our own `state` (the login's ID and a 256-bit secret; only
+ * its hash is stored) ties the IdP's answer to a login transaction, and the transaction is tied to this browser by the hash of a
  * binding cookie. Per-login secrets (nonce, PKCE verifier) are derived from the state with the server key and
  * never stored. The transaction is written only after the connector built the upstream request, so a
  * request that fails (including discovery) writes nothing. It expires after `transactionTtlMs` and is
@@ -33,7 +33,9 @@ export async function startUpstream(
       },
     });
   }
-  const state = randomToken(32);
+  // `<session ID>.<256-bit secret>`: the ID finds the login, the hash of the whole value proves it.
+  const sessionId = newId('sess');
+  const state = `${sessionId}.${randomToken(32)}`;
   const start = await opened.connector.startLogin({
     state,
     callbackUrl: callbackUrl(deps.publicUrl, opened.definition, connection),
@@ -46,12 +48,10 @@ export async function startUpstream(
 
   const binding = ctx.bindingCookie && BINDING.test(ctx.bindingCookie) ? ctx.bindingCookie : randomToken(32);
   const now = deps.now();
-  const id = ulid(now.getTime());
-  const sessionId = newId('sess');
   const expiresAt = new Date(now.getTime() + deps.transactionTtlMs);
   await deps.store.createLoginTransaction(
     {
-      id,
+      id: sessionId,
       stateHash: sha256(state),
       browserHash: sha256(binding),
       clientId: ctx.clientId,

@@ -25,6 +25,8 @@ import { failurePatch, failureStage, updateSessionSafely } from '../session-log.
  * Every step after (1) is recorded in the session log.
  */
 
+const LOGIN_ID = /^sess_[0-9A-Z]{26}$/;
+
 export interface CallbackInput {
   externalKey: string;
   /** The callback URL as addressed: our public URL + path + query. */
@@ -46,7 +48,10 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   const { store } = deps;
   const state = input.stateValues.length === 1 ? input.stateValues[0] : undefined;
   if (!state) return pageOutcome('callback_state_missing', input.requestId);
-  const tx = await store.getLoginTransaction(sha256(state));
+  // Our state is `<login ID>.<secret>` (see start-upstream.ts); anything else is not ours.
+  const dot = state.indexOf('.');
+  const id = state.slice(0, dot);
+  const tx = dot > 0 && LOGIN_ID.test(id) ? await store.getLoginTransaction(id, sha256(state)) : null;
   if (!tx) return pageOutcome('callback_state_unknown', input.requestId);
   const connection = await store.getConnectionByExternalKey(input.externalKey);
   if (!connection || connection.id !== tx.connectionId) {
@@ -68,7 +73,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       log,
     );
 
-  const consumed = await store.consumeLoginTransaction(tx.stateHash, now);
+  const consumed = await store.consumeLoginTransaction(tx.id, tx.stateHash, now);
   if (!consumed) {
     // The same browser came back with the same answer: a refresh of the consent screen shows it again.
     if (

@@ -85,9 +85,11 @@ function connInput(over: Partial<NewConnection> = {}): NewConnection {
   };
 }
 
+/** A login transaction; its ID is its session's (override both together). */
 function txInput(over: Partial<NewLoginTransaction> = {}): NewLoginTransaction {
+  const id = over.id ?? newId('sess');
   return {
-    id: ulid(),
+    id,
     stateHash: randomBytes(32).toString('hex'),
     browserHash: randomBytes(32).toString('hex'),
     clientId: 'client_01TESTCLIENT',
@@ -98,8 +100,8 @@ function txInput(over: Partial<NewLoginTransaction> = {}): NewLoginTransaction {
     codeChallenge: null,
     codeChallengeMethod: null,
     connectorState: 'sealed.connector.state',
-    requestId: 'req_test',
-    sessionId: newId('sess'),
+    requestId: `req_${ulid()}`,
+    sessionId: id,
     createdAt: new Date('2030-01-02T03:04:05.678Z'),
     expiresAt: new Date('2030-01-02T03:14:05.678Z'),
     ...over,
@@ -136,7 +138,14 @@ function sessionInput(over: Partial<NewSession> = {}): NewSession {
 function createTx(store: Store, tx: NewLoginTransaction) {
   return store.createLoginTransaction(
     tx,
-    sessionInput({ id: tx.sessionId, connectionId: tx.connectionId, authorizeRequestId: tx.requestId }),
+    sessionInput({
+      id: tx.sessionId,
+      clientId: tx.clientId,
+      connectionId: tx.connectionId,
+      organizationId: tx.organizationId,
+      redirectUri: tx.redirectUri,
+      authorizeRequestId: tx.requestId,
+    }),
   );
 }
 
@@ -1056,7 +1065,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const returned = await createTx(store, input);
         assert.deepEqual(returned, { ...input, ...UNTOUCHED_TX });
 
-        const got = await store.getLoginTransaction(input.stateHash);
+        const got = await store.getLoginTransaction(input.id, input.stateHash);
         assert.ok(got);
         assert.ok(got.createdAt instanceof Date);
         assert.ok(got.expiresAt instanceof Date);
@@ -1067,11 +1076,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(got.consumedAt, null);
 
         const now = new Date('2029-04-01T00:00:00.457Z');
-        const consumed = await store.consumeLoginTransaction(input.stateHash, now);
+        const consumed = await store.consumeLoginTransaction(input.id, input.stateHash, now);
         assert.ok(consumed?.consumedAt instanceof Date);
         assert.equal(consumed.consumedAt.toISOString(), '2029-04-01T00:00:00.457Z');
         assert.equal(
-          (await store.getLoginTransaction(input.stateHash))?.consumedAt?.toISOString(),
+          (await store.getLoginTransaction(input.id, input.stateHash))?.consumedAt?.toISOString(),
           '2029-04-01T00:00:00.457Z',
         );
       });
@@ -1303,44 +1312,60 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         });
         const created = await createTx(store, input);
         assert.deepEqual(created, { ...input, ...UNTOUCHED_TX });
-        assert.deepEqual(await store.getLoginTransaction(input.stateHash), { ...input, ...UNTOUCHED_TX });
-        assert.equal(await store.getLoginTransaction('f'.repeat(64)), null);
+        assert.deepEqual(await store.getLoginTransaction(input.id, input.stateHash), {
+          ...input,
+          ...UNTOUCHED_TX,
+        });
+        assert.equal(await store.getLoginTransaction(input.id, 'f'.repeat(64)), null);
 
         const minimal = txInput();
         await createTx(store, minimal);
-        assert.deepEqual(await store.getLoginTransaction(minimal.stateHash), {
+        assert.deepEqual(await store.getLoginTransaction(minimal.id, minimal.stateHash), {
           ...minimal,
           ...UNTOUCHED_TX,
         });
       });
 
-      test('duplicate state hash → AlreadyExistsError(login_transaction.state_hash)', async (store) => {
+      test('duplicate ID → AlreadyExistsError(sso_session.id); a transaction is found only with its own state hash', async (store) => {
         const first = txInput();
         await createTx(store, first);
-        await rejectsAlreadyExists(
-          createTx(store, txInput({ stateHash: first.stateHash })),
-          'login_transaction.state_hash',
+        await rejectsAlreadyExists(createTx(store, txInput({ id: first.id })), 'sso_session.id');
+        const other = txInput();
+        await createTx(store, other);
+        assert.equal(await store.getLoginTransaction(first.id, other.stateHash), null);
+        assert.equal(
+          await store.consumeLoginTransaction(
+            first.id,
+            other.stateHash,
+            new Date('2030-01-02T03:05:00.000Z'),
+          ),
+          null,
         );
+        assert.equal((await store.getLoginTransaction(first.id, first.stateHash))?.consumedAt, null);
       });
 
       test('consumeLoginTransaction returns the record once, then null', async (store) => {
         const input = txInput();
         await createTx(store, input);
         const now = new Date('2030-01-02T03:05:00.010Z');
-        const consumed = await store.consumeLoginTransaction(input.stateHash, now);
+        const consumed = await store.consumeLoginTransaction(input.id, input.stateHash, now);
         assert.deepEqual(consumed, { ...input, ...UNTOUCHED_TX, consumedAt: now });
-        assert.equal(await store.consumeLoginTransaction(input.stateHash, now), null);
+        assert.equal(await store.consumeLoginTransaction(input.id, input.stateHash, now), null);
         assert.equal(
-          await store.consumeLoginTransaction(input.stateHash, new Date('2030-01-02T03:06:00.000Z')),
+          await store.consumeLoginTransaction(
+            input.id,
+            input.stateHash,
+            new Date('2030-01-02T03:06:00.000Z'),
+          ),
           null,
         );
         // Still readable, marked consumed.
-        assert.deepEqual(await store.getLoginTransaction(input.stateHash), {
+        assert.deepEqual(await store.getLoginTransaction(input.id, input.stateHash), {
           ...input,
           ...UNTOUCHED_TX,
           consumedAt: now,
         });
-        assert.equal(await store.consumeLoginTransaction('0'.repeat(64), now), null);
+        assert.equal(await store.consumeLoginTransaction(input.id, '0'.repeat(64), now), null);
       });
 
       test('concurrent consume: exactly one of ten callers gets the record', async (store) => {
@@ -1348,7 +1373,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         await createTx(store, input);
         const now = new Date('2030-01-02T03:05:00.000Z');
         const results = await Promise.all(
-          Array.from({ length: 10 }, () => store.consumeLoginTransaction(input.stateHash, now)),
+          Array.from({ length: 10 }, () => store.consumeLoginTransaction(input.id, input.stateHash, now)),
         );
         const winners = results.filter((r) => r !== null);
         assert.equal(winners.length, 1);
@@ -1360,22 +1385,30 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const expired = txInput({ expiresAt });
         await createTx(store, expired);
         assert.equal(
-          await store.consumeLoginTransaction(expired.stateHash, new Date('2030-01-02T03:14:05.679Z')),
+          await store.consumeLoginTransaction(
+            expired.id,
+            expired.stateHash,
+            new Date('2030-01-02T03:14:05.679Z'),
+          ),
           null,
         );
         assert.equal(
-          await store.consumeLoginTransaction(expired.stateHash, new Date('2031-01-01T00:00:00.000Z')),
+          await store.consumeLoginTransaction(
+            expired.id,
+            expired.stateHash,
+            new Date('2031-01-01T00:00:00.000Z'),
+          ),
           null,
         );
         // At the expiry instant it has expired.
-        assert.equal(await store.consumeLoginTransaction(expired.stateHash, expiresAt), null);
-        assert.equal((await store.getLoginTransaction(expired.stateHash))?.consumedAt, null);
+        assert.equal(await store.consumeLoginTransaction(expired.id, expired.stateHash, expiresAt), null);
+        assert.equal((await store.getLoginTransaction(expired.id, expired.stateHash))?.consumedAt, null);
 
         // One millisecond before expiry it is still valid.
         const fresh = txInput({ expiresAt });
         await createTx(store, fresh);
         const now = new Date('2030-01-02T03:14:05.677Z');
-        assert.deepEqual(await store.consumeLoginTransaction(fresh.stateHash, now), {
+        assert.deepEqual(await store.consumeLoginTransaction(fresh.id, fresh.stateHash, now), {
           ...fresh,
           ...UNTOUCHED_TX,
           consumedAt: now,
@@ -1391,18 +1424,24 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const live1 = txInput({ createdAt: at(-5_000), expiresAt: at(1) });
         const live2 = txInput({ createdAt: at(-5_000), expiresAt: at(600_000) });
         for (const tx of [old1, old2, oldConsumed, live1, live2]) await createTx(store, tx);
-        assert.ok(await store.consumeLoginTransaction(oldConsumed.stateHash, at(-6_000)));
+        assert.ok(await store.consumeLoginTransaction(oldConsumed.id, oldConsumed.stateHash, at(-6_000)));
 
         assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 3);
         for (const tx of [old1, old2, oldConsumed])
-          assert.equal(await store.getLoginTransaction(tx.stateHash), null);
-        assert.deepEqual(await store.getLoginTransaction(live1.stateHash), { ...live1, ...UNTOUCHED_TX });
-        assert.deepEqual(await store.getLoginTransaction(live2.stateHash), { ...live2, ...UNTOUCHED_TX });
+          assert.equal(await store.getLoginTransaction(tx.id, tx.stateHash), null);
+        assert.deepEqual(await store.getLoginTransaction(live1.id, live1.stateHash), {
+          ...live1,
+          ...UNTOUCHED_TX,
+        });
+        assert.deepEqual(await store.getLoginTransaction(live2.id, live2.stateHash), {
+          ...live2,
+          ...UNTOUCHED_TX,
+        });
 
         assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 0);
         assert.equal(await store.deleteExpiredLoginTransactions(at(1_000)), 1);
-        assert.equal(await store.getLoginTransaction(live1.stateHash), null);
-        assert.notEqual(await store.getLoginTransaction(live2.stateHash), null);
+        assert.equal(await store.getLoginTransaction(live1.id, live1.stateHash), null);
+        assert.notEqual(await store.getLoginTransaction(live2.id, live2.stateHash), null);
       });
     });
 
@@ -1410,9 +1449,13 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       test('awaitConsent then takeConsent is single-use, even when raced', async (store) => {
         const tx = txInput({ createdAt: new Date(), expiresAt: new Date(Date.now() + 600_000) });
         await createTx(store, tx);
-        assert.ok(await store.consumeLoginTransaction(tx.stateHash, new Date()));
+        assert.ok(await store.consumeLoginTransaction(tx.id, tx.stateHash, new Date()));
         const expiresAt = new Date(Date.now() + 300_000);
-        await store.awaitConsent(tx.id, { profileId: 'prof_1', consentHash: 'consent-hash-1', expiresAt });
+        await store.awaitConsent(tx.id, {
+          profileId: 'prof_1',
+          consentHash: 'consent-hash-1',
+          expiresAt,
+        });
         const results = await Promise.all(
           Array.from({ length: 10 }, () => store.takeConsent('consent-hash-1', new Date())),
         );
@@ -1449,10 +1492,16 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const sess = await store.getSession(tx.sessionId);
         assert.equal(sess?.outcome, 'started');
         assert.equal(sess?.authorizeRequestId, tx.requestId);
-        // A duplicate state hash fails both inserts: no orphan session is left behind.
-        const dup = txInput({ stateHash: tx.stateHash });
-        await assert.rejects(createTx(store, dup), AlreadyExistsError);
-        assert.equal(await store.getSession(dup.sessionId), null);
+        // A transaction and a session that disagree on what they share are refused, and nothing is written.
+        const odd = txInput();
+        await assert.rejects(
+          store.createLoginTransaction(
+            odd,
+            sessionInput({ id: odd.id, redirectUri: 'https://other.example.com/cb' }),
+          ),
+          TypeError,
+        );
+        assert.equal(await store.getSession(odd.id), null);
       });
 
       test('createSession / getSession / updateSession round-trip; stages merge; JSON fields survive', async (store) => {

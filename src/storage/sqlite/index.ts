@@ -46,7 +46,8 @@ const UNIQUE_NAMES: Record<string, string> = {
   'connections.external_key': 'connection.external_key',
   'redirect_uris.uri': 'redirect_uri.uri',
   'api_keys.key_hash': 'api_key.key_hash',
-  'login_transactions.state_hash': 'login_transaction.state_hash',
+  'sso_sessions.id': 'sso_session.id',
+  'sso_sessions.tx_consent_hash': 'login_transaction.consent_hash',
 };
 
 function translate(err: unknown): unknown {
@@ -117,28 +118,31 @@ function apiKey(r: Row): ApiKeyRecord {
   };
 }
 
+/** A login transaction: its session row's `tx_` columns, and the fields it shares with the session. */
 function transaction(r: Row): LoginTransactionRecord {
   return {
     id: str(r.id),
-    stateHash: str(r.state_hash),
-    browserHash: str(r.browser_hash),
+    stateHash: str(r.tx_state_hash),
+    browserHash: str(r.tx_browser_hash),
     clientId: str(r.client_id),
     connectionId: str(r.connection_id),
     organizationId: strOrNull(r.organization_id),
     redirectUri: str(r.redirect_uri),
-    appState: strOrNull(r.app_state),
-    codeChallenge: strOrNull(r.code_challenge),
-    codeChallengeMethod: strOrNull(r.code_challenge_method) as LoginTransactionRecord['codeChallengeMethod'],
-    connectorState: str(r.connector_state),
-    requestId: str(r.request_id),
-    sessionId: str(r.session_id),
-    createdAt: date(r.created_at),
-    expiresAt: date(r.expires_at),
-    consumedAt: dateOrNull(r.consumed_at),
-    profileId: strOrNull(r.profile_id),
-    consentHash: strOrNull(r.consent_hash),
-    consentExpiresAt: dateOrNull(r.consent_expires_at),
-    consentDecidedAt: dateOrNull(r.consent_decided_at),
+    appState: strOrNull(r.tx_app_state),
+    codeChallenge: strOrNull(r.tx_code_challenge),
+    codeChallengeMethod: strOrNull(
+      r.tx_code_challenge_method,
+    ) as LoginTransactionRecord['codeChallengeMethod'],
+    connectorState: str(r.tx_connector_state),
+    requestId: str(r.authorize_request_id),
+    sessionId: str(r.id),
+    createdAt: date(r.tx_created_at),
+    expiresAt: date(r.tx_expires_at),
+    consumedAt: dateOrNull(r.tx_consumed_at),
+    profileId: strOrNull(r.tx_profile_id),
+    consentHash: strOrNull(r.tx_consent_hash),
+    consentExpiresAt: dateOrNull(r.tx_consent_expires_at),
+    consentDecidedAt: dateOrNull(r.tx_consent_decided_at),
   };
 }
 
@@ -705,12 +709,21 @@ export class SqliteStore implements Store {
   }
 
   // ---- login transactions ----
-  #insertSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>, now: string): void {
+  #insertSession(
+    x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    now: string,
+    tx?: Omit<
+      LoginTransactionRecord,
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+    >,
+  ): void {
     this.#run(
       `INSERT INTO sso_sessions (id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome,
          failed_stage, reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id,
-         callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at,
+         tx_state_hash, tx_browser_hash, tx_app_state, tx_code_challenge, tx_code_challenge_method,
+         tx_connector_state, tx_created_at, tx_expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       x.id,
       x.clientId,
       x.connectionId,
@@ -733,6 +746,14 @@ export class SqliteStore implements Store {
       iso(x.expiresAt),
       now,
       now,
+      tx?.stateHash ?? null,
+      tx?.browserHash ?? null,
+      tx?.appState ?? null,
+      tx?.codeChallenge ?? null,
+      tx?.codeChallengeMethod ?? null,
+      tx?.connectorState ?? null,
+      tx ? iso(tx.createdAt) : null,
+      tx ? iso(tx.expiresAt) : null,
     );
   }
 
@@ -743,28 +764,19 @@ export class SqliteStore implements Store {
     >,
     sess: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
   ): Promise<LoginTransactionRecord> {
+    const shared =
+      tx.id === sess.id &&
+      tx.sessionId === sess.id &&
+      tx.clientId === sess.clientId &&
+      tx.connectionId === sess.connectionId &&
+      tx.organizationId === sess.organizationId &&
+      tx.redirectUri === sess.redirectUri &&
+      tx.requestId === sess.authorizeRequestId;
+    if (!shared)
+      throw new TypeError('a login transaction and its session record must agree on the fields they share');
+    // One row: the session record with the transaction in its tx_ columns.
     return this.#grouped(() => {
-      this.#insertSession(sess, iso(new Date()));
-      this.#run(
-        `INSERT INTO login_transactions (id, state_hash, browser_hash, client_id, connection_id, organization_id, redirect_uri,
-           app_state, code_challenge, code_challenge_method, connector_state, request_id, session_id, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        tx.id,
-        tx.stateHash,
-        tx.browserHash,
-        tx.clientId,
-        tx.connectionId,
-        tx.organizationId,
-        tx.redirectUri,
-        tx.appState,
-        tx.codeChallenge,
-        tx.codeChallengeMethod,
-        tx.connectorState,
-        tx.requestId,
-        tx.sessionId,
-        iso(tx.createdAt),
-        iso(tx.expiresAt),
-      );
+      this.#insertSession(sess, iso(new Date()), tx);
       return {
         ...tx,
         consumedAt: null,
@@ -776,16 +788,21 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getLoginTransaction(stateHash: string): Promise<LoginTransactionRecord | null> {
-    const r = this.#get('SELECT * FROM login_transactions WHERE state_hash = ?', stateHash);
+  async getLoginTransaction(id: string, stateHash: string): Promise<LoginTransactionRecord | null> {
+    const r = this.#get('SELECT * FROM sso_sessions WHERE id = ? AND tx_state_hash = ?', id, stateHash);
     return r ? transaction(r) : null;
   }
 
-  async consumeLoginTransaction(stateHash: string, now: Date): Promise<LoginTransactionRecord | null> {
+  async consumeLoginTransaction(
+    id: string,
+    stateHash: string,
+    now: Date,
+  ): Promise<LoginTransactionRecord | null> {
     const r = this.#get(
-      `UPDATE login_transactions SET consumed_at = ?
-       WHERE state_hash = ? AND consumed_at IS NULL AND expires_at > ? RETURNING *`,
+      `UPDATE sso_sessions SET tx_consumed_at = ?
+       WHERE id = ? AND tx_state_hash = ? AND tx_consumed_at IS NULL AND tx_expires_at > ? RETURNING *`,
       iso(now),
+      id,
       stateHash,
       iso(now),
     );
@@ -793,7 +810,15 @@ export class SqliteStore implements Store {
   }
 
   async deleteExpiredLoginTransactions(before: Date): Promise<number> {
-    return this.#run('DELETE FROM login_transactions WHERE expires_at < ?', iso(before));
+    // The session record stays; only its transaction (hashes, PKCE challenge, consent slot) goes.
+    return this.#run(
+      `UPDATE sso_sessions SET tx_state_hash = NULL, tx_browser_hash = NULL, tx_app_state = NULL,
+         tx_code_challenge = NULL, tx_code_challenge_method = NULL, tx_connector_state = NULL, tx_created_at = NULL,
+         tx_expires_at = NULL, tx_consumed_at = NULL, tx_profile_id = NULL, tx_consent_hash = NULL,
+         tx_consent_expires_at = NULL, tx_consent_decided_at = NULL
+       WHERE tx_state_hash IS NOT NULL AND tx_expires_at < ?`,
+      iso(before),
+    );
   }
 
   async awaitConsent(
@@ -801,7 +826,8 @@ export class SqliteStore implements Store {
     consent: { profileId: string; consentHash: string; expiresAt: Date },
   ): Promise<void> {
     const changed = this.#run(
-      'UPDATE login_transactions SET profile_id = ?, consent_hash = ?, consent_expires_at = ? WHERE id = ?',
+      `UPDATE sso_sessions SET tx_profile_id = ?, tx_consent_hash = ?, tx_consent_expires_at = ?
+       WHERE id = ? AND tx_state_hash IS NOT NULL`,
       consent.profileId,
       consent.consentHash,
       iso(consent.expiresAt),
@@ -812,8 +838,8 @@ export class SqliteStore implements Store {
 
   async takeConsent(consentHash: string, now: Date): Promise<LoginTransactionRecord | null> {
     const r = this.#get(
-      `UPDATE login_transactions SET consent_decided_at = ?
-       WHERE consent_hash = ? AND consent_decided_at IS NULL AND consent_expires_at > ? RETURNING *`,
+      `UPDATE sso_sessions SET tx_consent_decided_at = ?
+       WHERE tx_consent_hash = ? AND tx_consent_decided_at IS NULL AND tx_consent_expires_at > ? RETURNING *`,
       iso(now),
       consentHash,
       iso(now),

@@ -185,4 +185,36 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expires ON idempotency_keys(expires_at);
 `,
   },
+  {
+    version: 3,
+    name: 'one row per login: the transaction lives in its session record',
+    sql: `
+-- A login's transaction (the short-lived part: state and browser hashes, PKCE challenge, consent) moves into
+-- its session record, so that /sso/authorize writes one row instead of two. It is found by the row's ID (carried
+-- in our upstream state) and checked by its state hash, so the hot insert needs no index on a random key. The
+-- purge of expired transactions clears these columns and keeps the record.
+ALTER TABLE sso_sessions ADD COLUMN tx_state_hash TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_browser_hash TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_app_state TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_code_challenge TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_code_challenge_method TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_connector_state TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_created_at TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_expires_at TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_consumed_at TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_profile_id TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_consent_hash TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_consent_expires_at TEXT;
+ALTER TABLE sso_sessions ADD COLUMN tx_consent_decided_at TEXT;
+-- Transactions in flight during the upgrade are dropped (their state no longer carries the ID): those users
+-- sign in again.
+DROP TABLE login_transactions;
+CREATE UNIQUE INDEX sso_sessions_tx_consent ON sso_sessions(tx_consent_hash) WHERE tx_consent_hash IS NOT NULL;
+-- The callback and consent request IDs are NULL when a login starts: index only the ones that are set.
+DROP INDEX sso_sessions_callback_request;
+DROP INDEX sso_sessions_consent_request;
+CREATE INDEX sso_sessions_callback_request ON sso_sessions(callback_request_id) WHERE callback_request_id IS NOT NULL;
+CREATE INDEX sso_sessions_consent_request ON sso_sessions(consent_request_id) WHERE consent_request_id IS NOT NULL;
+`,
+  },
 ];
