@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page, type Request } from 'playwright-core';
 import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
-import { startIdp, type TestIdp } from '../helpers/oidc-idp.ts';
+import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 
 /**
  * The sign-in consent screen in a real browser: Debian's headless Chromium drives the whole sign-in (the IdP's
@@ -78,27 +78,10 @@ describe('the sign-in consent screen in headless Chromium', () => {
     browser = await launchChromium();
     gh = await startGatehouse();
     app = await startApp();
-    const idpPort = await freePort();
-    await gh.api('POST', '/redirect_uris', { uri: app.callback });
-    orgId = (
-      await gh.workos.organizations.createOrganization({
-        name: 'Acme',
-        domainData: [{ domain: 'acme.com', state: 'verified' as never }],
-      })
-    ).id;
-    const conn = await gh.api('POST', '/connections', {
-      organization_id: orgId,
-      connection_type: 'OktaOIDC',
-      name: 'Acme Okta',
-      oidc_options: {
-        issuer: `http://127.0.0.1:${idpPort}`,
-        client_id: 'gatehouse-test-client',
-        client_secret: 'gatehouse-test-secret-0123456789abcdef',
-        scopes: ['openid', 'profile', 'email', 'groups'],
-      },
-    });
-    assert.equal(conn.status, 201, JSON.stringify(conn.body));
-    idp = await startIdp({ port: idpPort, redirectUris: [conn.body.oidc_options.redirect_uri] });
+    ({ idp, orgId } = await connectOidcIdp(gh, {
+      appRedirectUri: app.callback,
+      scopes: ['openid', 'profile', 'email', 'groups'],
+    }));
   });
 
   after(async () => {

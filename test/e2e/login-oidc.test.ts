@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkOS } from '@workos-inc/node';
 import { consentForm, TestBrowser } from '../helpers/browser.ts';
-import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
-import { startIdp, type TestIdp } from '../helpers/oidc-idp.ts';
+import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
+import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 
 const APP = 'http://localhost:3000/callback';
 
@@ -19,27 +19,10 @@ describe('a real OIDC login through the official WorkOS SDK', () => {
 
   before(async () => {
     gh = await startGatehouse();
-    const idpPort = await freePort();
-    await gh.api('POST', '/redirect_uris', { uri: APP });
-    orgId = (
-      await gh.workos.organizations.createOrganization({
-        name: 'Acme',
-        domainData: [{ domain: 'acme.com', state: 'verified' as never }],
-      })
-    ).id;
-    const conn = await gh.api('POST', '/connections', {
-      organization_id: orgId,
-      connection_type: 'OktaOIDC',
-      name: 'Acme Okta',
-      oidc_options: {
-        issuer: `http://127.0.0.1:${idpPort}`,
-        client_id: 'gatehouse-test-client',
-        client_secret: 'gatehouse-test-secret-0123456789abcdef',
-        scopes: ['openid', 'profile', 'email', 'groups'],
-      },
-    });
-    connectionId = conn.body.id;
-    idp = await startIdp({ port: idpPort, redirectUris: [conn.body.oidc_options.redirect_uri] });
+    ({ idp, orgId, connectionId } = await connectOidcIdp(gh, {
+      appRedirectUri: APP,
+      scopes: ['openid', 'profile', 'email', 'groups'],
+    }));
   });
   after(async () => {
     await gh.close();

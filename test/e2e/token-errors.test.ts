@@ -7,7 +7,7 @@ import { catalog, type ErrorCode } from '../../src/errors/catalog.ts';
 import { randomToken } from '../../src/lib/tokens.ts';
 import { TestBrowser } from '../helpers/browser.ts';
 import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
-import { startIdp, type TestIdp } from '../helpers/oidc-idp.ts';
+import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 
 /**
  * POST /sso/token and GET /sso/profile failures (error-taxonomy.md §1.5–1.7, §5.7; workos-api.md §0, §2),
@@ -32,26 +32,10 @@ describe('token and profile endpoint failures', () => {
       env: { GATEHOUSE_SIGNIN_CONSENT: 'off' },
       now: () => new Date(Date.now() + clockOffsetMs),
     });
-    const idpPort = await freePort();
-    await gh.api('POST', '/redirect_uris', { uri: APP });
-    const org = await gh.workos.organizations.createOrganization({
-      name: 'Acme',
-      domainData: [{ domain: 'acme.com', state: 'verified' as never }],
-    });
-    const conn = await gh.api('POST', '/connections', {
-      organization_id: org.id,
-      connection_type: 'OktaOIDC',
-      name: 'Acme Okta',
-      oidc_options: {
-        issuer: `http://127.0.0.1:${idpPort}`,
-        client_id: 'gatehouse-test-client',
-        client_secret: 'gatehouse-test-secret-0123456789abcdef',
-        scopes: ['openid', 'profile', 'email'],
-      },
-    });
-    assert.equal(conn.status, 201);
-    connectionId = conn.body.id;
-    idp = await startIdp({ port: idpPort, redirectUris: [conn.body.oidc_options.redirect_uri] });
+    ({ idp, connectionId } = await connectOidcIdp(gh, {
+      appRedirectUri: APP,
+      scopes: ['openid', 'profile', 'email'],
+    }));
   });
   after(async () => {
     await gh.close();

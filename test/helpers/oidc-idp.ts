@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import Provider, { type JWKS } from 'oidc-provider';
-import { freePort } from './gatehouse.ts';
+import { freePort, type TestGatehouse } from './gatehouse.ts';
 
 export interface TestIdp {
   issuer: string;
@@ -116,4 +116,49 @@ export async function startIdp(options: {
         server.close(() => resolve());
       }),
   };
+}
+
+export interface OidcSetup {
+  idp: TestIdp;
+  orgId: string;
+  connectionId: string;
+  /** The connection's callback URL (`oidc_options.redirect_uri`). */
+  callbackUrl: string;
+}
+
+/**
+ * The usual end-to-end fixture: organization "Acme" with the verified domain acme.com, an OIDC connection of
+ * `connectionType` to a fresh oidc-provider on a loopback port, that IdP started with the connection's callback
+ * URL registered, and `appRedirectUri` (if given) on Gatehouse's allowlist.
+ */
+export async function connectOidcIdp(
+  gh: TestGatehouse,
+  options: {
+    connectionType?: string;
+    scopes?: string[];
+    appRedirectUri?: string;
+    idp?: Partial<Parameters<typeof startIdp>[0]>;
+  } = {},
+): Promise<OidcSetup> {
+  if (options.appRedirectUri) await gh.api('POST', '/redirect_uris', { uri: options.appRedirectUri });
+  const org = await gh.api('POST', '/organizations', {
+    name: 'Acme',
+    domain_data: [{ domain: 'acme.com', state: 'verified' }],
+  });
+  const port = await freePort();
+  const conn = await gh.api('POST', '/connections', {
+    organization_id: org.body.id,
+    connection_type: options.connectionType ?? 'OktaOIDC',
+    name: 'Acme Okta',
+    oidc_options: {
+      issuer: `http://127.0.0.1:${port}`,
+      client_id: 'gatehouse-test-client',
+      client_secret: 'gatehouse-test-secret-0123456789abcdef',
+      ...(options.scopes ? { scopes: options.scopes } : {}),
+    },
+  });
+  if (conn.status !== 201) throw new Error(`could not create the connection: ${JSON.stringify(conn.body)}`);
+  const callbackUrl = conn.body.oidc_options.redirect_uri as string;
+  const idp = await startIdp({ ...options.idp, port, redirectUris: [callbackUrl] });
+  return { idp, orgId: org.body.id, connectionId: conn.body.id, callbackUrl };
 }
