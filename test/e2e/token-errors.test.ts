@@ -6,7 +6,7 @@ import { OauthException, UnauthorizedException, WorkOS } from '@workos-inc/node'
 import { catalog, type ErrorCode } from '../../src/errors/catalog.ts';
 import { randomToken } from '../../src/lib/tokens.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
+import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 
 /**
