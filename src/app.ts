@@ -116,12 +116,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretBox: environment.secretBox,
     publicUrl: config.publicUrl,
     allowInsecureHttp: config.allowPrivateUrls,
+    fetch: connectorDeps.fetch,
   };
   const resolver = new dns.Resolver({ timeout: 5000, tries: 1 });
   const resolveTxt: TxtResolver = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));
 
   healthRoutes(app, store, () => closing);
-  ssoRoutes(app, flowDeps, config.publicUrl.startsWith('https:'));
+  ssoRoutes(app, flowDeps, {
+    secureCookies: config.publicUrl.startsWith('https:'),
+    samlMaxBytes: config.samlMaxBytes,
+  });
   managementRoutes(app, managementDeps, resolveTxt);
   return app;
 }

@@ -15,6 +15,8 @@ export interface Config {
   secretKey: Buffer | null;
   allowPrivateUrls: boolean;
   upstreamTimeoutMs: number;
+  samlMaxBytes: number;
+  samlMetadataRefreshMinutes: number;
   logLevel: string;
 }
 
@@ -70,6 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: read(env, 'GATEHOUSE_SECRET_KEY') ?? null,
     allowPrivateUrls: read(env, 'GATEHOUSE_ALLOW_PRIVATE_URLS') ?? false,
     upstreamTimeoutMs: read(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS') ?? 10_000,
+    samlMaxBytes: read(env, 'GATEHOUSE_SAML_MAX_BYTES') ?? 1024 * 1024,
+    samlMetadataRefreshMinutes: read(env, 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES') ?? 360,
     logLevel: read(env, 'GATEHOUSE_LOG_LEVEL') ?? 'info',
   };
 }

@@ -189,6 +189,20 @@ export const variables = {
       'Upper bound, in milliseconds, for each request Gatehouse makes to an identity provider (discovery, token, JWKS, userinfo, metadata).',
     parse: integer(100, 120000),
   },
+  GATEHOUSE_SAML_MAX_BYTES: {
+    name: 'GATEHOUSE_SAML_MAX_BYTES',
+    defaultDoc: '`1048576` (1 MiB)',
+    description:
+      'Largest SAML response accepted at an ACS (the whole form post). Larger posts get HTTP 413 before any parsing.',
+    parse: integer(10_000, 50 * 1024 * 1024),
+  },
+  GATEHOUSE_SAML_METADATA_REFRESH_MINUTES: {
+    name: 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES',
+    defaultDoc: '`360` (6 hours)',
+    description:
+      'How often SAML connections configured with `idp_metadata_url` re-fetch it, so that an IdP certificate rotation needs no action. A failed fetch keeps the previous metadata. `0` turns the schedule off (`POST /connections/{id}/refresh_metadata` still works).',
+    parse: integer(0, 7 * 24 * 60),
+  },
   GATEHOUSE_LOG_LEVEL: {
     name: 'GATEHOUSE_LOG_LEVEL',
     defaultDoc: '`info`',

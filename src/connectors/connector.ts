@@ -33,15 +33,18 @@ export interface LoginRequest {
   secret(label: string): string;
 }
 
-export interface LoginStart {
-  /** Where to send the browser. */
-  redirectUrl: string;
-  /**
-   * What the connector needs again on the callback (the issuer, the scope, a SAML request ID). Stored as is
-   * with the login transaction and never shown to the browser; secrets do not belong here (use `secret()`).
-   */
+/**
+ * Where the connector sends the browser: a redirect (OIDC, SAML HTTP-Redirect) or a form to post (SAML
+ * HTTP-POST binding), with what it needs again on the callback (`connectorState`: the issuer, the scope, a SAML
+ * request ID). The state is stored as is with the login transaction and never shown to the browser; secrets
+ * do not belong in it (use `LoginRequest.secret()`).
+ */
+export type LoginStart = (
+  | { redirectUrl: string }
+  | { form: { action: string; fields: Record<string, string> } }
+) & {
   connectorState: Record<string, unknown>;
-}
+};
 
 /** What the IdP sent back, after the flow tied it to a login transaction and this browser. */
 export interface CallbackRequest {
@@ -70,6 +73,11 @@ export interface UpstreamIdentity {
   groups: string[];
   /** Every claim or attribute the IdP sent, minus tokens. */
   rawAttributes: Record<string, unknown>;
+  /**
+   * A value that must never be accepted twice (a SAML assertion ID), and until when it could be (its validity
+   * plus the clock skew). The flow claims it in the shared store, so a replay fails on every node.
+   */
+  oneTimeKey?: { key: string; expiresAt: Date };
 }
 
 export interface Connector {
@@ -108,6 +116,16 @@ export interface ParsedOptions {
   errors: { field: string; message: string }[];
 }
 
+/** What option parsing may use besides the options. */
+export interface OptionsContext {
+  /** Whether plain-http URLs are accepted (GATEHOUSE_ALLOW_PRIVATE_URLS=on). */
+  allowInsecureHttp: boolean;
+  /** SSRF-guarded fetch, for options that point at a document (SAML metadata URL). */
+  fetch: FetchLike;
+  /** A label for generated keys and certificates (the connection's ID). */
+  label: string;
+}
+
 /** Seals and opens secrets inside a connection's config (bound to the connection and field). */
 export interface SecretSealer {
   seal(value: string, field: string): string;
@@ -121,23 +139,34 @@ export interface ConnectorDefinition {
   readonly optionsKey: string;
   /** Path segment of the callback URL: `${publicUrl}/sso/${callbackSegment}/${externalKey}`. */
   readonly callbackSegment: string;
+  /** How the IdP returns the browser: GET (a redirect) or POST (a form from the IdP's site, as SAML does). */
+  readonly callbackMethod: 'GET' | 'POST';
   /**
    * Validates options sent to `POST /connections` (`existing` undefined) or `PUT /connections/{id}` (merge over
-   * `existing`: only given fields change). Never touches the network.
+   * `existing`: only given fields change). May fetch what the options point at (SAML metadata URL) through
+   * `context.fetch`, and generate keys.
    */
   parseOptions(
     input: unknown,
     existing: Record<string, unknown> | undefined,
     sealer: SecretSealer,
-    policy: { allowInsecureHttp: boolean },
-  ): ParsedOptions;
+    context: OptionsContext,
+  ): ParsedOptions | Promise<ParsedOptions>;
+  /** The required options a stored config still lacks (the connection is a `draft` until there are none). */
+  missingOptions(config: Record<string, unknown>): string[];
+  /** SAML only: the SP metadata the customer's IT admin loads into their IdP (served even for a draft). */
+  spMetadata?(config: Record<string, unknown>, callbackUrl: string): string;
   /** Public view of the options (no secrets) for API responses, plus `callbackUrl` under the protocol's name. */
   presentOptions(config: Record<string, unknown>, callbackUrl: string): Record<string, unknown>;
-  /** Opens a connector for a connection whose options are complete. */
+  /**
+   * Opens a connector for a connection whose options are complete. `cacheKey` names this version of the
+   * connection in per-node caches; `connectionType` is its flavour (OktaSAML, …).
+   */
   open(
     config: Record<string, unknown>,
     sealer: SecretSealer,
     deps: ConnectorDeps,
     cacheKey: string,
+    connectionType: string,
   ): Connector;
 }

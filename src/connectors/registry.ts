@@ -4,11 +4,14 @@
  */
 import type { ConnectorDefinition } from './connector.ts';
 import { oidcConnector } from './oidc/index.ts';
+import { SAML_CONNECTION_TYPES } from './saml/attributes.ts';
+import { samlConnector } from './saml/index.ts';
 
 const definitions: Record<string, ConnectorDefinition> = {
   GenericOIDC: oidcConnector,
   OktaOIDC: oidcConnector,
   EntraIdOIDC: oidcConnector,
+  ...Object.fromEntries(SAML_CONNECTION_TYPES.map((type) => [type, samlConnector])),
 };
 
 /** OAuth provider types selectable with `provider=` (WorkOS `provider` values). */

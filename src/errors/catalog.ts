@@ -172,6 +172,16 @@ export const catalog = {
     'invalid_request',
     'The identity provider answered at the callback URL of another connection. Check the redirect URI registered at the identity provider.',
   ),
+  saml_response_unbound: page(
+    400,
+    'invalid_request',
+    'This SAML response cannot be used here: it does not belong to a sign-in started in this browser. Return to the application and sign in again.',
+  ),
+  default_redirect_uri_missing: page(
+    400,
+    'invalid_request',
+    'IdP-initiated sign-in needs a default redirect URI, and none is configured. Set one with the management API (POST /redirect_uris/{id}/default).',
+  ),
   consent_invalid: page(
     400,
     'invalid_request',
@@ -242,6 +252,51 @@ export const catalog = {
   ),
   consent_denied: redirect('signin_consent_denied', 'User cancelled the authentication request'),
   callback_internal: redirect('server_error', 'Sign-in failed due to an internal error. Try again later.'),
+
+  // ---- SAML responses at the ACS (error-taxonomy.md §5.5): validation failures are server_error; the session
+  // log holds the precise reason with expected and received values ----
+  saml_response_missing: redirect('server_error', 'The identity provider sent no SAML response.'),
+  saml_malformed: redirect('server_error', 'The identity provider response could not be read.'),
+  saml_signature_invalid: redirect('server_error', 'The identity provider response could not be verified.'),
+  saml_sha1_not_allowed: redirect(
+    'server_error',
+    'The identity provider signed the response with SHA-1, which this connection does not allow.',
+  ),
+  saml_issuer_mismatch: redirect(
+    'server_error',
+    'The identity provider response was not issued by this connection.',
+  ),
+  saml_audience_mismatch: redirect(
+    'server_error',
+    'The identity provider response was not addressed to this connection.',
+  ),
+  saml_recipient_mismatch: redirect(
+    'server_error',
+    'The identity provider response was not addressed to this connection.',
+  ),
+  saml_not_yet_valid: redirect(
+    'server_error',
+    'The identity provider response is not yet valid. Check server clocks.',
+  ),
+  saml_expired: redirect('server_error', 'The sign-in response is no longer valid. Try again.'),
+  saml_in_response_to_mismatch: redirect(
+    'server_error',
+    'The sign-in response does not belong to this sign-in attempt. Try again.',
+  ),
+  saml_replayed: redirect('server_error', 'The sign-in response was already used. Try again.'),
+  saml_decrypt_failed: redirect('server_error', 'The identity provider response could not be decrypted.'),
+  saml_assertion_missing: redirect('server_error', 'The identity provider response holds no assertion.'),
+  upstream_authn_failed: redirect('access_denied', 'The identity provider could not authenticate the user.'),
+  upstream_wrong_account: redirect('access_denied', 'The account used is not valid for this connection.'),
+  upstream_authn_requirements_unmet: redirect(
+    'server_error',
+    'The identity provider could not meet the requested authentication requirements.',
+  ),
+  upstream_proxy_failed: redirect('server_error', 'The identity provider could not route the sign-in.'),
+  idp_initiated_disabled: redirect(
+    'idp_initiated_sso_disabled',
+    'IdP-initiated SSO is disabled for this connection. Start the sign-in from the application.',
+  ),
 
   // ---- POST /sso/token: RFC 6749 §5.2 JSON, HTTP 400 (the SDK raises OauthException) ----
   token_body_invalid: oauth(

@@ -3,9 +3,13 @@
  * nothing from third parties, cannot be framed, are never cached and send no referrer (RFC 9700 §4.2.4, §4.16).
  */
 
-/** The Content-Security-Policy of our pages; `formAction` lists where their forms may post (and redirect). */
-export function pageCsp(formAction: string[] = ["'self'"]): string {
-  return `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction.join(' ')}; frame-ancestors 'none'; base-uri 'none'`;
+/**
+ * The Content-Security-Policy of our pages; `formAction` lists where their forms may post (and redirect), and
+ * `scriptHash` allows the one inline script of the auto-posting page.
+ */
+export function pageCsp(formAction: string[] = ["'self'"], scriptHash?: string): string {
+  const scripts = scriptHash ? `; script-src '${scriptHash}'` : '';
+  return `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction.join(' ')}; frame-ancestors 'none'; base-uri 'none'${scripts}`;
 }
 
 export const PAGE_HEADERS: Record<string, string> = {
@@ -17,6 +21,8 @@ export const PAGE_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
 };
+
+import { createHash } from 'node:crypto';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -110,6 +116,44 @@ export function renderConsentPage(page: ConsentPage): string {
 </form>
 <p class="ref">Request ID <code>${escapeHtml(page.requestId)}</code></p>
 </main>
+</body>
+</html>
+`;
+}
+
+/** The only script Gatehouse serves: it submits the auto-posting form. Allowed by its hash in the CSP. */
+const AUTO_POST_SCRIPT = 'document.forms[0].submit();';
+export const AUTO_POST_SCRIPT_HASH = `sha256-${createHash('sha256').update(AUTO_POST_SCRIPT).digest('base64')}`;
+
+/**
+ * A page that posts a form to the identity provider (SAML HTTP-POST binding). The script submits it at once;
+ * without JavaScript the user presses Continue.
+ */
+export function renderAutoPostPage(action: string, fields: Record<string, string>): string {
+  const inputs = Object.entries(fields)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('\n');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Continuing to your identity provider · Gatehouse</title>
+<style>${STYLE}
+  button { font: inherit; padding: .6rem 1.2rem; border-radius: 8px; border: 1px solid #2d5be3; background: #2d5be3; color: #fff; cursor: pointer; }
+</style>
+</head>
+<body>
+<main>
+<h1>Continuing to your identity provider</h1>
+<form method="post" action="${escapeHtml(action)}">
+${inputs}
+<p>If nothing happens, continue by hand.</p>
+<button type="submit">Continue</button>
+</form>
+</main>
+<script>${AUTO_POST_SCRIPT}</script>
 </body>
 </html>
 `;

@@ -92,8 +92,10 @@ export async function createConnection(deps: ManagementDeps, rawBody: unknown) {
   if (organizationId && !org) v.fail('organization_id', `'${organizationId}' is not an organization`);
   rejectForeignOptions(v, body, def.optionsKey, type as string);
   const id = newId('conn');
-  const parsed = def.parseOptions(body[def.optionsKey], undefined, sealerFor(deps.secretBox, id), {
+  const parsed = await def.parseOptions(body[def.optionsKey], undefined, sealerFor(deps.secretBox, id), {
     allowInsecureHttp: deps.allowInsecureHttp,
+    fetch: deps.fetch,
+    label: id,
   });
   for (const e of parsed.errors) v.fail(e.field, e.message);
   v.done();
@@ -159,12 +161,14 @@ export async function updateConnection(deps: ManagementDeps, id: string, rawBody
   rejectForeignOptions(v, body, definition.optionsKey, current.connectionType);
   let missing: string[] = [];
   if (body[definition.optionsKey] !== undefined) {
-    const parsed = definition.parseOptions(
+    const parsed = await definition.parseOptions(
       body[definition.optionsKey],
       current.config,
       sealerFor(deps.secretBox, id),
       {
         allowInsecureHttp: deps.allowInsecureHttp,
+        fetch: deps.fetch,
+        label: id,
       },
     );
     for (const e of parsed.errors) v.fail(e.field, e.message);
@@ -196,9 +200,7 @@ export async function activateConnection(deps: ManagementDeps, id: string) {
     throw new BrokerError('connection_incomplete', {
       message: `${c.connectionType} connections are not supported by this version.`,
     });
-  const missing = definition.parseOptions(undefined, c.config, sealerFor(deps.secretBox, id), {
-    allowInsecureHttp: true,
-  }).missing;
+  const missing = definition.missingOptions(c.config);
   if (missing.length > 0) {
     throw new BrokerError('connection_incomplete', {
       message: `The connection cannot be activated until these options are set: ${missing.join(', ')}.`,

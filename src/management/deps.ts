@@ -1,3 +1,4 @@
+import type { FetchLike } from '../lib/safe-fetch.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
 import type { Store } from '../storage/store.ts';
 
@@ -10,4 +11,6 @@ export interface ManagementDeps {
   publicUrl: string;
   /** Whether http issuer URLs are accepted (GATEHOUSE_ALLOW_PRIVATE_URLS=on). */
   allowInsecureHttp: boolean;
+  /** SSRF-guarded fetch for documents connection options point at (SAML metadata URLs). */
+  fetch: FetchLike;
 }

@@ -41,7 +41,13 @@ export function openConnector(
   if (!definition) return undefined;
   const opened = {
     definition,
-    connector: definition.open(connection.config, sealerFor(box, connection.id), deps, version),
+    connector: definition.open(
+      connection.config,
+      sealerFor(box, connection.id),
+      deps,
+      version,
+      connection.connectionType,
+    ),
   };
   if (deps.cache.size > MAX_OPEN_CONNECTORS) deps.cache.clear();
   deps.cache.set(key, opened);

@@ -7,6 +7,8 @@ export type FlowOutcome =
       status: 302 | 303;
       /** Set (or refresh) the browser binding cookie to this value. */
       bindingCookie?: string;
+      /** Also set it for cross-site POSTs (the connection's IdP posts back, as SAML does). */
+      crossSite?: boolean;
     }
   | {
       kind: 'page';
@@ -16,7 +18,21 @@ export type FlowOutcome =
       message: string;
       requestId: string;
     }
-  | { kind: 'consent'; view: ConsentView };
+  | {
+      kind: 'consent';
+      view: ConsentView;
+      /** Set the browser binding cookie (a sign-in that started at the IdP has none yet). */
+      bindingCookie?: string;
+      crossSite?: boolean;
+    }
+  | {
+      /** An HTML form the browser posts to the IdP (SAML HTTP-POST binding); auto-submitted when scripts run. */
+      kind: 'form_post';
+      action: string;
+      fields: Record<string, string>;
+      bindingCookie?: string;
+      crossSite?: boolean;
+    };
 
 /** What the sign-in consent screen shows (all plain text; the page escapes it). */
 export interface ConsentView {

@@ -444,6 +444,16 @@ export interface Store {
    */
   redeemAuthorizationCode(request: RedeemRequest): Promise<RedeemResult>;
   getAccessToken(tokenHash: string): Promise<AccessTokenRecord | null>;
-  /** Deletes codes, access tokens and idempotency records that expired before `before`; returns how many. */
+  /**
+   * Deletes codes, access tokens, idempotency records and one-time keys that expired before `before`; returns
+   * how many.
+   */
   deleteExpiredGrants(before: Date): Promise<number>;
+
+  // one-time keys (SAML assertion IDs)
+  /**
+   * Records `key` as used until `expiresAt`: true the first time, false for a key already recorded (and not
+   * purged). Atomic: of concurrent claims of one key, exactly one is true. The replay cache of SAML assertions.
+   */
+  claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean>;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { NotFoundException, UnprocessableEntityException } from '@workos-inc/node';
+import { supportedConnectionTypes } from '../../src/connectors/registry.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 
 /**
@@ -293,14 +294,15 @@ describe('connections: create, update and state machine (raw API)', () => {
     assert.deepEqual(fields(unknown.body), ['connection_type']);
     assert.equal(
       unknown.body.errors[0].code,
-      'connection_type must be one of GenericOIDC, OktaOIDC, EntraIdOIDC',
+      `connection_type must be one of ${supportedConnectionTypes().join(', ')}`,
     );
+    assert.ok(supportedConnectionTypes().includes('GenericSAML'));
 
     const provider = await gh.api('POST', '/connections', { connection_type: 'GoogleOAuth' });
     assert.equal(provider.status, 422);
     assert.equal(
       provider.body.errors[0].code,
-      'connection_type must be one of GenericOIDC, OktaOIDC, EntraIdOIDC (OAuth provider connections are not available yet)',
+      `connection_type must be one of ${supportedConnectionTypes().join(', ')} (OAuth provider connections are not available yet)`,
     );
 
     const missingType = await gh.api('POST', '/connections', { organization_id: orgId });

@@ -1,4 +1,4 @@
-import type { ParsedOptions, SecretSealer } from '../connector.ts';
+import type { OptionsContext, ParsedOptions, SecretSealer } from '../connector.ts';
 
 /**
  * OIDC connection options (`oidc_options`), as the management API takes them:
@@ -35,7 +35,7 @@ export function parseOidcOptions(
   input: unknown,
   existing: Record<string, unknown> | undefined,
   sealer: SecretSealer,
-  policy: { allowInsecureHttp: boolean },
+  policy: OptionsContext,
 ): ParsedOptions {
   const errors: ParsedOptions['errors'] = [];
   const base = (existing ?? { scopes: DEFAULT_SCOPES }) as unknown as OidcConfig;
@@ -118,11 +118,18 @@ export function parseOidcOptions(
     });
   }
 
+  const missing = missingOidcOptions(config as unknown as Record<string, unknown>);
+  return { config: config as unknown as Record<string, unknown>, missing, errors };
+}
+
+/** Required options that are not set yet. */
+export function missingOidcOptions(stored: Record<string, unknown>): string[] {
+  const config = stored as unknown as OidcConfig;
   const missing: string[] = [];
   if (!config.issuer) missing.push('oidc_options.issuer');
   if (!config.clientId) missing.push('oidc_options.client_id');
   if (!config.clientSecret) missing.push('oidc_options.client_secret');
-  return { config: config as unknown as Record<string, unknown>, missing, errors };
+  return missing;
 }
 
 export function presentOidcOptions(

@@ -13,7 +13,7 @@ import type {
   UpstreamIdentity,
 } from '../connector.ts';
 import { classifyOidcError, identityFromClaims, needsUserinfo } from './callback.ts';
-import { type OidcConfig, parseOidcOptions, presentOidcOptions } from './config.ts';
+import { missingOidcOptions, type OidcConfig, parseOidcOptions, presentOidcOptions } from './config.ts';
 
 /**
  * OpenID Connect connector (GenericOIDC, OktaOIDC, EntraIdOIDC), built on openid-client.
@@ -254,7 +254,9 @@ export const oidcConnector: ConnectorDefinition = {
   protocol: 'oidc',
   optionsKey: 'oidc_options',
   callbackSegment: 'oidc/callback',
+  callbackMethod: 'GET',
   parseOptions: parseOidcOptions,
+  missingOptions: missingOidcOptions,
   presentOptions: presentOidcOptions,
   open(
     config: Record<string, unknown>,

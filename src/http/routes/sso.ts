@@ -1,13 +1,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { connectorFor } from '../../connectors/registry.ts';
+import { BrokerError } from '../../errors/broker-error.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
 import { authorize } from '../../sso/authorize/index.ts';
 import { callback } from '../../sso/callback/index.ts';
+import { callbackUrl } from '../../sso/connections.ts';
 import { decideConsent } from '../../sso/consent.ts';
 import type { FlowDeps } from '../../sso/deps.ts';
 import type { FlowOutcome } from '../../sso/outcome.ts';
 import { exchangeCode, profileForToken } from '../../sso/token.ts';
-import { BINDING_COOKIE, bindingCookieHeader, readCookie } from '../cookies.ts';
-import { PAGE_HEADERS, pageCsp, renderConsentPage, renderErrorPage } from '../pages.ts';
+import { bindingCookieHeaders, readBindingCookie } from '../cookies.ts';
+import {
+  AUTO_POST_SCRIPT_HASH,
+  PAGE_HEADERS,
+  pageCsp,
+  renderAutoPostPage,
+  renderConsentPage,
+  renderErrorPage,
+} from '../pages.ts';
 import { type FormBody, isFormBody } from './body.ts';
 
 /** SSO routes. Thin: parse the edge, call the flow, write its outcome. */
@@ -33,6 +43,12 @@ function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: 
           }),
         );
     case 'consent':
+      if (outcome.bindingCookie) {
+        reply.header(
+          'set-cookie',
+          bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
+        );
+      }
       return reply
         .code(200)
         .headers({
@@ -46,9 +62,27 @@ function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: 
         .send(renderConsentPage(outcome.view));
     case 'redirect':
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
-      if (outcome.bindingCookie)
-        reply.header('set-cookie', bindingCookieHeader(outcome.bindingCookie, secureCookies));
+      if (outcome.bindingCookie) {
+        reply.header(
+          'set-cookie',
+          bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
+        );
+      }
       return reply.redirect(outcome.location, outcome.status);
+    case 'form_post':
+      if (outcome.bindingCookie) {
+        reply.header(
+          'set-cookie',
+          bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
+        );
+      }
+      return reply
+        .code(200)
+        .headers({
+          ...PAGE_HEADERS,
+          'content-security-policy': pageCsp([new URL(outcome.action).origin], AUTO_POST_SCRIPT_HASH),
+        })
+        .send(renderAutoPostPage(outcome.action, outcome.fields));
   }
 }
 
@@ -66,13 +100,18 @@ function bodyParams(body: unknown): Map<string, string[]> | null {
   return null;
 }
 
-export function ssoRoutes(app: FastifyInstance, deps: FlowDeps, secureCookies: boolean): void {
+export function ssoRoutes(
+  app: FastifyInstance,
+  deps: FlowDeps,
+  options: { secureCookies: boolean; samlMaxBytes: number },
+): void {
+  const { secureCookies } = options;
   app.get('/sso/authorize', { config: { family: 'browser' } }, async (request, reply) => {
     const outcome = await authorize(
       {
         rawQuery: rawQuery(request),
         requestId: request.id,
-        bindingCookie: readCookie(request.headers.cookie, BINDING_COOKIE),
+        bindingCookie: readBindingCookie(request.headers.cookie),
       },
       deps,
       request.log,
@@ -92,8 +131,9 @@ export function ssoRoutes(app: FastifyInstance, deps: FlowDeps, secureCookies: b
           url: new URL(request.url, deps.publicUrl),
           form: {},
           stateValues: query.values.get('state') ?? [],
-          bindingCookie: readCookie(request.headers.cookie, BINDING_COOKIE),
+          bindingCookie: readBindingCookie(request.headers.cookie),
           requestId: request.id,
+          method: 'GET',
         },
         deps,
         request.log,
@@ -101,6 +141,46 @@ export function ssoRoutes(app: FastifyInstance, deps: FlowDeps, secureCookies: b
       return writeOutcome(reply, outcome, secureCookies);
     },
   );
+
+  // The SAML Assertion Consumer Service (HTTP-POST binding): `saml_options.acs_url`. The body limit applies
+  // before any parsing; a larger post gets 413.
+  app.post<{ Params: { key: string }; Body: FormBody }>(
+    '/sso/saml/acs/:key',
+    { config: { family: 'browser' }, bodyLimit: options.samlMaxBytes },
+    async (request, reply) => {
+      const form = isFormBody(request.body) ? request.body : null;
+      const fields: Record<string, string> = {};
+      for (const name of ['SAMLResponse', 'RelayState']) {
+        const values = form?.values.get(name);
+        if (values?.length === 1 && values[0] !== undefined) fields[name] = values[0];
+      }
+      const outcome = await callback(
+        {
+          externalKey: request.params.key,
+          url: new URL(request.url, deps.publicUrl),
+          form: fields,
+          stateValues: form?.values.get('RelayState') ?? [],
+          bindingCookie: readBindingCookie(request.headers.cookie),
+          requestId: request.id,
+          method: 'POST',
+        },
+        deps,
+        request.log,
+      );
+      return writeOutcome(reply, outcome, secureCookies);
+    },
+  );
+
+  // SAML SP metadata, for the customer's IT admin: `saml_options.sp_metadata_url`.
+  app.get<{ Params: { key: string } }>('/sso/saml/metadata/:key', async (request, reply) => {
+    const connection = await deps.store.getConnectionByExternalKey(request.params.key);
+    const definition = connection ? connectorFor(connection.connectionType) : undefined;
+    if (!connection || !definition?.spMetadata) {
+      throw new BrokerError('not_found', { message: 'No SAML connection has this metadata URL.' });
+    }
+    const xml = definition.spMetadata(connection.config, callbackUrl(deps.publicUrl, definition, connection));
+    return reply.header('content-type', 'application/samlmetadata+xml; charset=utf-8').send(xml);
+  });
 
   app.post<{ Body: FormBody }>('/sso/consent', { config: { family: 'browser' } }, async (request, reply) => {
     const form = isFormBody(request.body) ? request.body : null;
@@ -110,7 +190,7 @@ export function ssoRoutes(app: FastifyInstance, deps: FlowDeps, secureCookies: b
       {
         token: one('consent_token'),
         decision: one('decision'),
-        bindingCookie: readCookie(request.headers.cookie, BINDING_COOKIE),
+        bindingCookie: readBindingCookie(request.headers.cookie),
         origin: request.headers.origin,
         requestId: request.id,
       },

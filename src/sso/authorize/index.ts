@@ -56,8 +56,7 @@ export async function authorize(
       const pending = step(ctx, deps);
       if (pending) await pending;
     }
-    const { location, bindingCookie } = await startUpstream(ctx, deps);
-    return { kind: 'redirect', status: 302, location, bindingCookie };
+    return await startUpstream(ctx, deps);
   } catch (err) {
     const outcome = renderAuthorizeError(err, ctx, deps.publicUrl, log);
     if (ctx.redirectUri) await recordFailure(err, ctx, deps, log);

@@ -3,6 +3,7 @@ import { newId } from '../../lib/ids.ts';
 import { randomToken, sha256 } from '../../lib/tokens.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
 import type { FlowDeps } from '../deps.ts';
+import type { FlowOutcome } from '../outcome.ts';
 import { type AuthorizeContext, newSession } from './context.ts';
 
 /** A binding cookie we issued: 32 random bytes, base64url. Anything else is replaced. */
@@ -16,10 +17,7 @@ const BINDING = /^[A-Za-z0-9_-]{43}$/;
  * request that fails (including discovery) writes nothing. It expires after `transactionTtlMs` and is
  * consumed once by the callback.
  */
-export async function startUpstream(
-  ctx: AuthorizeContext,
-  deps: FlowDeps,
-): Promise<{ location: string; bindingCookie: string }> {
+export async function startUpstream(ctx: AuthorizeContext, deps: FlowDeps): Promise<FlowOutcome> {
   const connection = ctx.connection;
   const redirectUri = ctx.redirectUri;
   if (!connection || !redirectUri || !ctx.clientId) throw new Error('startUpstream ran before the checks');
@@ -73,5 +71,14 @@ export async function startUpstream(
       stages: { authorize: now.toISOString(), upstream_redirect: now.toISOString() },
     },
   );
-  return { location: start.redirectUrl, bindingCookie: binding };
+  const crossSite = opened.definition.callbackMethod === 'POST';
+  return 'form' in start
+    ? {
+        kind: 'form_post',
+        action: start.form.action,
+        fields: start.form.fields,
+        bindingCookie: binding,
+        crossSite,
+      }
+    : { kind: 'redirect', status: 302, location: start.redirectUrl, bindingCookie: binding, crossSite };
 }

@@ -11,6 +11,8 @@ import { issueCode } from '../issue-code.ts';
 import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
 import { failurePatch, failureStage, updateSessionSafely } from '../session-log.ts';
+import { idpInitiated } from './idp-initiated.ts';
+import { claimOnce, identityProviderOf, markFirstSignIn } from './shared.ts';
 
 /**
  * The IdP's answer at a connection's callback URL (error-taxonomy.md §5.2, §7). In order:
@@ -37,6 +39,8 @@ export interface CallbackInput {
   stateValues: string[];
   bindingCookie: string | null;
   requestId: string;
+  /** GET (OIDC redirect) or POST (SAML ACS): a POST is answered with 303, never 302 or 307 (RFC 9700 §4.12). */
+  method: 'GET' | 'POST';
 }
 
 interface Log {
@@ -47,12 +51,18 @@ interface Log {
 export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): Promise<FlowOutcome> {
   const { store } = deps;
   const state = input.stateValues.length === 1 ? input.stateValues[0] : undefined;
-  if (!state) return pageOutcome('callback_state_missing', input.requestId);
   // Our state is `<login ID>.<secret>` (see start-upstream.ts); anything else is not ours.
-  const dot = state.indexOf('.');
-  const id = state.slice(0, dot);
-  const tx = dot > 0 && LOGIN_ID.test(id) ? await store.getLoginTransaction(id, sha256(state)) : null;
+  const dot = state?.indexOf('.') ?? -1;
+  const id = state?.slice(0, dot) ?? '';
+  const ours = state !== undefined && dot > 0 && LOGIN_ID.test(id);
+  if (!ours && input.method === 'POST' && input.form.SAMLResponse && input.stateValues.length <= 1) {
+    // A SAML response without a sign-in of ours behind it: IdP-initiated (unsolicited) SSO.
+    return idpInitiated(input, deps, log);
+  }
+  if (!state) return pageOutcome('callback_state_missing', input.requestId);
+  const tx = ours ? await store.getLoginTransaction(id, sha256(state)) : null;
   if (!tx) return pageOutcome('callback_state_unknown', input.requestId);
+  const answer = input.method === 'POST' ? 303 : 302;
   const connection = await store.getConnectionByExternalKey(input.externalKey);
   if (!connection || connection.id !== tx.connectionId) {
     log.warn({ transaction: tx.id, connection: connection?.id ?? null }, 'callback at another connection');
@@ -86,14 +96,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       const profile = await store.getProfile(tx.profileId);
       if (profile) {
         await recordCallback();
-        return showConsent(
-          deps,
-          tx,
-          profile,
-          connection,
-          identityProviderOf(tx, connection),
-          input.requestId,
-        );
+        return showConsent(deps, tx, profile, connection, identityProviderOf(connection), input.requestId);
       }
     }
     const expired = new BrokerError('transaction_expired', {
@@ -111,7 +114,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       );
       return {
         kind: 'redirect',
-        status: 302,
+        status: answer,
         location: errorRedirect(redirectUri, tx.appState, deps.publicUrl, expired, 'callback_internal'),
       };
     }
@@ -136,6 +139,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       connectorState,
       secret: (label) => deps.secretBox.derive(label, state),
     });
+    await claimOnce(deps, identity);
     const profile = await saveProfile(store, connection, identity);
     await updateSessionSafely(
       store,
@@ -151,7 +155,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
         consumed,
         profile,
         connection,
-        identityProviderOf(consumed, connection),
+        identityProviderOf(connection),
         input.requestId,
       );
       await updateSessionSafely(
@@ -169,7 +173,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       { outcome: 'succeeded', stages: { code_issued: deps.now().toISOString() } },
       log,
     );
-    return { kind: 'redirect', status: 302, location };
+    return { kind: 'redirect', status: answer, location };
   } catch (err) {
     return fail(err);
   }
@@ -192,7 +196,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
     );
     return {
       kind: 'redirect',
-      status: 302,
+      status: answer,
       location: errorRedirect(
         redirectUri as VerifiedRedirectUri,
         t.appState,
@@ -202,31 +206,4 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       ),
     };
   }
-}
-
-/** The first successful sign-in moves a validating connection to active. */
-async function markFirstSignIn(deps: FlowDeps, connection: ConnectionRecord, log: Log): Promise<void> {
-  if (connection.firstLoginAt && connection.state !== 'validating') return;
-  try {
-    await deps.store.updateConnection(connection.id, {
-      ...(connection.state === 'validating' ? { state: 'active' as const } : {}),
-      ...(connection.firstLoginAt ? {} : { firstLoginAt: deps.now() }),
-    });
-    deps.config.clear();
-  } catch (err) {
-    log.error({ err, connection: connection.id }, 'could not record the first sign-in');
-  }
-}
-
-/** How the consent screen names the IdP: the host of the URL the user signed in at. */
-function identityProviderOf(tx: LoginTransactionRecord, connection: ConnectionRecord): string {
-  const issuer = (connection.config as { issuer?: unknown }).issuer;
-  if (typeof issuer === 'string') {
-    try {
-      return new URL(issuer).host;
-    } catch {
-      // fall through
-    }
-  }
-  return `${connection.connectionType} (${tx.connectionId})`;
 }

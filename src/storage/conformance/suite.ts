@@ -1820,5 +1820,21 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.getAccessToken('live-token'), null);
       });
     });
+
+    describe('one-time keys', () => {
+      test('a key is claimed once, also under concurrency, until it is purged', async (store) => {
+        const expiresAt = new Date(Date.now() + 60_000);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, () => store.claimOneTimeKey('saml:a', expiresAt)),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.equal(await store.claimOneTimeKey('saml:a', expiresAt), false);
+        assert.equal(await store.claimOneTimeKey('saml:b', expiresAt), true);
+        await store.claimOneTimeKey('saml:old', new Date(Date.now() - 1_000));
+        assert.equal(await store.deleteExpiredGrants(new Date()), 1);
+        assert.equal(await store.claimOneTimeKey('saml:old', expiresAt), true);
+        assert.equal(await store.claimOneTimeKey('saml:a', expiresAt), false);
+      });
+    });
   });
 }

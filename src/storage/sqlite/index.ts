@@ -1030,7 +1030,18 @@ export class SqliteStore implements Store {
       () =>
         this.#run('DELETE FROM authorization_codes WHERE expires_at < ?', b) +
         this.#run('DELETE FROM access_tokens WHERE expires_at < ?', b) +
-        this.#run('DELETE FROM idempotency_keys WHERE expires_at < ?', b),
+        this.#run('DELETE FROM idempotency_keys WHERE expires_at < ?', b) +
+        this.#run('DELETE FROM one_time_keys WHERE expires_at < ?', b),
+    );
+  }
+
+  async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {
+    return (
+      this.#run(
+        'INSERT INTO one_time_keys (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING',
+        key,
+        iso(expiresAt),
+      ) === 1
     );
   }
 }

@@ -217,4 +217,15 @@ CREATE INDEX sso_sessions_callback_request ON sso_sessions(callback_request_id) 
 CREATE INDEX sso_sessions_consent_request ON sso_sessions(consent_request_id) WHERE consent_request_id IS NOT NULL;
 `,
   },
+  {
+    version: 4,
+    name: 'one-time keys (SAML assertion replay cache)',
+    sql: `
+CREATE TABLE one_time_keys (
+  key TEXT PRIMARY KEY,
+  expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX one_time_keys_expires ON one_time_keys(expires_at);
+`,
+  },
 ];

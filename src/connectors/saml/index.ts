@@ -1,0 +1,421 @@
+import {
+  generateServiceProviderMetadata,
+  SAML,
+  SamlStatusError,
+  ValidateInResponseTo,
+} from '@node-saml/node-saml';
+import xpath from 'xpath';
+import { BrokerError } from '../../errors/broker-error.ts';
+import type { ErrorCode } from '../../errors/catalog.ts';
+import type {
+  CallbackRequest,
+  Connector,
+  ConnectorDefinition,
+  ConnectorDeps,
+  LoginRequest,
+  LoginStart,
+  SecretSealer,
+  UpstreamIdentity,
+} from '../connector.ts';
+import { mapSamlProfile } from './attributes.ts';
+import {
+  missingSamlOptions,
+  parseSamlOptions,
+  presentSamlOptions,
+  type SamlConfig,
+  spUrls,
+} from './config.ts';
+import { parseCertificate } from './keys.ts';
+import { parseXml, XmlRejected } from './xml.ts';
+
+/**
+ * SAML 2.0 service provider (GenericSAML and the IdP flavours), on @node-saml/node-saml.
+ *
+ * SP-initiated: an AuthnRequest by HTTP-Redirect (or HTTP-POST when the IdP only offers that), signed when the
+ * connection says so, with our state as RelayState. At the ACS (HTTP-POST), in order:
+ * 1. no DTD, and no SHA-1 in signatures unless `allow_sha1` (the RSA-OAEP key transport of an EncryptedKey,
+ *    which commonly uses SHA-1, is not a signature and is not affected);
+ * 2. the IdP's Status: a failure status is mapped to its code (error-taxonomy §5.5) without further checks;
+ * 3. node-saml: the signature of the Response or of the Assertion by one of the connection's certificates
+ *    (xml-crypto, checked against wrapping), exactly one assertion, decryption, Audience, NotBefore /
+ *    NotOnOrAfter with the skew, InResponseTo against our request (or absent for IdP-initiated);
+ * 4. what node-saml leaves to us, read from the verified assertion only: Issuer, SubjectConfirmationData
+ *    Recipient, and the Response's Destination;
+ * 5. the assertion ID is returned as a one-time key: the flow claims it in the shared store (replay).
+ * Every failure carries the expected and received values in `detail` for the session log.
+ */
+
+const SHA1 = /#(rsa-)?sha1$|#dsa-sha1$|#ecdsa-sha1$/i;
+const STATUS_PREFIX = 'urn:oasis:names:tc:SAML:2.0:status:';
+
+const select = (expr: string, node: unknown) => xpath.select(expr, node as Node) as unknown[];
+
+interface SavedState {
+  requestId: string;
+}
+
+/**
+ * node-saml validates InResponseTo through a cache of request IDs and their creation times; ours knows exactly
+ * one request ID (or none, IdP-initiated). Its age is not node-saml's to judge: the login transaction that
+ * carried it has already been checked for expiry.
+ */
+function expectingOnly(requestId: string | null) {
+  return {
+    saveAsync: async () => null,
+    getAsync: async (key: string) =>
+      requestId !== null && key === requestId ? new Date().toISOString() : null,
+    removeAsync: async () => null,
+  };
+}
+
+/** The IdP's status codes (top level and second level) and message, from the raw response. */
+function statusOf(doc: unknown): { top: string; second: string | null; message: string | null } {
+  const top = select(
+    "/*[local-name()='Response']/*[local-name()='Status']/*[local-name()='StatusCode']",
+    doc,
+  )[0] as Element | undefined;
+  const second = top ? (select("*[local-name()='StatusCode']", top)[0] as Element | undefined) : undefined;
+  const message = select(
+    "/*[local-name()='Response']/*[local-name()='Status']/*[local-name()='StatusMessage']",
+    doc,
+  )[0] as Element | undefined;
+  return {
+    top: (top?.getAttribute('Value') ?? '').replace(STATUS_PREFIX, ''),
+    second: second ? (second.getAttribute('Value') ?? '').replace(STATUS_PREFIX, '') : null,
+    message: message?.textContent ?? null,
+  };
+}
+
+/** error-taxonomy §5.5: a SAML failure status → our code. */
+function statusCode(top: string, second: string | null): ErrorCode {
+  switch (second) {
+    case 'AuthnFailed':
+      return 'upstream_authn_failed';
+    case 'RequestDenied':
+      return 'upstream_policy_denied';
+    case 'UnknownPrincipal':
+      return 'upstream_wrong_account';
+    case 'NoPassive':
+      return 'upstream_interaction_required';
+    case 'NoAuthnContext':
+      return 'upstream_authn_requirements_unmet';
+    case 'InvalidNameIDPolicy':
+    case 'InvalidAttrNameOrValue':
+    case 'UnknownAttrProfile':
+      return 'upstream_config_rejected';
+    case 'RequestUnsupported':
+    case 'UnsupportedBinding':
+    case 'RequestVersionDeprecated':
+    case 'RequestVersionTooHigh':
+    case 'RequestVersionTooLow':
+      return 'upstream_request_rejected';
+    case 'NoAvailableIDP':
+    case 'NoSupportedIDP':
+    case 'ProxyCountExceeded':
+      return 'upstream_proxy_failed';
+    case 'TooManyResponses':
+    case 'ResourceNotRecognized':
+      return 'upstream_temporarily_unavailable';
+    case null:
+      if (top === 'Requester' || top === 'VersionMismatch') return 'upstream_request_rejected';
+      if (top === 'Responder') return 'upstream_temporarily_unavailable';
+      return 'upstream_error_unknown';
+    default:
+      return 'upstream_error_unknown';
+  }
+}
+
+/** node-saml's error messages → our codes (its messages are its API for these; tests pin each one). */
+function classifyValidationError(err: unknown): ErrorCode {
+  const message = (err as Error)?.message ?? '';
+  if (/multiple assertions/i.test(message)) return 'saml_signature_invalid';
+  if (/signature/i.test(message) || /Cannot obtain assertion from signed data/i.test(message))
+    return 'saml_signature_invalid';
+  if (/InResponseTo/i.test(message)) return 'saml_in_response_to_mismatch';
+  if (/audience/i.test(message)) return 'saml_audience_mismatch';
+  if (/NotBefore|not yet valid/i.test(message)) return 'saml_not_yet_valid';
+  if (/expired|NotOnOrAfter/i.test(message)) return 'saml_expired';
+  if (/decrypt|EncryptedAssertion|decryption/i.test(message)) return 'saml_decrypt_failed';
+  if (/Missing SAML assertion|No Assertion/i.test(message)) return 'saml_assertion_missing';
+  return 'saml_malformed';
+}
+
+class SamlConnector implements Connector {
+  readonly #config: SamlConfig & { idpEntityId: string; idpSsoUrl: string };
+  readonly #connectionType: string;
+  readonly #signingKey: string | undefined;
+  readonly #decryptionKey: string | undefined;
+
+  constructor(
+    config: SamlConfig & { idpEntityId: string; idpSsoUrl: string },
+    connectionType: string,
+    keys: { signing?: string; decryption?: string },
+  ) {
+    this.#config = config;
+    this.#connectionType = connectionType;
+    this.#signingKey = keys.signing;
+    this.#decryptionKey = keys.decryption;
+  }
+
+  #saml(acsUrl: string, requestId: string | null): SAML {
+    const { entityId } = spUrls(acsUrl);
+    return new SAML({
+      entryPoint: this.#config.idpSsoUrl,
+      issuer: entityId,
+      audience: entityId,
+      callbackUrl: acsUrl,
+      idpCert: this.#config.idpCertificates,
+      // Either the Response or the Assertion must be signed (Entra signs only the assertion by default).
+      wantAuthnResponseSigned: false,
+      wantAssertionsSigned: false,
+      acceptedClockSkewMs: this.#config.clockSkewSeconds * 1000,
+      validateInResponseTo: requestId ? ValidateInResponseTo.always : ValidateInResponseTo.ifPresent,
+      cacheProvider: expectingOnly(requestId),
+      generateUniqueId: () => requestId ?? '_unused',
+      identifierFormat: null,
+      // No RequestedAuthnContext: IdPs reject contexts they do not offer (Entra AADSTS75011).
+      disableRequestedAuthnContext: true,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+      ...(this.#signingKey ? { privateKey: this.#signingKey } : {}),
+      ...(this.#decryptionKey ? { decryptionPvk: this.#decryptionKey } : {}),
+    });
+  }
+
+  async startLogin(request: LoginRequest): Promise<LoginStart> {
+    // An NCName (xs:ID): letters first; derived from the state, so it is unpredictable and never stored alone.
+    const requestId = `_${request
+      .secret('saml request id')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .slice(0, 32)}`;
+    const saml = this.#saml(request.callbackUrl, requestId);
+    try {
+      if (this.#config.idpSsoBinding === 'post') {
+        const message = await saml.getAuthorizeMessageAsync(request.state, undefined, {});
+        const fields = Object.fromEntries(
+          Object.entries(message).filter((e): e is [string, string] => typeof e[1] === 'string'),
+        );
+        return { form: { action: this.#config.idpSsoUrl, fields }, connectorState: { requestId } };
+      }
+      const url = await saml.getAuthorizeUrlAsync(request.state, undefined, {});
+      return { redirectUrl: url, connectorState: { requestId } };
+    } catch (err) {
+      throw new BrokerError('upstream_misconfigured', {
+        detail: { stage: 'authorization_request', reason: (err as Error).message },
+        cause: err,
+      });
+    }
+  }
+
+  async handleCallback(request: CallbackRequest): Promise<UpstreamIdentity> {
+    const saved = request.connectorState as Partial<SavedState>;
+    const requestId = saved.requestId ?? null;
+    const encoded = request.form.SAMLResponse;
+    if (!encoded) throw new BrokerError('saml_response_missing');
+    const xml = Buffer.from(encoded, 'base64').toString('utf8');
+
+    // 1. Well-formed, no DTD, no SHA-1 signatures (unless allowed).
+    let doc: ReturnType<typeof parseXml>;
+    try {
+      doc = parseXml(xml);
+    } catch (err) {
+      throw new BrokerError('saml_malformed', {
+        detail: { stage: 'saml_validation', reason: err instanceof XmlRejected ? err.message : String(err) },
+      });
+    }
+    if (!this.#config.allowSha1) {
+      const algorithms = (
+        select(
+          "//*[local-name()='Signature']/*[local-name()='SignedInfo']/*[local-name()='SignatureMethod' or local-name()='Reference']/descendant-or-self::*/@Algorithm",
+          doc,
+        ) as Attr[]
+      ).map((a) => a.value);
+      const weak = algorithms.filter((a) => SHA1.test(a));
+      if (weak.length > 0) {
+        throw new BrokerError('saml_sha1_not_allowed', {
+          detail: {
+            stage: 'saml_validation',
+            algorithms: weak,
+            hint: 'set saml_options.allow_sha1 or configure SHA-256 at the IdP',
+          },
+        });
+      }
+    }
+
+    // 2. The IdP's status.
+    const status = statusOf(doc);
+    if (status.top && status.top !== 'Success') {
+      throw new BrokerError(statusCode(status.top, status.second), {
+        upstream: { status: status.top, sub_status: status.second, status_message: status.message },
+        detail: { stage: 'saml_status' },
+      });
+    }
+
+    // 3. Signature, assertion, conditions, InResponseTo (node-saml).
+    const saml = this.#saml(request.callbackUrl, requestId);
+    let profile: Awaited<ReturnType<SAML['validatePostResponseAsync']>>['profile'];
+    try {
+      ({ profile } = await saml.validatePostResponseAsync({ SAMLResponse: encoded }));
+    } catch (err) {
+      if (err instanceof SamlStatusError) {
+        throw new BrokerError('upstream_error_unknown', {
+          detail: { stage: 'saml_status', reason: err.message },
+        });
+      }
+      const code = classifyValidationError(err);
+      throw new BrokerError(code, { detail: this.#detailFor(code, err, doc, requestId), cause: err });
+    }
+    if (!profile) throw new BrokerError('saml_assertion_missing', { detail: { stage: 'saml_validation' } });
+
+    // 4. Read from the verified assertion only.
+    const assertionXml = profile.getAssertionXml?.() ?? '';
+    const assertion = parseXml(assertionXml);
+    const issuer = (
+      select("/*[local-name()='Assertion']/*[local-name()='Issuer']", assertion)[0] as Element | undefined
+    )?.textContent?.trim();
+    if (issuer !== this.#config.idpEntityId) {
+      throw new BrokerError('saml_issuer_mismatch', {
+        detail: { stage: 'saml_validation', expected: this.#config.idpEntityId, received: issuer ?? null },
+      });
+    }
+    const recipients = (
+      select(
+        "/*[local-name()='Assertion']/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']/@Recipient",
+        assertion,
+      ) as Attr[]
+    ).map((a) => a.value);
+    if (recipients.length === 0 || recipients.some((r) => r !== request.callbackUrl)) {
+      throw new BrokerError('saml_recipient_mismatch', {
+        detail: {
+          stage: 'saml_validation',
+          field: 'Recipient',
+          expected: request.callbackUrl,
+          received: recipients,
+        },
+      });
+    }
+    const destination = (select("/*[local-name()='Response']/@Destination", doc)[0] as Attr | undefined)
+      ?.value;
+    if (destination !== undefined && destination !== request.callbackUrl) {
+      throw new BrokerError('saml_recipient_mismatch', {
+        detail: {
+          stage: 'saml_validation',
+          field: 'Destination',
+          expected: request.callbackUrl,
+          received: destination,
+        },
+      });
+    }
+
+    // 5. The assertion ID, to be claimed once.
+    const assertionId =
+      (select("/*[local-name()='Assertion']/@ID", assertion)[0] as Attr | undefined)?.value ?? '';
+    const notOnOrAfter = [
+      ...(select("//*[local-name()='SubjectConfirmationData']/@NotOnOrAfter", assertion) as Attr[]),
+      ...(select(
+        "/*[local-name()='Assertion']/*[local-name()='Conditions']/@NotOnOrAfter",
+        assertion,
+      ) as Attr[]),
+    ]
+      .map((a) => Date.parse(a.value))
+      .filter((t) => Number.isFinite(t));
+    const validUntil = notOnOrAfter.length ? Math.max(...notOnOrAfter) : Date.now() + 10 * 60 * 1000;
+
+    const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
+    const mapped = mapSamlProfile({
+      connectionType: this.#connectionType,
+      nameId: profile.nameID ?? null,
+      nameIdFormat: profile.nameIDFormat ?? null,
+      attributes,
+      attributeMap: this.#config.attributeMap,
+    });
+    return {
+      ...mapped,
+      rawAttributes: {
+        ...attributes,
+        name_id: profile.nameID ?? null,
+        name_id_format: profile.nameIDFormat ?? null,
+        session_index: profile.sessionIndex ?? null,
+        issuer,
+      },
+      oneTimeKey: {
+        key: `saml_assertion:${this.#config.idpEntityId}:${assertionId}`,
+        expiresAt: new Date(validUntil + this.#config.clockSkewSeconds * 1000),
+      },
+    };
+  }
+
+  /** Expected-vs-received values for the session log. */
+  #detailFor(code: ErrorCode, err: unknown, doc: unknown, requestId: string | null): Record<string, unknown> {
+    const detail: Record<string, unknown> = { stage: 'saml_validation', reason: (err as Error).message };
+    if (code === 'saml_signature_invalid') {
+      const certs = (
+        select("//*[local-name()='Signature']//*[local-name()='X509Certificate']", doc) as Element[]
+      )
+        .map((c) => parseCertificate(c.textContent ?? ''))
+        .map((p) => (p.ok ? p.fingerprint : 'unparseable'));
+      detail.expected_certificates = this.#config.idpCertificates.map((pem) => {
+        const p = parseCertificate(pem);
+        return p.ok ? p.fingerprint : 'unparseable';
+      });
+      detail.received_certificates = [...new Set(certs)];
+    } else if (code === 'saml_in_response_to_mismatch') {
+      detail.expected = requestId;
+      detail.received =
+        (select("/*[local-name()='Response']/@InResponseTo", doc)[0] as Attr | undefined)?.value ?? null;
+    } else if (code === 'saml_audience_mismatch') {
+      detail.received = (select("//*[local-name()='Audience']", doc) as Element[]).map((a) => a.textContent);
+    } else if (code === 'saml_expired' || code === 'saml_not_yet_valid') {
+      const conditions = select("//*[local-name()='Conditions']", doc)[0] as Element | undefined;
+      detail.not_before = conditions?.getAttribute('NotBefore') ?? null;
+      detail.not_on_or_after = conditions?.getAttribute('NotOnOrAfter') ?? null;
+      detail.now = new Date().toISOString();
+      detail.clock_skew_seconds = this.#config.clockSkewSeconds;
+    }
+    return detail;
+  }
+}
+
+export const samlConnector: ConnectorDefinition = {
+  protocol: 'saml',
+  optionsKey: 'saml_options',
+  callbackSegment: 'saml/acs',
+  callbackMethod: 'POST',
+  parseOptions: parseSamlOptions,
+  missingOptions: missingSamlOptions,
+  presentOptions: presentSamlOptions,
+  spMetadata(config: Record<string, unknown>, acsUrl: string): string {
+    const c = config as unknown as SamlConfig;
+    const { entityId } = spUrls(acsUrl);
+    // node-saml only checks that the keys exist; it signs nothing here, so their sealed form stands in for them.
+    return generateServiceProviderMetadata({
+      issuer: entityId,
+      callbackUrl: acsUrl,
+      identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+      wantAssertionsSigned: true,
+      ...(c.signAuthnRequests && c.spSigning
+        ? { privateKey: c.spSigning.privateKey, publicCerts: c.spSigning.certificate }
+        : {}),
+      ...(c.encryptAssertions && c.spEncryption
+        ? { decryptionPvk: c.spEncryption.privateKey, decryptionCert: c.spEncryption.certificate }
+        : {}),
+    });
+  },
+  open(
+    config: Record<string, unknown>,
+    sealer: SecretSealer,
+    _deps: ConnectorDeps,
+    _cacheKey: string,
+    connectionType: string,
+  ): Connector {
+    const c = config as unknown as SamlConfig;
+    if (!c.idpEntityId || !c.idpSsoUrl || !c.idpCertificates?.length)
+      throw new TypeError('SAML connection options are incomplete');
+    return new SamlConnector({ ...c, idpEntityId: c.idpEntityId, idpSsoUrl: c.idpSsoUrl }, connectionType, {
+      ...(c.signAuthnRequests && c.spSigning
+        ? { signing: sealer.open(c.spSigning.privateKey, 'sp_signing_key') }
+        : {}),
+      ...(c.spEncryption ? { decryption: sealer.open(c.spEncryption.privateKey, 'sp_encryption_key') } : {}),
+    });
+  },
+};
