@@ -11,6 +11,7 @@ import { managementRoutes } from './http/routes/management.ts';
 import { ssoRoutes } from './http/routes/sso.ts';
 import { newId } from './lib/ids.ts';
 import { createSafeFetch } from './lib/safe-fetch.ts';
+import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
 import { ConfigCache } from './sso/config-cache.ts';
@@ -120,6 +121,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const resolver = new dns.Resolver({ timeout: 5000, tries: 1 });
   const resolveTxt: TxtResolver = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));
+
+  // SAML connections configured with a metadata URL re-read it on a schedule, so that a certificate rotation
+  // at the IdP needs no action here. Every node runs it; the refresh is idempotent.
+  if (config.samlMetadataRefreshMinutes > 0) {
+    const every = config.samlMetadataRefreshMinutes * 60 * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    app.addHook('onReady', async () => {
+      timer = setInterval(() => {
+        refreshAllMetadata(managementDeps, app.log).catch((err: unknown) =>
+          app.log.error({ err }, 'SAML metadata refresh failed'),
+        );
+      }, every);
+      timer.unref();
+    });
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
 
   healthRoutes(app, store, () => closing);
   ssoRoutes(app, flowDeps, {

@@ -154,6 +154,12 @@ export interface ConnectorDefinition {
   ): ParsedOptions | Promise<ParsedOptions>;
   /** The required options a stored config still lacks (the connection is a `draft` until there are none). */
   missingOptions(config: Record<string, unknown>): string[];
+  /**
+   * Re-reads what the options point at (a SAML metadata URL). Returns the new config, or null when the
+   * connection has nothing to refresh; throws with the problems when the source cannot be used (the caller
+   * keeps the previous config).
+   */
+  refresh?(config: Record<string, unknown>, context: OptionsContext): Promise<Record<string, unknown> | null>;
   /** SAML only: the SP metadata the customer's IT admin loads into their IdP (served even for a draft). */
   spMetadata?(config: Record<string, unknown>, callbackUrl: string): string;
   /** Public view of the options (no secrets) for API responses, plus `callbackUrl` under the protocol's name. */

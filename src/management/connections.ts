@@ -218,3 +218,76 @@ export async function deactivateConnection(deps: ManagementDeps, id: string) {
   if (c.state === 'inactive') return present(deps, c);
   return present(deps, await deps.store.updateConnection(id, { state: 'inactive' }));
 }
+
+/**
+ * POST /connections/{id}/refresh_metadata: re-reads the IdP metadata of a SAML connection configured with
+ * `idp_metadata_url` (new certificates, a moved SSO URL). The schedule does the same for every such
+ * connection (GATEHOUSE_SAML_METADATA_REFRESH_MINUTES).
+ * @throws BrokerError validation_failed when the connection has no metadata URL or it cannot be used; the
+ *   previous metadata stays in use.
+ */
+export async function refreshConnectionMetadata(deps: ManagementDeps, id: string) {
+  const c = await deps.store.getConnection(id);
+  if (!c) throw notFound(id);
+  const definition = connectorFor(c.connectionType);
+  let next: Record<string, unknown> | null;
+  try {
+    next = definition?.refresh
+      ? await definition.refresh(c.config, {
+          allowInsecureHttp: deps.allowInsecureHttp,
+          fetch: deps.fetch,
+          label: c.id,
+        })
+      : null;
+  } catch (err) {
+    throw new BrokerError('validation_failed', {
+      message: `The metadata could not be refreshed (${(err as Error).message}); the previous metadata stays in use.`,
+      fields: [{ field: 'saml_options.idp_metadata_url', code: (err as Error).message }],
+    });
+  }
+  if (!next) {
+    throw new BrokerError('validation_failed', {
+      message: 'Only SAML connections configured with idp_metadata_url can refresh their metadata.',
+      fields: [{ field: 'saml_options.idp_metadata_url', code: 'saml_options.idp_metadata_url is not set' }],
+    });
+  }
+  return present(deps, await deps.store.updateConnection(id, { config: next }));
+}
+
+/**
+ * Refreshes every connection that can (the schedule). Failures are logged, never thrown: one unreachable IdP
+ * must not stop the others, and its previous metadata stays in use.
+ */
+export async function refreshAllMetadata(
+  deps: ManagementDeps,
+  log: {
+    info(obj: Record<string, unknown>, msg: string): void;
+    warn(obj: Record<string, unknown>, msg: string): void;
+  },
+): Promise<{ refreshed: number; failed: number }> {
+  let after: string | undefined;
+  let refreshed = 0;
+  let failed = 0;
+  for (let pages = 0; pages < 10_000; pages++) {
+    const page = await deps.store.listConnections({}, { limit: 100, order: 'asc', after });
+    for (const c of page.data) {
+      if (!(c.config as { metadataUrl?: unknown }).metadataUrl || !connectorFor(c.connectionType)?.refresh)
+        continue;
+      try {
+        await refreshConnectionMetadata(deps, c.id);
+        refreshed++;
+      } catch (err) {
+        failed++;
+        log.warn(
+          { connection: c.id, reason: (err as Error).message },
+          'SAML metadata refresh failed; keeping the previous metadata',
+        );
+      }
+    }
+    if (!page.after) break;
+    after = page.after;
+  }
+  if (refreshed + failed > 0) log.info({ refreshed, failed }, 'SAML metadata refreshed');
+  if (refreshed > 0) deps.onConfigChange();
+  return { refreshed, failed };
+}

@@ -310,3 +310,17 @@ export function presentSamlOptions(stored: Record<string, unknown>, acsUrl: stri
     sp_encryption_certificate: c.spEncryption?.certificate ?? null,
   };
 }
+
+/** Re-fetches `idp_metadata_url`; null when the connection was not configured from a URL. */
+export async function refreshSamlMetadata(
+  stored: Record<string, unknown>,
+  context: OptionsContext,
+): Promise<Record<string, unknown> | null> {
+  const config = { ...(stored as unknown as SamlConfig) };
+  if (!config.metadataUrl) return null;
+  const fetched = await fetchIdpMetadata(config.metadataUrl, context.fetch);
+  if (!fetched.ok) throw new Error(`idp_metadata_url ${fetched.problems.join('; ')}`);
+  applyMetadata(config, fetched.metadata);
+  config.metadataFetchedAt = new Date().toISOString();
+  return config as unknown as Record<string, unknown>;
+}

@@ -22,6 +22,7 @@ import {
   missingSamlOptions,
   parseSamlOptions,
   presentSamlOptions,
+  refreshSamlMetadata,
   type SamlConfig,
   spUrls,
 } from './config.ts';
@@ -384,6 +385,7 @@ export const samlConnector: ConnectorDefinition = {
   parseOptions: parseSamlOptions,
   missingOptions: missingSamlOptions,
   presentOptions: presentSamlOptions,
+  refresh: refreshSamlMetadata,
   spMetadata(config: Record<string, unknown>, acsUrl: string): string {
     const c = config as unknown as SamlConfig;
     const { entityId } = spUrls(acsUrl);

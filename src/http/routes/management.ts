@@ -101,6 +101,9 @@ export function managementRoutes(
     api.post('/connections/:id/deactivate', (req) =>
       connections.deactivateConnection(deps, (req.params as Params).id as string),
     );
+    api.post('/connections/:id/refresh_metadata', (req) =>
+      connections.refreshConnectionMetadata(deps, (req.params as Params).id as string),
+    );
 
     // Redirect URIs
     api.get('/redirect_uris', () => redirectUris.listRedirectUris(deps));
