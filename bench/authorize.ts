@@ -18,6 +18,7 @@ import { resolve } from 'node:path';
 import {
   BenchError,
   benchSettings,
+  createOidcConnection,
   describeErrors,
   disturbed,
   gitRevision,
@@ -63,36 +64,25 @@ async function main(): Promise<number> {
   });
   log(`Gatehouse (pid ${gatehouse.pid}) on ${gatehouse.url}; OpenID provider on ${idp.issuer}`);
 
-  const org = await gatehouse.api<{ id: string }>('POST', '/organizations', { name: 'Bench Org' }, 201);
   const clientSecret = randomBytes(24).toString('base64url');
-  const connection = await gatehouse.api<{ state?: string; oidc_options?: { redirect_uri?: unknown } }>(
-    'POST',
-    '/connections',
-    {
-      organization_id: org.id,
-      connection_type: 'GenericOIDC',
-      name: 'Bench IdP',
-      oidc_options: { issuer: idp.issuer, client_id: IDP_CLIENT_ID, client_secret: clientSecret },
-    },
-    201,
-  );
-  const callbackUrl = connection?.oidc_options?.redirect_uri;
-  if (typeof callbackUrl !== 'string' || connection.state !== 'validating') {
-    throw new BenchError(
-      `the new connection is not ready for sign-ins (state ${connection?.state}): ${JSON.stringify(connection)}`,
-    );
-  }
-  idp.configure({ clientId: IDP_CLIENT_ID, clientSecret, redirectUri: callbackUrl });
+  const { organizationId, callbackUrl } = await createOidcConnection(gatehouse, {
+    issuer: idp.issuer,
+    clientId: IDP_CLIENT_ID,
+    clientSecret,
+  });
+  await idp.configure([{ clientId: IDP_CLIENT_ID, clientSecret, redirectUris: [callbackUrl] }], {
+    interactive: false,
+  });
   const discovery = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as {
     authorization_endpoint: string;
   };
-  const idpRequestsBefore = idp.requests();
+  const idpRequestsBefore = (await idp.stats()).total;
 
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: gatehouse.clientId,
     redirect_uri: APP_REDIRECT_URI,
-    organization: org.id,
+    organization: organizationId,
     state: 'bench-state-0123456789',
   });
   const path = `/sso/authorize?${query}`;
@@ -162,7 +152,7 @@ async function main(): Promise<number> {
     rows.push({ measurement: base, baseline: base }, { measurement: gh, baseline: base });
     ratios.push({ percent: percentOf(gh, base), disturbed: disturbed([base, gh]).length > 0 });
   }
-  const idpRequests = idp.requests() - idpRequestsBefore;
+  const idpRequests = (await idp.stats()).total - idpRequestsBefore;
   await baseline.stop();
   await gatehouse.stop();
 

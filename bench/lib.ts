@@ -1,7 +1,8 @@
 /**
  * Shared helpers for the benchmarks in this folder: settings from the environment, child-process servers
- * (Gatehouse itself and a bare `node:http` baseline), an upstream OpenID provider, autocannon runs and the
- * result table. Everything listens on 127.0.0.1 and every measurement runs for a fixed time.
+ * (Gatehouse itself, a bare `node:http` baseline, the upstream OpenID provider of `idp.ts`), CPU accounting per
+ * process, autocannon runs, closed-loop runs of multi-request flows (logins) and the result tables. Everything
+ * listens on 127.0.0.1 and every measurement runs for a fixed time.
  *
  * Servers under test run as child processes of the same Node binary (`process.execPath`), so the load
  * generator (this process) and the server do not compete for one event loop or, on a multi-core machine,
@@ -9,7 +10,7 @@
  * path: normal end, thrown error, Ctrl-C/SIGTERM.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -17,6 +18,13 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import {
+  createIdpHandler,
+  HitCounter,
+  STATS_PATH as IDP_STATS_PATH,
+  type IdpClient,
+  type IdpStats,
+} from './idp.ts';
 
 export const HOST = '127.0.0.1';
 /** The repository root (the parent of bench/). */
@@ -36,7 +44,8 @@ export interface BenchSettings {
   rounds: number;
 }
 
-function wholeNumber(name: string, fallback: number, min: number): number {
+/** A whole number from the environment variable `name`, at least `min`; `fallback` when unset. */
+export function wholeNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name]?.trim();
   if (!raw) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min) {
@@ -52,6 +61,16 @@ export function benchSettings(): BenchSettings {
     warmupSec: wholeNumber('BENCH_WARMUP', 2, 0),
     rounds: wholeNumber('BENCH_ROUNDS', 1, 1),
   };
+}
+
+/** One of `choices` from the environment variable `name`; `fallback` when unset. */
+export function choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new BenchError(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
 }
 
 /** An expected failure: printed as its message, without a stack trace. */
@@ -252,21 +271,31 @@ export function indent(text: string, prefix = '    '): string {
 }
 
 /**
- * The floor every benchmark compares against: a bare `node:http` server (child process, same Node) that
- * answers every request with `status` and `headers` and an empty body, as fast as Node can.
+ * The floor every benchmark compares against: a bare `node:http` server (child process, same Node) that reads
+ * each request (its body, if it has one, to the end) and answers it with `status`, `headers` and `body`
+ * (default: empty), as fast as Node can.
  */
 export async function startBaselineServer(options: {
   status: number;
   headers: Record<string, string>;
+  body?: string;
 }): Promise<ChildServer> {
   const port = await freePort();
   const script = `
 const http = require('node:http');
 const status = Number(process.env.BASELINE_STATUS);
-const headers = { ...JSON.parse(process.env.BASELINE_HEADERS), 'content-length': '0' };
-const server = http.createServer((req, res) => {
+const body = Buffer.from(process.env.BASELINE_BODY ?? '', 'utf8');
+const headers = { ...JSON.parse(process.env.BASELINE_HEADERS), 'content-length': String(body.length) };
+const respond = (res) => {
   res.writeHead(status, headers);
-  res.end();
+  res.end(body);
+};
+const server = http.createServer((req, res) => {
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+    return respond(res);
+  }
+  req.on('end', () => respond(res));
+  req.resume();
 });
 server.listen(Number(process.env.BASELINE_PORT), process.env.BASELINE_HOST);
 process.on('SIGTERM', () => {
@@ -281,6 +310,7 @@ process.on('SIGTERM', () => {
     env: {
       BASELINE_STATUS: String(options.status),
       BASELINE_HEADERS: JSON.stringify(options.headers),
+      BASELINE_BODY: options.body ?? '',
       BASELINE_PORT: String(port),
       BASELINE_HOST: HOST,
     },
@@ -290,6 +320,8 @@ process.on('SIGTERM', () => {
 }
 
 export interface GatehouseChild extends ChildServer {
+  /** Its SQLite file. */
+  databasePath: string;
   apiKey: string;
   clientId: string;
   /** Calls the management API with the API key; throws a BenchError on a status other than `expect`. */
@@ -307,6 +339,7 @@ export async function startGatehouse(options: {
   env?: Record<string, string>;
 }): Promise<GatehouseChild> {
   const port = await freePort();
+  const databasePath = join(options.dataDir, 'bench.db');
   const apiKey = `sk_bench_${randomBytes(16).toString('hex')}`;
   const clientId = `client_bench_${randomBytes(8).toString('hex')}`;
   const child = await spawnServer({
@@ -317,7 +350,7 @@ export async function startGatehouse(options: {
       PORT: String(port),
       HOST,
       GATEHOUSE_PUBLIC_URL: `http://${HOST}:${port}`,
-      GATEHOUSE_DATABASE_URL: `sqlite:${join(options.dataDir, 'bench.db')}`,
+      GATEHOUSE_DATABASE_URL: `sqlite:${databasePath}`,
       GATEHOUSE_API_KEY: apiKey,
       GATEHOUSE_CLIENT_ID: clientId,
       GATEHOUSE_REDIRECT_URIS: options.redirectUris.join(','),
@@ -332,6 +365,7 @@ export async function startGatehouse(options: {
   });
   return {
     ...child,
+    databasePath,
     apiKey,
     clientId,
     async api<T>(method: string, path: string, body: unknown, expect: number): Promise<T> {
@@ -349,123 +383,152 @@ export async function startGatehouse(options: {
   };
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Upstream OpenID provider
-
-/** The part of oidc-provider's API used here (the package ships no type declarations). */
-type ProviderConstructor = new (
-  issuer: string,
-  configuration: Record<string, unknown>,
-) => { callback(): RequestListener };
-
-/** Imported by a non-literal name, so the type check does not depend on a declaration for the package. */
-const OIDC_PROVIDER: string = 'oidc-provider';
-
-/** The storage oidc-provider needs (it warns about its own built-in one); nothing is stored for long here. */
-class MemoryAdapter {
-  static readonly store = new Map<string, Record<string, unknown>>();
-  readonly #model: string;
-  constructor(model: string) {
-    this.#model = model;
-  }
-  #key(id: string) {
-    return `${this.#model}:${id}`;
-  }
-  async upsert(id: string, payload: Record<string, unknown>) {
-    MemoryAdapter.store.set(this.#key(id), payload);
-  }
-  async find(id: string) {
-    return MemoryAdapter.store.get(this.#key(id));
-  }
-  async findByUserCode(userCode: string) {
-    for (const p of MemoryAdapter.store.values()) if (p.userCode === userCode) return p;
-    return undefined;
-  }
-  async findByUid(uid: string) {
-    for (const p of MemoryAdapter.store.values()) if (p.uid === uid) return p;
-    return undefined;
-  }
-  async consume(id: string) {
-    const p = MemoryAdapter.store.get(this.#key(id));
-    if (p) p.consumed = Math.floor(Date.now() / 1000);
-  }
-  async destroy(id: string) {
-    MemoryAdapter.store.delete(this.#key(id));
-  }
-  async revokeByGrantId(grantId: string) {
-    for (const [k, p] of MemoryAdapter.store) if (p.grantId === grantId) MemoryAdapter.store.delete(k);
-  }
+export interface BenchConnection {
+  organizationId: string;
+  connectionId: string;
+  /** The connection's callback URL (`oidc_options.redirect_uri`): the redirect URI to register at the IdP. */
+  callbackUrl: string;
 }
+
+/**
+ * Through the management API: an organization (with `domain` verified, if given: sign-ins need the user's
+ * email domain verified) and a `GenericOIDC` connection to the OpenID provider `issuer`, ready for sign-ins.
+ */
+export async function createOidcConnection(
+  gatehouse: GatehouseChild,
+  options: { issuer: string; clientId: string; clientSecret: string; domain?: string },
+): Promise<BenchConnection> {
+  const org = await gatehouse.api<{ id: string }>(
+    'POST',
+    '/organizations',
+    {
+      name: 'Bench Org',
+      ...(options.domain ? { domain_data: [{ domain: options.domain, state: 'verified' }] } : {}),
+    },
+    201,
+  );
+  const connection = await gatehouse.api<{
+    id: string;
+    state?: string;
+    oidc_options?: { redirect_uri?: unknown };
+  }>(
+    'POST',
+    '/connections',
+    {
+      organization_id: org.id,
+      connection_type: 'GenericOIDC',
+      name: 'Bench IdP',
+      oidc_options: {
+        issuer: options.issuer,
+        client_id: options.clientId,
+        client_secret: options.clientSecret,
+      },
+    },
+    201,
+  );
+  const callbackUrl = connection?.oidc_options?.redirect_uri;
+  if (typeof callbackUrl !== 'string' || connection.state !== 'validating') {
+    throw new BenchError(
+      `the new connection is not ready for sign-ins (state ${connection?.state}): ${JSON.stringify(connection)}`,
+    );
+  }
+  return { organizationId: org.id, connectionId: connection.id, callbackUrl };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Upstream OpenID provider (bench/idp.ts)
+
+export type { IdpClient, IdpStats } from './idp.ts';
 
 export interface OidcIdp {
   /** The issuer identifier, `http://127.0.0.1:<port>`. */
   issuer: string;
-  /** Number of HTTP requests the IdP has received. */
-  requests(): number;
-  /**
-   * Creates the provider with one confidential client. Until then every request gets a 503: the port (and so
-   * the issuer) is known first, the client's redirect URI (Gatehouse's callback URL) only later.
-   */
-  configure(client: { clientId: string; clientSecret: string; redirectUri: string }): void;
-  close(): Promise<void>;
+  /** The process that serves it: this one, or a child. */
+  pid: number;
+  inProcess: boolean;
+  /** Requests served so far, by route. */
+  stats(): Promise<IdpStats>;
+  stop(): Promise<void>;
 }
 
-/** A real `oidc-provider` on a free loopback port, in this process (it only serves discovery here). */
-export async function startOidcIdp(): Promise<OidcIdp> {
-  const { default: Provider } = (await import(OIDC_PROVIDER)) as { default: ProviderConstructor };
+export interface InProcessIdp extends OidcIdp {
+  /**
+   * Creates the provider with these clients. Until then every request gets a 503: the port (and so the
+   * issuer) is known first, the clients' redirect URIs (Gatehouse's callback URLs) only later.
+   */
+  configure(clients: IdpClient[], options: { interactive: boolean }): Promise<void>;
+}
+
+/**
+ * A real `oidc-provider` on loopback (`port`, or a free one), in this process: for a benchmark where it only
+ * serves discovery, or to compare with the child process below.
+ */
+export async function startOidcIdp(options: { port?: number } = {}): Promise<InProcessIdp> {
   let handler: RequestListener | null = null;
-  let count = 0;
+  const hits = new HitCounter();
   const server = createHttpServer((req, res) => {
-    count++;
+    hits.count(req.url);
     if (handler) return handler(req, res);
     res.writeHead(503).end();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, HOST, resolve);
+    server.listen(options.port ?? 0, HOST, resolve);
   });
   const address = server.address();
   if (typeof address !== 'object' || !address) throw new Error('the IdP has no address');
   const issuer = `http://${HOST}:${address.port}`;
-  onCleanup(() => idp.close());
-
-  const idp: OidcIdp = {
+  let stopped: Promise<void> | null = null;
+  const idp: InProcessIdp = {
     issuer,
-    requests: () => count,
-    configure(client) {
-      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      const provider = new Provider(issuer, {
-        adapter: MemoryAdapter,
-        clients: [
-          {
-            client_id: client.clientId,
-            client_secret: client.clientSecret,
-            redirect_uris: [client.redirectUri],
-            grant_types: ['authorization_code'],
-            response_types: ['code'],
-            token_endpoint_auth_method: 'client_secret_post',
-          },
-        ],
-        jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }] },
-        cookies: { keys: [randomBytes(32).toString('base64url')] },
-        // Never reached (nothing follows the redirect); disabling it silences the development warning.
-        features: { devInteractions: { enabled: false } },
-        pkce: { required: () => true },
-        claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
-        findAccount: (_ctx: unknown, sub: string) => ({
-          accountId: sub,
-          claims: () => ({ sub, email: `${sub}@example.com`, email_verified: true, name: sub }),
-        }),
-      });
-      handler = provider.callback();
+    pid: process.pid,
+    inProcess: true,
+    stats: async () => hits.stats(),
+    async configure(clients, opts) {
+      handler = await createIdpHandler(issuer, clients, opts);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    stop: () =>
+      (stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      })),
   };
+  onCleanup(() => idp.stop());
   return idp;
+}
+
+/**
+ * The same provider as a child process (`bench/idp.ts` on this Node binary) on `port`, with its clients known
+ * at start. Its CPU time is its own and it does not share the load driver's event loop.
+ */
+export async function startOidcIdpChild(options: {
+  port: number;
+  clients: IdpClient[];
+  interactive: boolean;
+}): Promise<OidcIdp & ChildServer> {
+  const child = await spawnServer({
+    name: 'OpenID provider',
+    args: [join(REPO_ROOT, 'bench/idp.ts')],
+    port: options.port,
+    env: {
+      BENCH_IDP_PORT: String(options.port),
+      BENCH_IDP_HOST: HOST,
+      BENCH_IDP_CLIENTS: JSON.stringify(options.clients),
+      BENCH_IDP_INTERACTIVE: options.interactive ? 'on' : 'off',
+    },
+    readyPath: IDP_STATS_PATH,
+    readyStatus: 200,
+  });
+  return {
+    ...child,
+    issuer: child.url,
+    inProcess: false,
+    async stats() {
+      const res = await fetch(`${child.url}${IDP_STATS_PATH}`);
+      if (res.status !== 200) throw new BenchError(`the OpenID provider's stats answered ${res.status}`);
+      return (await res.json()) as IdpStats;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -523,9 +586,72 @@ function processCpuSeconds(pid: number): number | null {
   }
 }
 
+export interface CpuSample {
+  elapsedSec: number;
+  /** CPU seconds of each watched process; null where /proc is missing. */
+  seconds: Record<string, number | null>;
+  /** CPU seconds of this process (the load generator). */
+  loadSeconds: number;
+  /**
+   * CPU seconds the rest of the machine used (other processes, the hypervisor's steal), or null where /proc
+   * is missing. Well above 0, the measurement was disturbed.
+   */
+  otherSeconds: number | null;
+}
+
 /**
- * Loads `url` with GET for `settings.durationSec` seconds over `settings.connections` keep-alive connections,
- * after `settings.warmupSec` seconds of unmeasured load. Any status other than `expectStatus` is an error.
+ * Starts counting CPU time: of the child processes in `pids` (by name; not this process), of this process,
+ * and of the whole machine. The returned function stops and returns the sample.
+ */
+export function startCpuMeter(pids: Record<string, number>): () => CpuSample {
+  const before = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]),
+  );
+  const machineBefore = machineCpuSeconds();
+  const loadBefore = process.cpuUsage();
+  const started = performance.now();
+  return () => {
+    const elapsedSec = (performance.now() - started) / 1000;
+    const load = process.cpuUsage(loadBefore);
+    const machineAfter = machineCpuSeconds();
+    const seconds: Record<string, number | null> = {};
+    for (const [name, pid] of Object.entries(pids)) {
+      const a = before[name] ?? null;
+      const b = processCpuSeconds(pid);
+      seconds[name] = a === null || b === null ? null : b - a;
+    }
+    const loadSeconds = (load.user + load.system) / 1e6;
+    const watched = Object.values(seconds);
+    const otherSeconds =
+      machineBefore === null || machineAfter === null || watched.some((v) => v === null)
+        ? null
+        : Math.max(
+            0,
+            machineAfter - machineBefore - loadSeconds - watched.reduce<number>((a, b) => a + (b ?? 0), 0),
+          );
+    return { elapsedSec, seconds, loadSeconds, otherSeconds };
+  };
+}
+
+/** CPU seconds as a share of one core over the sample's duration, in %. */
+export function cpuPercent(seconds: number | null, sample: CpuSample): number | null {
+  return seconds === null ? null : (100 * seconds) / sample.elapsedSec;
+}
+
+/** What each autocannon request is, when not a plain GET of the URL. */
+export interface LoadSpec {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** autocannon `requests`: e.g. one with a `setupRequest` that gives every request its own body. */
+  requests?: autocannon.Request[];
+}
+
+/**
+ * Loads `url` for `settings.durationSec` seconds over `settings.connections` keep-alive connections, after
+ * `settings.warmupSec` seconds of unmeasured load. Any status other than `expectStatus` is an error.
+ * The requests are plain GETs, or what `load` returns for each phase (called before the warm-up and again
+ * before the measurement, with that phase's length: e.g. to prepare one single-use credential per request).
  */
 export async function measure(
   name: string,
@@ -533,26 +659,20 @@ export async function measure(
   expectStatus: number,
   settings: BenchSettings,
   serverPid?: number,
+  load?: (phase: 'warmup' | 'measure', seconds: number) => LoadSpec | Promise<LoadSpec>,
 ): Promise<Measurement> {
   const base = { url, connections: settings.connections, method: 'GET' as const, timeout: 10 };
-  if (settings.warmupSec > 0) await autocannon({ ...base, duration: settings.warmupSec });
-  const serverCpuBefore = serverPid === undefined ? null : processCpuSeconds(serverPid);
-  const machineCpuBefore = machineCpuSeconds();
-  const loadCpuBefore = process.cpuUsage();
-  const started = performance.now();
-  const r = await autocannon({ ...base, duration: settings.durationSec });
-  const elapsedSec = (performance.now() - started) / 1000;
-  const loadCpu = process.cpuUsage(loadCpuBefore);
-  const serverCpuAfter = serverPid === undefined ? null : processCpuSeconds(serverPid);
-  const machineCpuAfter = machineCpuSeconds();
-  const percent = (seconds: number) => (100 * seconds) / elapsedSec;
-  const serverCpu =
-    serverCpuBefore === null || serverCpuAfter === null ? null : serverCpuAfter - serverCpuBefore;
-  const loadCpuSec = (loadCpu.user + loadCpu.system) / 1e6;
-  const otherCpu =
-    machineCpuBefore === null || machineCpuAfter === null || serverCpu === null
-      ? null
-      : Math.max(0, machineCpuAfter - machineCpuBefore - serverCpu - loadCpuSec);
+  if (settings.warmupSec > 0) {
+    await autocannon({
+      ...base,
+      ...(await load?.('warmup', settings.warmupSec)),
+      duration: settings.warmupSec,
+    });
+  }
+  const spec = await load?.('measure', settings.durationSec);
+  const stop = startCpuMeter(serverPid === undefined ? {} : { server: serverPid });
+  const r = await autocannon({ ...base, ...spec, duration: settings.durationSec });
+  const cpu = stop();
   const unexpected: Record<string, number> = {};
   let ok = 0;
   for (const [status, stats] of Object.entries(r.statusCodeStats ?? {})) {
@@ -574,9 +694,143 @@ export async function measure(
     socketErrors: r.errors - r.timeouts,
     timeouts: r.timeouts,
     errors: unexpectedCount + r.errors,
-    serverCpuPercent: serverCpu === null ? null : percent(serverCpu),
-    loadCpuPercent: percent(loadCpuSec),
-    otherCpuPercent: otherCpu === null ? null : percent(otherCpu),
+    serverCpuPercent: cpuPercent(cpu.seconds.server ?? null, cpu),
+    loadCpuPercent: cpuPercent(cpu.loadSeconds, cpu) ?? 0,
+    otherCpuPercent: cpuPercent(cpu.otherSeconds, cpu),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Closed-loop measurements: N workers, each repeating a multi-request flow (a login) as fast as it completes
+
+/** An unexpected answer at one step of a flow; the flow is abandoned and counted as failed. */
+export class StepFailure extends Error {
+  override name = 'StepFailure';
+  readonly step: string;
+  /** The HTTP status, or null when there was no response (connection error, timeout). */
+  readonly status: number | null;
+  constructor(step: string, status: number | null, detail: string) {
+    super(`${step}: ${status === null ? 'no response' : `status ${status}`}: ${detail}`);
+    this.step = step;
+    this.status = status;
+  }
+}
+
+export interface LoopSettings {
+  durationSec: number;
+  warmupSec: number;
+  /** Workers, each with one flow in flight at a time. */
+  concurrency: number;
+}
+
+export interface LoopMeasurement {
+  name: string;
+  durationSec: number;
+  concurrency: number;
+  /** Flows that completed inside the measured window. */
+  completed: number;
+  /** completed / duration */
+  perSec: number;
+  /** Latency of one whole flow, of those completed in the window, in ms; null when none completed. */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Failed flows of the measured window (and of those in flight at its end), by step and status. */
+  failures: Record<string, number>;
+  failureCount: number;
+  /** Failed flows during the warm-up (not measured, but a failure anywhere makes the run invalid). */
+  warmupFailures: number;
+  /** The first few failures, in full. */
+  failureSamples: string[];
+  cpu: CpuSample;
+}
+
+/** Numbers the flows of every `measureLoop` call of this process. */
+let sequenceCounter = 0;
+
+/** The nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? null;
+}
+
+/**
+ * Runs `flow` in a closed loop: `settings.concurrency` workers, each starting the next flow when its last one
+ * ends, for `settings.warmupSec` seconds unmeasured, then for `settings.durationSec` seconds measured. No
+ * flow starts after the end of a phase; flows still in flight then are awaited (their failures count, their
+ * completions do not). `flow` throws (a `StepFailure`, ideally) on anything unexpected. `sequence` numbers
+ * the flows across calls (e.g. to pick a user). CPU time of `pids` (child processes) is counted over the
+ * window.
+ */
+export async function measureLoop(
+  name: string,
+  settings: LoopSettings,
+  pids: Record<string, number>,
+  flow: (sequence: number) => Promise<void>,
+): Promise<LoopMeasurement> {
+  const failures: Record<string, number> = {};
+  const failureSamples: string[] = [];
+  let failureCount = 0;
+  let warmupFailures = 0;
+  const latencies: number[] = [];
+
+  const phase = async (seconds: number, measured: boolean) => {
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    let stopCpu: (() => CpuSample) | null = measured ? startCpuMeter(pids) : null;
+    let cpu: CpuSample | null = null;
+    // The CPU window is the phase itself, not the tail of flows that finish after it.
+    const timer = setTimeout(() => {
+      cpu = stopCpu?.() ?? null;
+      stopCpu = null;
+    }, seconds * 1000);
+    const worker = async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        try {
+          await flow(sequenceCounter++);
+          const t1 = performance.now();
+          if (measured && t1 <= deadline) latencies.push(t1 - t0);
+        } catch (err) {
+          if (!measured) {
+            warmupFailures++;
+          } else {
+            failureCount++;
+            const key =
+              err instanceof StepFailure
+                ? `${err.step} ${err.status ?? 'no response'}`
+                : `${(err as Error)?.name ?? 'error'}`;
+            failures[key] = (failures[key] ?? 0) + 1;
+          }
+          if (failureSamples.length < 5) {
+            failureSamples.push(`${measured ? '' : '(warm-up) '}${(err as Error)?.message ?? String(err)}`);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: settings.concurrency }, worker));
+    clearTimeout(timer);
+    // A phase whose last flow ended before the timer fired (nothing in flight): stop the meter now.
+    cpu ??= stopCpu?.() ?? null;
+    return cpu;
+  };
+
+  if (settings.warmupSec > 0) await phase(settings.warmupSec, false);
+  const cpu = (await phase(settings.durationSec, true)) as CpuSample | null;
+  if (!cpu) throw new Error('no CPU sample');
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    durationSec: settings.durationSec,
+    concurrency: settings.concurrency,
+    completed: latencies.length,
+    perSec: latencies.length / settings.durationSec,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    failures,
+    failureCount,
+    warmupFailures,
+    failureSamples,
+    cpu,
   };
 }
 
