@@ -78,6 +78,19 @@ export interface UpstreamIdentity {
    * plus the clock skew). The flow claims it in the shared store, so a replay fails on every node.
    */
   oneTimeKey?: { key: string; expiresAt: Date };
+  /**
+   * OAuth provider connections only: the provider's tokens, handed to the app with the profile (WorkOS
+   * `oauth_tokens`) so that it can call the provider's API. Secrets: sealed until the code is redeemed.
+   */
+  oauthTokens?: OAuthTokens;
+}
+
+export interface OAuthTokens {
+  accessToken: string;
+  refreshToken: string | null;
+  /** Unix seconds, or null when the provider did not say. */
+  expiresAt: number | null;
+  scopes: string[];
 }
 
 export interface Connector {

@@ -21,6 +21,11 @@ export function connectorFor(connectionType: string): ConnectorDefinition | unde
   return Object.hasOwn(definitions, connectionType) ? definitions[connectionType] : undefined;
 }
 
+/** Whether a connection type is an OAuth provider (`provider=` selectable; failures are `oauth_failed`). */
+export function isOAuthProvider(connectionType: string | null | undefined): boolean {
+  return connectionType != null && connectorFor(connectionType)?.protocol === 'oauth';
+}
+
 export function supportedConnectionTypes(): string[] {
   return Object.keys(definitions);
 }

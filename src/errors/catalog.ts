@@ -413,6 +413,18 @@ export const catalog = {
 
 export type ErrorCode = keyof typeof catalog;
 
+/** WorkOS's code for a failed sign-in through an OAuth provider connection. */
+export const OAUTH_FAILED = 'oauth_failed';
+
+/**
+ * The `error` a redirect-transport entry puts on the app's redirect URI. On OAuth provider connections
+ * (`provider=GoogleOAuth`, `MicrosoftOAuth`, `GitHubOAuth`) every failure that is not a denial is WorkOS's
+ * `oauth_failed` instead of `server_error`; denials stay `access_denied`, everything else is unchanged.
+ */
+export function redirectWire(entry: CatalogEntry, oauthProvider: boolean): string {
+  return oauthProvider && entry.wire === 'server_error' ? OAUTH_FAILED : entry.wire;
+}
+
 /** All `error` values that /sso/authorize can put on the app's redirect URI. */
 export function redirectWireCodes(): string[] {
   return [
@@ -421,5 +433,6 @@ export function redirectWireCodes(): string[] {
         .filter((e) => e.transport === 'redirect')
         .map((e) => e.wire),
     ),
+    OAUTH_FAILED,
   ];
 }

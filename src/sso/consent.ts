@@ -36,6 +36,7 @@ export async function showConsent(
   connection: ConnectionRecord,
   identityProvider: string,
   requestId: string,
+  oauthTokens: string | null,
 ): Promise<FlowOutcome> {
   const token = randomToken(32);
   const now = deps.now();
@@ -43,6 +44,7 @@ export async function showConsent(
     profileId: profile.id,
     consentHash: sha256(token),
     expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
+    oauthTokens,
   });
   return {
     kind: 'consent',
@@ -98,13 +100,14 @@ export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Lo
       },
       log,
     );
+    // signin_consent_denied: the same code on every kind of connection.
     return {
       kind: 'redirect',
       status: 303,
-      location: errorRedirect(redirectUri, tx.appState, deps.publicUrl, err, 'callback_internal'),
+      location: errorRedirect(redirectUri, tx.appState, deps.publicUrl, err, 'callback_internal', false),
     };
   }
-  const location = await issueCode(deps, tx, redirectUri, tx.profileId);
+  const location = await issueCode(deps, tx, redirectUri, tx.profileId, tx.oauthTokens);
   await updateSessionSafely(
     deps.store,
     tx.sessionId,

@@ -6,7 +6,8 @@ import type { FlowDeps } from './deps.ts';
 
 /**
  * The end of a successful sign-in: a one-time authorization code (256 random bits; only its hash is stored)
- * bound to the client, the redirect URI, the PKCE challenge and the profile, valid for `codeTtlMs`, and the
+ * bound to the client, the redirect URI, the PKCE challenge and the profile (and, for OAuth provider connections,
+ * the provider's sealed tokens), valid for `codeTtlMs`, and the
  * redirect that carries it to the app with the app's `state` and our `iss` (RFC 9207).
  */
 export async function issueCode(
@@ -14,6 +15,7 @@ export async function issueCode(
   tx: LoginTransactionRecord,
   redirectUri: VerifiedRedirectUri,
   profileId: string,
+  oauthTokens: string | null,
 ): Promise<string> {
   const code = randomToken(32);
   const now = deps.now();
@@ -24,6 +26,7 @@ export async function issueCode(
     codeChallenge: tx.codeChallenge,
     profileId,
     sessionId: tx.sessionId,
+    oauthTokens,
     createdAt: now,
     expiresAt: new Date(now.getTime() + deps.codeTtlMs),
   });

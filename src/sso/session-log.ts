@@ -1,5 +1,5 @@
 import { isBrokerError } from '../errors/broker-error.ts';
-import { type CatalogEntry, catalog, type ErrorCode } from '../errors/catalog.ts';
+import { type CatalogEntry, catalog, type ErrorCode, redirectWire } from '../errors/catalog.ts';
 import type { SessionPatch, SsoSessionRecord, Store } from '../storage/store.ts';
 
 /**
@@ -62,7 +62,7 @@ export function failureStage(err: unknown, fallback: Stage): Stage {
 }
 
 /** The patch that records a failure: reason, wire code, upstream error and detail from the error. */
-export function failurePatch(err: unknown, stage: Stage, now: Date): SessionPatch {
+export function failurePatch(err: unknown, stage: Stage, now: Date, oauthProvider = false): SessionPatch {
   const known = isBrokerError(err) ? err : null;
   const entry: CatalogEntry = known?.entry ?? catalog.authorize_internal;
   const detail =
@@ -77,7 +77,7 @@ export function failurePatch(err: unknown, stage: Stage, now: Date): SessionPatc
     outcome: 'failed',
     failedStage: stage,
     reason: known?.code ?? 'internal',
-    wireCode: entry.transport === 'redirect' ? entry.wire : null,
+    wireCode: entry.transport === 'redirect' ? redirectWire(entry, oauthProvider) : null,
     upstreamError: known?.upstream ?? null,
     detail,
     stages: { failed: now.toISOString() },

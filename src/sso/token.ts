@@ -1,6 +1,7 @@
 import { BrokerError } from '../errors/broker-error.ts';
 import { pkceS256, randomToken, safeEqual, sha256 } from '../lib/tokens.ts';
 import type { FlowDeps } from './deps.ts';
+import { openOAuthTokens, type WorkosOAuthTokens } from './oauth-tokens.ts';
 import { presentProfile, type WorkosProfile } from './profile.ts';
 import { updateSessionSafely } from './session-log.ts';
 
@@ -33,6 +34,8 @@ export interface TokenResponse {
   access_token: string;
   expires_in: number;
   profile: WorkosProfile;
+  /** OAuth provider connections only: the provider's tokens. */
+  oauth_tokens?: WorkosOAuthTokens;
 }
 
 interface Log {
@@ -110,6 +113,17 @@ export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log):
     expires_in: Math.round(deps.accessTokenTtlMs / 1000),
     profile: presentProfile(profile),
   };
+  if (record.oauthTokens) {
+    try {
+      response.oauth_tokens = openOAuthTokens(deps, record.oauthTokens, record.sessionId);
+    } catch (err) {
+      // Only a changed GATEHOUSE_SECRET_KEY (or a tampered row) gets here: the sign-in cannot be completed.
+      throw new BrokerError('code_invalid', {
+        detail: { reason: "the provider's tokens could not be opened" },
+        cause: err,
+      });
+    }
+  }
 
   let idempotency: Parameters<typeof store.redeemAuthorizationCode>[0]['idempotency'];
   const key = input.idempotencyKey;

@@ -126,6 +126,8 @@ export interface LoginTransactionRecord {
   consentExpiresAt: Date | null;
   /** Set when the user approved or denied (single use). */
   consentDecidedAt: Date | null;
+  /** OAuth provider connections: the provider's tokens (sealed JSON), kept while the consent screen waits. */
+  oauthTokens: string | null;
 }
 
 // ---------- session log ----------
@@ -216,6 +218,8 @@ export interface AuthorizationCodeRecord {
   codeChallenge: string | null;
   profileId: string;
   sessionId: string;
+  /** OAuth provider connections: the provider's tokens (sealed JSON), returned with the profile. */
+  oauthTokens: string | null;
   createdAt: Date;
   expiresAt: Date;
   consumedAt: Date | null;
@@ -389,7 +393,7 @@ export interface Store {
   createLoginTransaction(
     tx: Omit<
       LoginTransactionRecord,
-      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
     >,
     session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
   ): Promise<LoginTransactionRecord>;
@@ -405,7 +409,7 @@ export interface Store {
   /** Puts a consumed transaction on the consent screen: remembers the profile and the form token's hash. */
   awaitConsent(
     id: string,
-    consent: { profileId: string; consentHash: string; expiresAt: Date },
+    consent: { profileId: string; consentHash: string; expiresAt: Date; oauthTokens: string | null },
   ): Promise<void>;
   /**
    * Takes the consent decision slot: returns the transaction only if `consentHash` matches one that is waiting,
@@ -439,7 +443,8 @@ export interface Store {
    *    or refused (`idempotency_mismatch`), whatever state the code is in;
    * 2. an unknown code is `invalid/not_found`; a consumed one is `invalid/consumed` AND every access token issued
    *    for it is revoked (RFC 6749 §4.1.2); an expired one (at `now`) is `invalid/expired`;
-   * 3. otherwise the code is consumed, the access token stored, the idempotent response kept: `issued`.
+   * 3. otherwise the code is consumed (and forgets its `oauthTokens`), the access token stored, the idempotent
+   *    response kept: `issued`.
    * Of concurrent redemptions of one code, exactly one is `issued`.
    */
   redeemAuthorizationCode(request: RedeemRequest): Promise<RedeemResult>;

@@ -16,7 +16,8 @@ export interface OidcConfig {
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+$/; // RFC 6749 §3.3 scope-token
 
-function issuerError(raw: string, allowInsecureHttp: boolean): string | null {
+/** Why `raw` cannot be an upstream base URL (an issuer, a provider origin), or null when it can. */
+export function urlProblem(raw: string, allowInsecureHttp: boolean): string | null {
   let url: URL;
   try {
     url = new URL(raw);
@@ -79,7 +80,7 @@ export function parseOidcOptions(
   }
   if (issuer !== undefined) {
     const problem =
-      typeof issuer === 'string' ? issuerError(issuer, policy.allowInsecureHttp) : 'must be a string';
+      typeof issuer === 'string' ? urlProblem(issuer, policy.allowInsecureHttp) : 'must be a string';
     if (problem) errors.push({ field: 'oidc_options.issuer', message: problem });
     // Stored exactly as given: discovery compares the document's `issuer` to it by string equality.
     else config.issuer = issuer as string;

@@ -97,22 +97,35 @@ function classifyDiscoveryError(issuer: string, err: unknown): BrokerError {
   });
 }
 
-class OidcConnector implements Connector {
+/** What an OAuth provider built on OIDC (Google) adds to a plain OIDC connection. */
+export interface OidcProviderHooks {
+  /** Extra authorization parameters from the request (Google's `hd` from `domain_hint`). */
+  authParams?(request: LoginRequest): Record<string, string>;
+  /** Checks on the validated claims; throws a BrokerError to refuse the sign-in. */
+  checkClaims?(claims: Record<string, unknown>): void;
+  /** Hand the provider's tokens to the app (`oauth_tokens`). */
+  returnTokens?: boolean;
+}
+
+export class OidcConnector implements Connector {
   readonly #config: OidcConfig & { issuer: string; clientId: string };
   readonly #secret: string;
   readonly #deps: ConnectorDeps;
   readonly #cacheKey: string;
+  readonly #hooks: OidcProviderHooks;
 
   constructor(
     config: OidcConfig & { issuer: string; clientId: string },
     secret: string,
     deps: ConnectorDeps,
     cacheKey: string,
+    hooks: OidcProviderHooks = {},
   ) {
     this.#config = config;
     this.#secret = secret;
     this.#deps = deps;
     this.#cacheKey = `oidc:${cacheKey}`;
+    this.#hooks = hooks;
   }
 
   #discover(): Promise<client.Configuration> {
@@ -196,6 +209,9 @@ class OidcConnector implements Connector {
       `&redirect_uri=${encodeURIComponent(request.callbackUrl)}&scope=${encodeURIComponent(scope)}` +
       `&state=${request.state}&nonce=${nonce}&code_challenge=${pkceS256(codeVerifier)}&code_challenge_method=S256`;
     if (request.loginHint) query += `&login_hint=${encodeURIComponent(request.loginHint)}`;
+    for (const [k, v] of Object.entries(this.#hooks.authParams?.(request) ?? {})) {
+      query += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
+    }
     for (const [k, v] of Object.entries(request.providerQueryParams)) {
       if (!RESERVED_PARAMS.has(k)) query += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
     }
@@ -246,7 +262,18 @@ class OidcConnector implements Connector {
         throw classifyOidcError(err, 'userinfo', issuer);
       }
     }
-    return identityFromClaims(idToken, userinfo);
+    this.#hooks.checkClaims?.({ ...idToken, ...userinfo });
+    const identity = identityFromClaims(idToken, userinfo);
+    if (this.#hooks.returnTokens) {
+      const expiresIn = tokens.expiresIn();
+      identity.oauthTokens = {
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token ?? null,
+        expiresAt: expiresIn === undefined ? null : Math.floor(Date.now() / 1000) + expiresIn,
+        scopes: (tokens.scope ?? saved.scope).split(' ').filter(Boolean),
+      };
+    }
+    return identity;
   }
 }
 

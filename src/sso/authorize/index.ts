@@ -1,5 +1,6 @@
+import { isOAuthProvider } from '../../connectors/registry.ts';
 import { isBrokerError } from '../../errors/broker-error.ts';
-import { catalog } from '../../errors/catalog.ts';
+import { catalog, redirectWire } from '../../errors/catalog.ts';
 import { newId } from '../../lib/ids.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
 import type { FlowDeps } from '../deps.ts';
@@ -76,6 +77,7 @@ async function recordFailure(
     err,
     failureStage(isBrokerError(err) ? err.code : 'authorize_internal', 'preflight'),
     now,
+    isOAuthProvider(ctx.connection?.connectionType),
   );
   try {
     await deps.store.createSession({
@@ -140,7 +142,14 @@ export function renderAuthorizeError(
   return {
     kind: 'redirect',
     status: 302,
-    location: errorRedirect(verified, ctx.appState, issuer, err, 'authorize_internal'),
+    location: errorRedirect(
+      verified,
+      ctx.appState,
+      issuer,
+      err,
+      'authorize_internal',
+      isOAuthProvider(ctx.connection?.connectionType),
+    ),
   };
 }
 
@@ -154,10 +163,11 @@ export function errorRedirect(
   issuer: string,
   err: unknown,
   fallback: 'authorize_internal' | 'callback_internal',
+  oauthProvider: boolean,
 ): string {
   const entry = isBrokerError(err) && err.entry.transport === 'redirect' ? err.entry : catalog[fallback];
   return appendToRedirectUri(verified, {
-    error: entry.wire,
+    error: redirectWire(entry, oauthProvider),
     error_description: entry.description,
     ...(appState !== null ? { state: appState } : {}),
     iss: issuer,

@@ -7,6 +7,7 @@ import { appendToRedirectUri, errorRedirect } from '../authorize/index.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
 import { pageOutcome, showConsent } from '../consent.ts';
 import type { FlowDeps } from '../deps.ts';
+import { sealOAuthTokens } from '../oauth-tokens.ts';
 import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
 import { failurePatch, failureStage } from '../session-log.ts';
@@ -74,7 +75,7 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
           ...extra,
           iss: deps.publicUrl,
         })
-      : errorRedirect(to, null, deps.publicUrl, err, 'callback_internal');
+      : errorRedirect(to, null, deps.publicUrl, err, 'callback_internal', false);
     return { kind: 'redirect', status: 303, location };
   };
 
@@ -150,6 +151,7 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
       connection,
       identityProviderOf(connection),
       input.requestId,
+      sealOAuthTokens(deps, identity, connection.connectionType, sessionId),
     );
     await store
       .updateSession(sessionId, { stages: { consent_shown: deps.now().toISOString() } })

@@ -1,6 +1,7 @@
+import { isOAuthProvider } from '../../connectors/registry.ts';
 import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
 import { safeEqual, sha256 } from '../../lib/tokens.ts';
-import type { ConnectionRecord, LoginTransactionRecord } from '../../storage/store.ts';
+import type { LoginTransactionRecord } from '../../storage/store.ts';
 import { verifyStoredRedirectUri } from '../authorize/check-redirect-uri.ts';
 import type { VerifiedRedirectUri } from '../authorize/context.ts';
 import { errorRedirect } from '../authorize/index.ts';
@@ -8,6 +9,7 @@ import { callbackUrl, openConnector } from '../connections.ts';
 import { pageOutcome, showConsent } from '../consent.ts';
 import type { FlowDeps } from '../deps.ts';
 import { issueCode } from '../issue-code.ts';
+import { sealOAuthTokens } from '../oauth-tokens.ts';
 import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
 import { failurePatch, failureStage, updateSessionSafely } from '../session-log.ts';
@@ -71,6 +73,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   if (!input.bindingCookie || !safeEqual(sha256(input.bindingCookie), tx.browserHash)) {
     return pageOutcome('callback_browser_mismatch', input.requestId);
   }
+  const oauthProvider = isOAuthProvider(connection.connectionType);
   const redirectUri = await verifyStoredRedirectUri(deps, tx.redirectUri);
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 
@@ -96,7 +99,15 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       const profile = await store.getProfile(tx.profileId);
       if (profile) {
         await recordCallback();
-        return showConsent(deps, tx, profile, connection, identityProviderOf(connection), input.requestId);
+        return showConsent(
+          deps,
+          tx,
+          profile,
+          connection,
+          identityProviderOf(connection),
+          input.requestId,
+          tx.oauthTokens,
+        );
       }
     }
     const expired = new BrokerError('transaction_expired', {
@@ -115,7 +126,14 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       return {
         kind: 'redirect',
         status: answer,
-        location: errorRedirect(redirectUri, tx.appState, deps.publicUrl, expired, 'callback_internal'),
+        location: errorRedirect(
+          redirectUri,
+          tx.appState,
+          deps.publicUrl,
+          expired,
+          'callback_internal',
+          oauthProvider,
+        ),
       };
     }
     await recordCallback();
@@ -148,6 +166,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       log,
     );
     await markFirstSignIn(deps, connection, log);
+    const oauthTokens = sealOAuthTokens(deps, identity, connection.connectionType, tx.sessionId);
 
     if (deps.signinConsent) {
       const shown = await showConsent(
@@ -157,6 +176,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
         connection,
         identityProviderOf(connection),
         input.requestId,
+        oauthTokens,
       );
       await updateSessionSafely(
         store,
@@ -166,7 +186,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       );
       return shown;
     }
-    const location = await issueCode(deps, consumed, redirectUri, profile.id);
+    const location = await issueCode(deps, consumed, redirectUri, profile.id, oauthTokens);
     await updateSessionSafely(
       store,
       tx.sessionId,
@@ -191,7 +211,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
     await updateSessionSafely(
       store,
       t.sessionId,
-      failurePatch(err, failureStage(err, 'upstream_error'), deps.now()),
+      failurePatch(err, failureStage(err, 'upstream_error'), deps.now(), oauthProvider),
       log,
     );
     return {
@@ -203,6 +223,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
         deps.publicUrl,
         err,
         'callback_internal',
+        oauthProvider,
       ),
     };
   }

@@ -31,7 +31,7 @@ type NewConnection = Omit<ConnectionRecord, 'createdAt' | 'updatedAt' | 'firstLo
 type NewSession = Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>;
 type NewLoginTransaction = Omit<
   LoginTransactionRecord,
-  'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+  'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
 >;
 
 /** The fields of a login transaction that the callback and consent steps fill in later. */
@@ -41,6 +41,7 @@ const UNTOUCHED_TX = {
   consentHash: null,
   consentExpiresAt: null,
   consentDecidedAt: null,
+  oauthTokens: null,
 };
 
 // ---------- fixtures ----------
@@ -1455,6 +1456,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           profileId: 'prof_1',
           consentHash: 'consent-hash-1',
           expiresAt,
+          oauthTokens: 'sealed-provider-tokens',
         });
         const results = await Promise.all(
           Array.from({ length: 10 }, () => store.takeConsent('consent-hash-1', new Date())),
@@ -1463,6 +1465,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(winners.length, 1);
         assert.equal(winners[0]?.id, tx.id);
         assert.equal(winners[0]?.profileId, 'prof_1');
+        assert.equal(winners[0]?.oauthTokens, 'sealed-provider-tokens');
         assert.ok(winners[0]?.consentDecidedAt instanceof Date);
         assert.equal(winners[0]?.consentExpiresAt?.toISOString(), expiresAt.toISOString());
         assert.equal(await store.takeConsent('consent-hash-1', new Date()), null);
@@ -1475,11 +1478,17 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           profileId: 'p',
           consentHash: 'h2',
           expiresAt: new Date(Date.now() - 1),
+          oauthTokens: null,
         });
         assert.equal(await store.takeConsent('h2', new Date()), null);
         assert.equal(await store.takeConsent('unknown', new Date()), null);
         await assert.rejects(
-          store.awaitConsent('missing', { profileId: 'p', consentHash: 'h3', expiresAt: new Date() }),
+          store.awaitConsent('missing', {
+            profileId: 'p',
+            consentHash: 'h3',
+            expiresAt: new Date(),
+            oauthTokens: null,
+          }),
           NotFoundError,
         );
       });
@@ -1619,6 +1628,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         codeChallenge: null,
         profileId: 'prof_1',
         sessionId: 'sess_1',
+        oauthTokens: null,
         createdAt: new Date(),
         expiresAt: new Date(Date.now() + 600_000),
         ...over,
@@ -1631,7 +1641,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
 
       test('a code is issued once; a second redemption is refused and revokes the token of the first', async (store) => {
-        const code = codeInput({ codeChallenge: 'challenge' });
+        const code = codeInput({ codeChallenge: 'challenge', oauthTokens: 'sealed-provider-tokens' });
         assert.deepEqual(await store.createAuthorizationCode(code), { ...code, consumedAt: null });
         assert.deepEqual(await store.getAuthorizationCode(code.codeHash), { ...code, consumedAt: null });
         assert.deepEqual(
@@ -1644,7 +1654,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
             kind: 'issued',
           },
         );
-        assert.ok((await store.getAuthorizationCode(code.codeHash))?.consumedAt instanceof Date);
+        const consumed = await store.getAuthorizationCode(code.codeHash);
+        assert.ok(consumed?.consumedAt instanceof Date);
+        assert.equal(consumed.oauthTokens, null, 'a consumed code keeps no provider tokens');
         const t1 = await store.getAccessToken('t1');
         assert.equal(t1?.codeHash, code.codeHash);
         assert.equal(t1?.revokedAt, null);

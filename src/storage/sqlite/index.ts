@@ -143,6 +143,7 @@ function transaction(r: Row): LoginTransactionRecord {
     consentHash: strOrNull(r.tx_consent_hash),
     consentExpiresAt: dateOrNull(r.tx_consent_expires_at),
     consentDecidedAt: dateOrNull(r.tx_consent_decided_at),
+    oauthTokens: strOrNull(r.tx_oauth_tokens),
   };
 }
 
@@ -195,6 +196,7 @@ function authorizationCode(r: Row): AuthorizationCodeRecord {
     codeChallenge: strOrNull(r.code_challenge),
     profileId: str(r.profile_id),
     sessionId: str(r.session_id),
+    oauthTokens: strOrNull(r.oauth_tokens),
     createdAt: date(r.created_at),
     expiresAt: date(r.expires_at),
     consumedAt: dateOrNull(r.consumed_at),
@@ -714,7 +716,7 @@ export class SqliteStore implements Store {
     now: string,
     tx?: Omit<
       LoginTransactionRecord,
-      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
     >,
   ): void {
     this.#run(
@@ -760,7 +762,7 @@ export class SqliteStore implements Store {
   async createLoginTransaction(
     tx: Omit<
       LoginTransactionRecord,
-      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt'
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
     >,
     sess: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
   ): Promise<LoginTransactionRecord> {
@@ -784,6 +786,7 @@ export class SqliteStore implements Store {
         consentHash: null,
         consentExpiresAt: null,
         consentDecidedAt: null,
+        oauthTokens: null,
       };
     });
   }
@@ -815,7 +818,7 @@ export class SqliteStore implements Store {
       `UPDATE sso_sessions SET tx_state_hash = NULL, tx_browser_hash = NULL, tx_app_state = NULL,
          tx_code_challenge = NULL, tx_code_challenge_method = NULL, tx_connector_state = NULL, tx_created_at = NULL,
          tx_expires_at = NULL, tx_consumed_at = NULL, tx_profile_id = NULL, tx_consent_hash = NULL,
-         tx_consent_expires_at = NULL, tx_consent_decided_at = NULL
+         tx_consent_expires_at = NULL, tx_consent_decided_at = NULL, tx_oauth_tokens = NULL
        WHERE tx_state_hash IS NOT NULL AND tx_expires_at < ?`,
       iso(before),
     );
@@ -823,14 +826,15 @@ export class SqliteStore implements Store {
 
   async awaitConsent(
     id: string,
-    consent: { profileId: string; consentHash: string; expiresAt: Date },
+    consent: { profileId: string; consentHash: string; expiresAt: Date; oauthTokens: string | null },
   ): Promise<void> {
     const changed = this.#run(
-      `UPDATE sso_sessions SET tx_profile_id = ?, tx_consent_hash = ?, tx_consent_expires_at = ?
+      `UPDATE sso_sessions SET tx_profile_id = ?, tx_consent_hash = ?, tx_consent_expires_at = ?, tx_oauth_tokens = ?
        WHERE id = ? AND tx_state_hash IS NOT NULL`,
       consent.profileId,
       consent.consentHash,
       iso(consent.expiresAt),
+      consent.oauthTokens,
       id,
     );
     if (changed === 0) throw new NotFoundError('login transaction');
@@ -940,14 +944,16 @@ export class SqliteStore implements Store {
     c: Omit<AuthorizationCodeRecord, 'consumedAt'>,
   ): Promise<AuthorizationCodeRecord> {
     this.#run(
-      `INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, oauth_tokens,
+         created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       c.codeHash,
       c.clientId,
       c.redirectUri,
       c.codeChallenge,
       c.profileId,
       c.sessionId,
+      c.oauthTokens,
       iso(c.createdAt),
       iso(c.expiresAt),
     );
@@ -990,7 +996,12 @@ export class SqliteStore implements Store {
         return { kind: 'invalid', reason: 'consumed' };
       }
       if (str(code.expires_at) <= now) return { kind: 'invalid', reason: 'expired' };
-      this.#run('UPDATE authorization_codes SET consumed_at = ? WHERE code_hash = ?', now, req.codeHash);
+      // The provider's tokens leave with this answer; the consumed code does not keep them.
+      this.#run(
+        'UPDATE authorization_codes SET consumed_at = ?, oauth_tokens = NULL WHERE code_hash = ?',
+        now,
+        req.codeHash,
+      );
       this.#run(
         `INSERT INTO access_tokens (token_hash, code_hash, client_id, profile_id, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?)`,

@@ -228,4 +228,12 @@ CREATE TABLE one_time_keys (
 CREATE INDEX one_time_keys_expires ON one_time_keys(expires_at);
 `,
   },
+  {
+    version: 5,
+    name: 'OAuth provider tokens with the consent slot and the code',
+    sql: `
+ALTER TABLE sso_sessions ADD COLUMN tx_oauth_tokens TEXT;
+ALTER TABLE authorization_codes ADD COLUMN oauth_tokens TEXT;
+`,
+  },
 ];
