@@ -146,3 +146,134 @@ export async function samlResponse(
   )) as { context: string };
   return out.context;
 }
+
+// ---------- richer responses (optional; the functions above are unchanged) ----------
+
+export const STATUS = 'urn:oasis:names:tc:SAML:2.0:status:';
+const ATTRNAME_BASIC = 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic';
+const ATTRNAME_URI = 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri';
+
+export interface ResponseOptions {
+  /** The NameID (its format: `nameIdFormat`, default emailAddress). */
+  nameId: string;
+  nameIdFormat?: string;
+  /** Attribute name → its value(s): one AttributeValue each, as IdPs send multi-valued attributes (groups). */
+  attributes?: Record<string, string | string[]>;
+  /**
+   * What the IdP signs: `assertion` (what Gatehouse's SP metadata asks for, Entra's default), `response` (the
+   * IdP is configured not to sign assertions: it sees the SP metadata with WantAssertionsSigned="false" and
+   * signs the Response), or `both`.
+   */
+  sign?: 'assertion' | 'response' | 'both';
+  /**
+   * A failed SAML status (saml-core §3.2.2.2): the Response carries it, no Assertion, and is signed as a whole
+   * (an IdP has nothing else to sign). Codes without the `urn:oasis:names:tc:SAML:2.0:status:` prefix.
+   */
+  status?: { top: string; second?: string; message?: string };
+  /** Adds an AuthnStatement with this SessionIndex (what real IdPs send). */
+  sessionIndex?: string;
+  /** For unsolicited responses (`request` null): an InResponseTo all the same (default: none at all). */
+  inResponseTo?: string;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * A SAML response from the IdP to `request` (null: unsolicited, without any InResponseTo), built by samlify
+ * through its documented template customization (`customTagReplacement`): samlify's own login response template
+ * with attributes, an AuthnStatement or a failed status filled in, then signed (and encrypted when the IdP has
+ * `isAssertionEncrypted`) by samlify exactly as `samlResponse` is. Values are XML-escaped by samlify.
+ */
+export async function samlResponseWith(
+  setup: SamlSetup,
+  request: { extract: unknown } | null,
+  options: ResponseOptions,
+): Promise<string> {
+  const sign = options.status ? 'response' : (options.sign ?? 'assertion');
+  const metadata =
+    sign === 'response'
+      ? setup.spMetadata.replace('WantAssertionsSigned="true"', 'WantAssertionsSigned="false"')
+      : setup.spMetadata;
+  if (sign === 'response' && metadata === setup.spMetadata)
+    throw new Error('the SP metadata does not say WantAssertionsSigned="true"');
+  const sp = samlify.ServiceProvider({ metadata, wantMessageSigned: sign !== 'assertion' });
+  const idp = setup.idp.idp;
+  const idpSetting = idp.entitySetting as { generateID: () => string; isAssertionEncrypted?: boolean };
+  const spMeta = sp.entityMeta as unknown as {
+    getAssertionConsumerService(binding: string): string;
+    getEntityID(): string;
+  };
+  const requestId = (request?.extract as { request?: { id?: string } } | undefined)?.request?.id;
+
+  const customTagReplacement = (template: string) => {
+    let xml = template;
+    const values: Record<string, string | undefined> = {};
+    if (options.status) {
+      const { top, second, message } = options.status;
+      const inner = second ? `<samlp:StatusCode Value="${STATUS}${second}"/>` : '';
+      const status = `<samlp:Status><samlp:StatusCode Value="${STATUS}${top}">${inner}</samlp:StatusCode>${
+        message === undefined ? '' : '<samlp:StatusMessage>{StatusMessage}</samlp:StatusMessage>'
+      }</samlp:Status>`;
+      values.StatusMessage = message;
+      xml = xml
+        .replace(/<samlp:Status>.*<\/samlp:Status>/, status)
+        .replace(/<saml:Assertion .*<\/saml:Assertion>/, '');
+    }
+    let attributes = '';
+    Object.entries(options.attributes ?? {}).forEach(([name, value], i) => {
+      const list = Array.isArray(value) ? value : [value];
+      const format = name.includes(':') ? ATTRNAME_URI : ATTRNAME_BASIC;
+      attributes += `<saml:Attribute Name="${escapeXml(name)}" NameFormat="${format}">${list
+        .map((v, j) => {
+          values[`attr${i}v${j}`] = v;
+          return `<saml:AttributeValue xsi:type="xs:string">{attr${i}v${j}}</saml:AttributeValue>`;
+        })
+        .join('')}</saml:Attribute>`;
+    });
+    const now = new Date();
+    const later = new Date(now.getTime() + 5 * 60 * 1000).toISOString();
+    const acs = spMeta.getAssertionConsumerService('post');
+    const id = idpSetting.generateID();
+    // The statements go in as markup with placeholders; samlify fills (and escapes) every value.
+    const authn = options.sessionIndex
+      ? '<saml:AuthnStatement AuthnInstant="{IssueInstant}" SessionIndex="{SessionIndex}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>'
+      : '';
+    const statement = attributes ? `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` : '';
+    xml = xml.replace('{AuthnStatement}', () => authn).replace('{AttributeStatement}', () => statement);
+    const context = samlify.SamlLib.replaceTagsByValue(xml, {
+      ...values,
+      ID: id,
+      AssertionID: idpSetting.generateID(),
+      Destination: acs,
+      Audience: spMeta.getEntityID(),
+      SubjectRecipient: acs,
+      Issuer: setup.idp.entityId,
+      IssueInstant: now.toISOString(),
+      StatusCode: `${STATUS}Success`,
+      ConditionsNotBefore: now.toISOString(),
+      ConditionsNotOnOrAfter: later,
+      SubjectConfirmationDataNotOnOrAfter: later,
+      NameIDFormat: options.nameIdFormat ?? NAMEID_EMAIL,
+      NameID: options.nameId,
+      SessionIndex: options.sessionIndex,
+      // undefined: samlify drops the attribute (an unsolicited response names no request).
+      InResponseTo: requestId ?? options.inResponseTo,
+    } as Record<string, string>);
+    return { id, context };
+  };
+
+  const out = (await idp.createLoginResponse(
+    sp,
+    (request ?? { extract: { request: {} } }) as never,
+    'post',
+    {} as never,
+    {
+      customTagReplacement,
+      // With an encrypted assertion, a Response signature must be made after the encryption to stay valid.
+      encryptThenSign: idpSetting.isAssertionEncrypted === true && sign !== 'assertion',
+    } as never,
+  )) as { context: string };
+  return out.context;
+}

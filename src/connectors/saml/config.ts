@@ -80,10 +80,20 @@ export async function fetchIdpMetadata(
 ): Promise<{ ok: true; metadata: IdpMetadata } | { ok: false; problems: string[] }> {
   let text: string;
   try {
-    const res = await fetch(url, {
-      headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' },
-      redirect: 'follow',
-    });
+    // Redirects are followed here, one hop at a time, so that the SSRF guard checks every URL: inside fetch,
+    // undici would follow them past the guard (which checks the URL it is given, and DNS names, not IP literals).
+    let current = url;
+    let res: Response;
+    for (let hops = 0; ; hops++) {
+      res = await fetch(current, {
+        headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' },
+        redirect: 'manual',
+      });
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+      if (!location) break;
+      if (hops === 5) return { ok: false, problems: ['redirected more than 5 times'] };
+      current = new URL(location, current).href;
+    }
     if (!res.ok) return { ok: false, problems: [`answered HTTP ${res.status}`] };
     text = await res.text();
   } catch (err) {

@@ -41,7 +41,8 @@ import { parseXml, XmlRejected } from './xml.ts';
  *    (xml-crypto, checked against wrapping), exactly one assertion, decryption, Audience, NotBefore /
  *    NotOnOrAfter with the skew, InResponseTo against our request (or absent for IdP-initiated);
  * 4. what node-saml leaves to us, read from the verified assertion only: Issuer, SubjectConfirmationData
- *    Recipient, and the Response's Destination;
+ *    Recipient, and the Response's Destination; and, for unsolicited responses, which node-saml lets through
+ *    unchecked there, no InResponseTo in the SubjectConfirmationData and its NotBefore / NotOnOrAfter;
  * 5. the assertion ID is returned as a one-time key: the flow claims it in the shared store (replay).
  * Every failure carries the expected and received values in `detail` for the session log.
  */
@@ -141,6 +142,22 @@ function classifyValidationError(err: unknown): ErrorCode {
   return 'saml_malformed';
 }
 
+const SUBJECT_CONFIRMATION_DATA =
+  "/*[local-name()='Assertion']/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']";
+
+/**
+ * Which side of its time window a SubjectConfirmationData is on (with the skew): `null` when inside it.
+ * (node-saml fails a response whose confirmations are all outside their window with one message that does not
+ * say which side.)
+ */
+function confirmationWindow(data: Element, skewMs: number, now = Date.now()): ErrorCode | null {
+  const notOnOrAfter = Date.parse(data.getAttribute('NotOnOrAfter') ?? '');
+  if (Number.isFinite(notOnOrAfter) && now - skewMs >= notOnOrAfter) return 'saml_expired';
+  const notBefore = Date.parse(data.getAttribute('NotBefore') ?? '');
+  if (Number.isFinite(notBefore) && now + skewMs < notBefore) return 'saml_not_yet_valid';
+  return null;
+}
+
 class SamlConnector implements Connector {
   readonly #config: SamlConfig & { idpEntityId: string; idpSsoUrl: string };
   readonly #connectionType: string;
@@ -176,6 +193,9 @@ class SamlConnector implements Connector {
       identifierFormat: null,
       // No RequestedAuthnContext: IdPs reject contexts they do not offer (Entra AADSTS75011).
       disableRequestedAuthnContext: true,
+      // DEFLATE belongs to the HTTP-Redirect binding only: an HTTP-POST AuthnRequest is plain base64 XML
+      // (saml-bindings §3.5.4), and IdPs cannot read a deflated one. node-saml deflates both unless told.
+      skipRequestCompression: this.#config.idpSsoBinding === 'post',
       signatureAlgorithm: 'sha256',
       digestAlgorithm: 'sha256',
       ...(this.#signingKey ? { privateKey: this.#signingKey } : {}),
@@ -263,7 +283,19 @@ class SamlConnector implements Connector {
           detail: { stage: 'saml_status', reason: err.message },
         });
       }
-      const code = classifyValidationError(err);
+      let code = classifyValidationError(err);
+      if (/No valid subject confirmation/i.test((err as Error)?.message ?? '')) {
+        // Every SubjectConfirmationData is outside its window (node-saml's one message for both sides).
+        const skewMs = this.#config.clockSkewSeconds * 1000;
+        const sides = (
+          select(`/*[local-name()='Response']${SUBJECT_CONFIRMATION_DATA}`, doc) as Element[]
+        ).map((d) => confirmationWindow(d, skewMs));
+        code = sides.includes('saml_expired')
+          ? 'saml_expired'
+          : sides.includes('saml_not_yet_valid')
+            ? 'saml_not_yet_valid'
+            : code;
+      }
       throw new BrokerError(code, { detail: this.#detailFor(code, err, doc, requestId), cause: err });
     }
     if (!profile) throw new BrokerError('saml_assertion_missing', { detail: { stage: 'saml_validation' } });
@@ -304,6 +336,38 @@ class SamlConnector implements Connector {
           field: 'Destination',
           expected: request.callbackUrl,
           received: destination,
+        },
+      });
+    }
+
+    // InResponseTo and the bearer confirmation's window, from the verified assertion. node-saml checks them only
+    // when the Response (unsigned when the IdP signs only the assertion) carries an InResponseTo. A response
+    // without a request of ours must not name one anywhere (Profiles §4.1.5): otherwise a solicited assertion,
+    // which only the browser that asked may use, could be posted as IdP-initiated once the Response's attribute is
+    // removed. Its confirmation must be within its window all the same (Profiles §4.1.4.3).
+    const confirmations = select(SUBJECT_CONFIRMATION_DATA, assertion) as Element[];
+    const named = confirmations.map((d) => d.getAttribute('InResponseTo') ?? '').filter((v) => v !== '');
+    if (named.some((v) => v !== requestId)) {
+      throw new BrokerError('saml_in_response_to_mismatch', {
+        detail: {
+          stage: 'saml_validation',
+          field: 'SubjectConfirmationData InResponseTo',
+          expected: requestId,
+          received: named,
+        },
+      });
+    }
+    const skewMs = this.#config.clockSkewSeconds * 1000;
+    const sides = confirmations.map((d) => confirmationWindow(d, skewMs));
+    if (requestId === null && sides.length > 0 && !sides.includes(null)) {
+      throw new BrokerError(sides.includes('saml_expired') ? 'saml_expired' : 'saml_not_yet_valid', {
+        detail: {
+          stage: 'saml_validation',
+          field: 'SubjectConfirmationData',
+          not_before: confirmations.map((d) => d.getAttribute('NotBefore') || null),
+          not_on_or_after: confirmations.map((d) => d.getAttribute('NotOnOrAfter') || null),
+          now: new Date().toISOString(),
+          clock_skew_seconds: this.#config.clockSkewSeconds,
         },
       });
     }
