@@ -152,12 +152,6 @@ export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log):
   });
   switch (result.kind) {
     case 'issued':
-      await updateSessionSafely(
-        store,
-        record.sessionId,
-        { stages: { code_redeemed: now.toISOString() } },
-        log,
-      );
       return response;
     case 'replayed':
       return JSON.parse(

@@ -444,7 +444,8 @@ export interface Store {
    * 2. an unknown code is `invalid/not_found`; a consumed one is `invalid/consumed` AND every access token issued
    *    for it is revoked (RFC 6749 §4.1.2); an expired one (at `now`) is `invalid/expired`;
    * 3. otherwise the code is consumed (and forgets its `oauthTokens`), the access token stored, the idempotent
-   *    response kept: `issued`.
+   *    response kept, and the code's session (if it still exists) gets the `code_redeemed` stage at `now`:
+   *    `issued`.
    * Of concurrent redemptions of one code, exactly one is `issued`.
    */
   redeemAuthorizationCode(request: RedeemRequest): Promise<RedeemResult>;

@@ -1675,6 +1675,23 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.getAccessToken('t2'), null);
       });
 
+      test("redemption records the code_redeemed stage on the code's session, keeping its other stages", async (store) => {
+        const session = await store.createSession(
+          sessionInput({ stages: { authorize: '2030-01-01T00:00:00.000Z' } }),
+        );
+        const code = codeInput({ sessionId: session.id });
+        await store.createAuthorizationCode(code);
+        const now = new Date();
+        assert.deepEqual(
+          await store.redeemAuthorizationCode({ codeHash: code.codeHash, now, token: token('t-stage') }),
+          { kind: 'issued' },
+        );
+        assert.deepEqual((await store.getSession(session.id))?.stages, {
+          authorize: '2030-01-01T00:00:00.000Z',
+          code_redeemed: now.toISOString(),
+        });
+      });
+
       test('of concurrent redemptions of one code exactly one is issued', async (store) => {
         const code = codeInput();
         await store.createAuthorizationCode(code);

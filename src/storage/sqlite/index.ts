@@ -983,7 +983,7 @@ export class SqliteStore implements Store {
         }
       }
       const code = this.#get(
-        'SELECT consumed_at, expires_at FROM authorization_codes WHERE code_hash = ?',
+        'SELECT consumed_at, expires_at, session_id FROM authorization_codes WHERE code_hash = ?',
         req.codeHash,
       );
       if (!code) return { kind: 'invalid', reason: 'not_found' };
@@ -1011,6 +1011,13 @@ export class SqliteStore implements Store {
         req.token.profileId,
         now,
         iso(req.token.expiresAt),
+      );
+      // The session log's stage, in this transaction: a second commit per exchange cost a fifth of its time.
+      this.#run(
+        'UPDATE sso_sessions SET updated_at = ?, stages = json_patch(stages, ?) WHERE id = ?',
+        now,
+        JSON.stringify({ code_redeemed: now }),
+        str(code.session_id),
       );
       if (idem) {
         this.#run(
