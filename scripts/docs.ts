@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { variables } from '../src/config/schema.ts';
-import { type CatalogEntry, catalog } from '../src/errors/catalog.ts';
+import { type CatalogEntry, catalog, OAUTH_FAILED } from '../src/errors/catalog.ts';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -79,6 +79,9 @@ How an error travels depends on where it happens:
   never redirects (RFC 6749 §4.1.2.1).
 - After that, every \`/sso/authorize\` error is a 302 to the app's redirect URI with \`error\`,
   \`error_description\`, the app's \`state\` exactly as sent (absent if it sent none) and \`iss\` (RFC 9207).
+- On OAuth provider connections (\`provider=GoogleOAuth\`, \`MicrosoftOAuth\`, \`GitHubOAuth\`), every
+  redirect whose wire code below is \`server_error\` carries \`${OAUTH_FAILED}\` instead, with the same
+  description (WorkOS's code for a failed OAuth sign-in); denials stay \`access_denied\`.
 - The management API answers \`{ "message", "code", "errors"? }\` with the HTTP status, the shape the WorkOS
   SDK turns into its exceptions (401 → \`UnauthorizedException\`, 404 → \`NotFoundException\`,
   409 → \`ConflictException\`, 422 → \`UnprocessableEntityException\`).

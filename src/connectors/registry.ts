@@ -4,6 +4,7 @@
  */
 import type { ConnectorDefinition } from './connector.ts';
 import { oidcConnector } from './oidc/index.ts';
+import { providerConnectors } from './providers/index.ts';
 import { SAML_CONNECTION_TYPES } from './saml/attributes.ts';
 import { samlConnector } from './saml/index.ts';
 
@@ -12,10 +13,8 @@ const definitions: Record<string, ConnectorDefinition> = {
   OktaOIDC: oidcConnector,
   EntraIdOIDC: oidcConnector,
   ...Object.fromEntries(SAML_CONNECTION_TYPES.map((type) => [type, samlConnector])),
+  ...providerConnectors,
 };
-
-/** OAuth provider types selectable with `provider=` (WorkOS `provider` values). */
-export const PROVIDER_TYPES = ['GoogleOAuth', 'MicrosoftOAuth', 'GitHubOAuth', 'AppleOAuth'] as const;
 
 export function connectorFor(connectionType: string): ConnectorDefinition | undefined {
   return Object.hasOwn(definitions, connectionType) ? definitions[connectionType] : undefined;

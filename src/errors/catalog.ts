@@ -251,6 +251,20 @@ export const catalog = {
     "The user's email domain is not one of the organization's verified domains.",
   ),
   consent_denied: redirect('signin_consent_denied', 'User cancelled the authentication request'),
+
+  // ---- OAuth provider connections (provider=GoogleOAuth, MicrosoftOAuth, GitHubOAuth) ----
+  provider_email_unverified: redirect(
+    'server_error',
+    'The provider has not verified the email address of this account. Verify it with the provider, then sign in again.',
+  ),
+  provider_tenant_not_allowed: redirect(
+    'access_denied',
+    "The user's Microsoft organization (tenant) is not allowed to sign in with this connection.",
+  ),
+  provider_domain_mismatch: redirect(
+    'access_denied',
+    'The account used does not belong to the domain the application asked for (domain_hint).',
+  ),
   callback_internal: redirect('server_error', 'Sign-in failed due to an internal error. Try again later.'),
 
   // ---- SAML responses at the ACS (error-taxonomy.md §5.5): validation failures are server_error; the session

@@ -1,4 +1,4 @@
-import { connectorFor, PROVIDER_TYPES, supportedConnectionTypes } from '../connectors/registry.ts';
+import { connectorFor, supportedConnectionTypes } from '../connectors/registry.ts';
 import { BrokerError } from '../errors/broker-error.ts';
 import { newId } from '../lib/ids.ts';
 import { randomToken } from '../lib/tokens.ts';
@@ -79,15 +79,20 @@ export async function createConnection(deps: ManagementDeps, rawBody: unknown) {
   const name = v.string(body, 'name', { max: 255 });
   const definition = type ? connectorFor(type) : undefined;
   if (type && !definition) {
-    const hint = (PROVIDER_TYPES as readonly string[]).includes(type)
-      ? ' (OAuth provider connections are not available yet)'
-      : '';
-    v.fail('connection_type', `must be one of ${supportedConnectionTypes().join(', ')}${hint}`);
+    v.fail('connection_type', `must be one of ${supportedConnectionTypes().join(', ')}`);
   }
   v.done();
   const def = definition as NonNullable<typeof definition>;
 
-  if (!organizationId) v.fail('organization_id', `is required for connection_type ${type}`);
+  if (def.protocol === 'oauth') {
+    // "Sign in with Google" serves every user; each profile's organization follows from its email's domain.
+    if (organizationId) {
+      v.fail(
+        'organization_id',
+        `must be omitted for connection_type ${type}: OAuth provider connections belong to the environment`,
+      );
+    }
+  } else if (!organizationId) v.fail('organization_id', `is required for connection_type ${type}`);
   const org = organizationId ? await deps.store.getOrganization(organizationId) : null;
   if (organizationId && !org) v.fail('organization_id', `'${organizationId}' is not an organization`);
   rejectForeignOptions(v, body, def.optionsKey, type as string);

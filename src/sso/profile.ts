@@ -6,7 +6,9 @@ import type { ConnectionRecord, ProfileRecord, Store } from '../storage/store.ts
 /**
  * From the IdP's identity to the WorkOS profile (design/workos-api.md §2), with the organization's domain
  * policy: the email's domain must be one of the organization's VERIFIED domains, unless the organization
- * allows profiles from outside it. The profile ID is stable per (connection, IdP user).
+ * allows profiles from outside it. On a connection without an organization (OAuth providers) the profile's
+ * organization is the one that verified the email's domain, or null. The profile ID is stable per
+ * (connection, IdP user).
  */
 
 /** The WorkOS profile JSON as `/sso/token` and `/sso/profile` return it. */
@@ -50,13 +52,18 @@ export async function saveProfile(
     });
   }
   const email = identity.email;
-  if (connection.organizationId) {
-    const org = await store.getOrganization(connection.organizationId);
+  const domain = email
+    .slice(email.lastIndexOf('@') + 1)
+    .toLowerCase()
+    .replace(/\.$/, '');
+  let organizationId = connection.organizationId;
+  if (!organizationId) {
+    // An environment connection (OAuth provider, whose connectors return only verified emails): the user
+    // belongs to the organization that verified their email's domain, if any.
+    organizationId = (await store.findVerifiedDomain(domain))?.organizationId ?? null;
+  } else {
+    const org = await store.getOrganization(organizationId);
     if (org && !org.allowProfilesOutsideOrganization) {
-      const domain = email
-        .slice(email.lastIndexOf('@') + 1)
-        .toLowerCase()
-        .replace(/\.$/, '');
       const verified = (await store.listDomains([org.id]))
         .filter((d) => d.state === 'verified')
         .map((d) => d.domain);
@@ -69,7 +76,7 @@ export async function saveProfile(
   }
   const data: Omit<WorkosProfile, 'object' | 'id'> = {
     idp_id: identity.idpId,
-    organization_id: connection.organizationId,
+    organization_id: organizationId,
     connection_id: connection.id,
     connection_type: connection.connectionType,
     email,

@@ -37,6 +37,9 @@ const STAGE_OF: Partial<Record<ErrorCode, Stage>> = {
   userinfo_failed: 'userinfo',
   profile_incomplete: 'profile_mapping',
   email_domain_not_allowed: 'profile_mapping',
+  provider_email_unverified: 'profile_mapping',
+  provider_tenant_not_allowed: 'id_token',
+  provider_domain_mismatch: 'id_token',
   consent_denied: 'consent',
 };
 

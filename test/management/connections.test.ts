@@ -298,12 +298,24 @@ describe('connections: create, update and state machine (raw API)', () => {
     );
     assert.ok(supportedConnectionTypes().includes('GenericSAML'));
 
-    const provider = await gh.api('POST', '/connections', { connection_type: 'GoogleOAuth' });
-    assert.equal(provider.status, 422);
+    const apple = await gh.api('POST', '/connections', { connection_type: 'AppleOAuth' });
+    assert.equal(apple.status, 422);
     assert.equal(
-      provider.body.errors[0].code,
-      `connection_type must be one of ${supportedConnectionTypes().join(', ')} (OAuth provider connections are not available yet)`,
+      apple.body.errors[0].code,
+      `connection_type must be one of ${supportedConnectionTypes().join(', ')}`,
     );
+
+    const providerInOrg = await gh.api('POST', '/connections', {
+      connection_type: 'GoogleOAuth',
+      organization_id: orgId,
+    });
+    assert.equal(providerInOrg.status, 422);
+    assert.deepEqual(providerInOrg.body.errors, [
+      {
+        field: 'organization_id',
+        code: 'organization_id must be omitted for connection_type GoogleOAuth: OAuth provider connections belong to the environment',
+      },
+    ]);
 
     const missingType = await gh.api('POST', '/connections', { organization_id: orgId });
     assert.equal(missingType.status, 422);

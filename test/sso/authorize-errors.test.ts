@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type CatalogEntry, catalog, type ErrorCode } from '../../src/errors/catalog.ts';
-import { newId } from '../../src/lib/ids.ts';
+import { type CatalogEntry, catalog, type ErrorCode, redirectWire } from '../../src/errors/catalog.ts';
 import { randomToken } from '../../src/lib/tokens.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 
@@ -131,9 +130,10 @@ async function expectRedirectError(
   gh: TestGatehouse,
   res: Response,
   code: ErrorCode,
-  expected: { redirectUri: string; state?: string },
+  expected: { redirectUri: string; state?: string; oauthProvider?: boolean },
 ): Promise<URL> {
   const entry: CatalogEntry = catalog[code];
+  const wire = redirectWire(entry, expected.oauthProvider ?? false);
   assert.equal(entry.transport, 'redirect', `${code} is not a redirect error`);
   const body = await res.text();
   assert.equal(res.status, 302, `expected a 302 (${code}), got ${res.status}: ${body.slice(0, 400)}`);
@@ -155,7 +155,7 @@ async function expectRedirectError(
   const added = [...url.searchParams.keys()].filter((k) => !registeredKeys.has(k)).sort();
   const keys = ['error', 'error_description', 'iss', ...(expected.state === undefined ? [] : ['state'])];
   assert.deepEqual(added, keys.sort(), 'exactly these parameters, each once');
-  assert.equal(url.searchParams.get('error'), entry.wire, `error for ${code}`);
+  assert.equal(url.searchParams.get('error'), wire, `error for ${code}`);
   assert.equal(url.searchParams.get('error_description'), entry.description, `error_description for ${code}`);
   assert.equal(url.searchParams.get('iss'), gh.url);
   if (expected.state !== undefined) assert.equal(url.searchParams.get('state'), expected.state);
@@ -1034,19 +1034,18 @@ describe('/sso/authorize provider selector', () => {
     });
   }
 
+  /** A Google connection whose `base_url` is a closed loopback port: Google cannot be reached. */
   async function insertGoogleConnection(): Promise<void> {
-    // The management API cannot create OAuth provider connections yet.
-    await gh.store.createConnection({
-      id: newId('conn'),
-      organizationId: null,
-      connectionType: 'GoogleOAuth',
+    const res = await gh.api('POST', '/connections', {
+      connection_type: 'GoogleOAuth',
       name: `Google ${randomToken(4)}`,
-      state: 'validating',
-      externalKey: randomToken(16),
-      config: {},
+      oauth_options: {
+        client_id: 'google-client',
+        client_secret: 'google-secret',
+        base_url: 'http://127.0.0.1:1',
+      },
     });
-    // Written around the API: the configuration cache has to be told.
-    gh.clearConfigCache();
+    assert.equal(res.status, 201);
   }
 
   it('invalid_connection_selector: no GoogleOAuth connection configured', async () => {
@@ -1056,11 +1055,12 @@ describe('/sso/authorize provider selector', () => {
     });
   });
 
-  it('server_error: one GoogleOAuth connection, which no connector implements yet', async () => {
+  it('oauth_failed, not server_error: the one GoogleOAuth connection cannot reach Google', async () => {
     await insertGoogleConnection();
-    await expectRedirectError(gh, await get(providerUrl()), 'upstream_misconfigured', {
+    await expectRedirectError(gh, await get(providerUrl()), 'upstream_unavailable', {
       redirectUri: CALLBACK,
       state: 'g',
+      oauthProvider: true,
     });
   });
 

@@ -12,25 +12,23 @@ import type {
   SecretSealer,
   UpstreamIdentity,
 } from '../connector.ts';
+import { cachedMetadata } from '../metadata-cache.ts';
 import { classifyOidcError, identityFromClaims, needsUserinfo } from './callback.ts';
 import { missingOidcOptions, type OidcConfig, parseOidcOptions, presentOidcOptions } from './config.ts';
 
 /**
  * OpenID Connect connector (GenericOIDC, OktaOIDC, EntraIdOIDC), built on openid-client.
  *
- * Discovery documents are cached per node for an hour and per connection version; a failed refresh keeps
- * serving the previous document (stale-if-error) for up to a day, so a short IdP outage does not stop
- * sign-ins that only need the authorization endpoint. What this module does not do: dynamic client
+ * Discovery documents are cached per node and connection version (`cachedMetadata`: an hour, stale-if-error
+ * for a day). What this module does not do: dynamic client
  * registration, request objects (JAR/PAR), implicit or hybrid flows.
  */
 
-const FRESH_MS = 60 * 60 * 1000;
 /** Clock skew tolerated on ID token `iat`/`exp`/`nbf`. */
-const CLOCK_TOLERANCE_SECONDS = 60;
-const STALE_MS = 24 * 60 * 60 * 1000;
+export const CLOCK_TOLERANCE_SECONDS = 60;
 
 /** Parameters that carry protocol meaning: `provider_query_params` can never override them. */
-const RESERVED_PARAMS = new Set([
+export const RESERVED_PARAMS = new Set([
   'client_id',
   'redirect_uri',
   'response_type',
@@ -71,14 +69,7 @@ function authorizationUrlBase(configuration: client.Configuration): string {
   return base;
 }
 
-interface CachedDiscovery {
-  promise: Promise<client.Configuration>;
-  fetchedAt: number;
-  /** The last good configuration, served while a refresh fails. */
-  lastGood?: client.Configuration;
-}
-
-function classifyDiscoveryError(issuer: string, err: unknown): BrokerError {
+export function classifyDiscoveryError(issuer: string, err: unknown): BrokerError {
   const upstream = err instanceof UpstreamFetchError ? err : (err as { cause?: unknown })?.cause;
   if (upstream instanceof UpstreamFetchError) {
     const code = upstream.kind === 'blocked' ? 'upstream_misconfigured' : 'upstream_unavailable';
@@ -101,8 +92,11 @@ function classifyDiscoveryError(issuer: string, err: unknown): BrokerError {
 export interface OidcProviderHooks {
   /** Extra authorization parameters from the request (Google's `hd` from `domain_hint`). */
   authParams?(request: LoginRequest): Record<string, string>;
-  /** Checks on the validated claims; throws a BrokerError to refuse the sign-in. */
-  checkClaims?(claims: Record<string, unknown>): void;
+  /**
+   * Checks on the validated claims (ID token and userinfo), given the extra parameters that were sent; throws a
+   * BrokerError to refuse the sign-in.
+   */
+  checkClaims?(claims: Record<string, unknown>, sent: Record<string, string>): void;
   /** Hand the provider's tokens to the app (`oauth_tokens`). */
   returnTokens?: boolean;
 }
@@ -130,59 +124,30 @@ export class OidcConnector implements Connector {
 
   #discover(): Promise<client.Configuration> {
     const { issuer, clientId } = this.#config;
-    const cached = this.#deps.cache.get(this.#cacheKey) as CachedDiscovery | undefined;
-    const now = Date.now();
-    if (cached && now - cached.fetchedAt < FRESH_MS) return cached.promise;
-
-    const fetched = client
-      .discovery(
-        new URL(issuer),
-        clientId,
-        { client_secret: this.#secret, [client.clockTolerance]: CLOCK_TOLERANCE_SECONDS },
-        client.ClientSecretPost(this.#secret),
-        {
-          [client.customFetch]: this.#deps.fetch as client.CustomFetch,
-          execute: [
-            ...(this.#deps.allowInsecureHttp && issuer.startsWith('http:')
-              ? [client.allowInsecureRequests]
-              : []),
-            // openid-client does not verify the signature of an ID token from the token endpoint by default
-            // (it relies on TLS): verify it against the IdP's JWKS, as the design requires (§5.4).
-            client.enableNonRepudiationChecks,
-          ],
-          timeout: Math.ceil(this.#deps.upstreamTimeoutMs / 1000),
-        },
-      )
-      .catch((err: unknown) => {
-        throw classifyDiscoveryError(issuer, err);
-      });
-    const entry: CachedDiscovery = {
-      promise: fetched,
-      fetchedAt: now,
-      ...(cached?.lastGood ? { lastGood: cached.lastGood } : {}),
-    };
-    this.#deps.cache.set(this.#cacheKey, entry);
-    fetched.then(
-      (configuration) => {
-        entry.lastGood = configuration;
-      },
-      () => {
-        // Do not cache failures: the next request tries again.
-        if (this.#deps.cache.get(this.#cacheKey) === entry) this.#deps.cache.delete(this.#cacheKey);
-      },
+    return cachedMetadata(this.#deps.cache, this.#cacheKey, () =>
+      client
+        .discovery(
+          new URL(issuer),
+          clientId,
+          { client_secret: this.#secret, [client.clockTolerance]: CLOCK_TOLERANCE_SECONDS },
+          client.ClientSecretPost(this.#secret),
+          {
+            [client.customFetch]: this.#deps.fetch as client.CustomFetch,
+            execute: [
+              ...(this.#deps.allowInsecureHttp && issuer.startsWith('http:')
+                ? [client.allowInsecureRequests]
+                : []),
+              // openid-client does not verify the signature of an ID token from the token endpoint by default
+              // (it relies on TLS): verify it against the IdP's JWKS, as the design requires (§5.4).
+              client.enableNonRepudiationChecks,
+            ],
+            timeout: Math.ceil(this.#deps.upstreamTimeoutMs / 1000),
+          },
+        )
+        .catch((err: unknown) => {
+          throw classifyDiscoveryError(issuer, err);
+        }),
     );
-    const lastGood = cached?.lastGood;
-    if (lastGood && now - (cached?.fetchedAt ?? 0) < STALE_MS) {
-      return fetched.catch(() => {
-        this.#deps.cache.set(this.#cacheKey, {
-          promise: Promise.resolve(lastGood),
-          fetchedAt: now - FRESH_MS + 60_000,
-          lastGood,
-        });
-        return lastGood;
-      });
-    }
-    return fetched;
   }
 
   async startLogin(request: LoginRequest): Promise<LoginStart> {
@@ -209,20 +174,26 @@ export class OidcConnector implements Connector {
       `&redirect_uri=${encodeURIComponent(request.callbackUrl)}&scope=${encodeURIComponent(scope)}` +
       `&state=${request.state}&nonce=${nonce}&code_challenge=${pkceS256(codeVerifier)}&code_challenge_method=S256`;
     if (request.loginHint) query += `&login_hint=${encodeURIComponent(request.loginHint)}`;
-    for (const [k, v] of Object.entries(this.#hooks.authParams?.(request) ?? {})) {
-      query += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
-    }
+    // The provider's own parameters, which the app's `provider_query_params` may override (never reserved ones).
+    const extra: Record<string, string> = { ...this.#hooks.authParams?.(request) };
     for (const [k, v] of Object.entries(request.providerQueryParams)) {
-      if (!RESERVED_PARAMS.has(k)) query += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
+      if (!RESERVED_PARAMS.has(k)) extra[k] = v;
+    }
+    for (const [k, v] of Object.entries(extra)) {
+      query += `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
     }
     return {
       redirectUrl: base + query,
-      connectorState: { issuer: issuerOf(configuration), scope },
+      connectorState: {
+        issuer: issuerOf(configuration),
+        scope,
+        ...(this.#hooks.authParams ? { extra } : {}),
+      },
     };
   }
 
   async handleCallback(request: CallbackRequest): Promise<UpstreamIdentity> {
-    const saved = request.connectorState as { issuer: string; scope: string };
+    const saved = request.connectorState as { issuer: string; scope: string; extra?: Record<string, string> };
     const codeVerifier = request.secret('oidc pkce verifier');
     const nonce = request.secret('oidc nonce');
     const configuration = await this.#discover();
@@ -262,7 +233,7 @@ export class OidcConnector implements Connector {
         throw classifyOidcError(err, 'userinfo', issuer);
       }
     }
-    this.#hooks.checkClaims?.({ ...idToken, ...userinfo });
+    this.#hooks.checkClaims?.({ ...idToken, ...userinfo }, saved.extra ?? {});
     const identity = identityFromClaims(idToken, userinfo);
     if (this.#hooks.returnTokens) {
       const expiresIn = tokens.expiresIn();

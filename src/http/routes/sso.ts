@@ -119,11 +119,10 @@ export function ssoRoutes(
     return writeOutcome(reply, outcome, secureCookies);
   });
 
-  // The OIDC callback: the `redirect_uri` registered at the customer's IdP.
-  app.get<{ Params: { key: string } }>(
-    '/sso/oidc/callback/:key',
-    { config: { family: 'browser' } },
-    async (request, reply) => {
+  // The OIDC callback (the `redirect_uri` registered at the customer's IdP) and the OAuth provider callback (the
+  // one registered with Google, Microsoft or GitHub): both GET with `code` and `state`, or `error`.
+  for (const path of ['/sso/oidc/callback/:key', '/sso/oauth/callback/:key']) {
+    app.get<{ Params: { key: string } }>(path, { config: { family: 'browser' } }, async (request, reply) => {
       const query = parseQuery(rawQuery(request));
       const outcome = await callback(
         {
@@ -139,8 +138,8 @@ export function ssoRoutes(
         request.log,
       );
       return writeOutcome(reply, outcome, secureCookies);
-    },
-  );
+    });
+  }
 
   // The SAML Assertion Consumer Service (HTTP-POST binding): `saml_options.acs_url`. The body limit applies
   // before any parsing; a larger post gets 413.

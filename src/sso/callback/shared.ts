@@ -1,4 +1,5 @@
 import type { UpstreamIdentity } from '../../connectors/connector.ts';
+import { providerDisplayName } from '../../connectors/providers/config.ts';
 import { BrokerError } from '../../errors/broker-error.ts';
 import type { ConnectionRecord } from '../../storage/store.ts';
 import type { FlowDeps } from '../deps.ts';
@@ -37,8 +38,13 @@ export async function markFirstSignIn(deps: FlowDeps, connection: ConnectionReco
   }
 }
 
-/** How the consent screen names the IdP: the host of its issuer (OIDC) or sign-in URL (SAML). */
+/**
+ * How the consent screen names the IdP: the provider (Google, …), or the host of its issuer (OIDC) or sign-in
+ * URL (SAML).
+ */
 export function identityProviderOf(connection: ConnectionRecord): string {
+  const provider = providerDisplayName(connection.connectionType);
+  if (provider) return provider;
   const config = connection.config as { issuer?: unknown; idpSsoUrl?: unknown };
   for (const candidate of [config.issuer, config.idpSsoUrl]) {
     if (typeof candidate !== 'string') continue;
