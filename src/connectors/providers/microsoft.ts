@@ -173,6 +173,10 @@ class MicrosoftConnector implements Connector {
         request.secret('oidc pkce verifier'),
         this.#http(),
       );
+      // An error answer is read as one (its OAuth error body, or the status).
+      if (response.status !== 200) {
+        await oauth.processAuthorizationCodeResponse(as, client, response, { requireIdToken: true });
+      }
       // The issuer to expect follows from the token's tenant; the signature and every claim, `tid` included,
       // are verified below against it, so a token whose `iss` and `tid` disagree fails.
       const peeked = await peekIdToken(response);
