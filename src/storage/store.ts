@@ -462,4 +462,28 @@ export interface Store {
    * purged). Atomic: of concurrent claims of one key, exactly one is true. The replay cache of SAML assertions.
    */
   claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean>;
+
+  // rate limits
+  /**
+   * Counts one hit against each limit, in one round trip, and says for each whether it is still within its
+   * `limit`. Windows are fixed, `windowMs` long and aligned to the epoch; a key's count starts again at 1 in a new
+   * window. Shared by every node using this store (SQLite serves one node: its counters may live in memory).
+   * Exact under concurrency: n concurrent hits on a fresh key see the counts 1..n.
+   */
+  hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]>;
+}
+
+export interface RateLimitHit {
+  /** What is limited, e.g. `authorize:conn:<id>`, `token:client:<id>`. */
+  key: string;
+  limit: number;
+  windowMs: number;
+}
+
+export interface RateLimitResult {
+  /** The count within this window, this hit included. */
+  count: number;
+  allowed: boolean;
+  /** When the window ends (and the count starts again). */
+  resetAt: Date;
 }

@@ -1865,5 +1865,77 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.claimOneTimeKey('saml:a', expiresAt), false);
       });
     });
+
+    describe('rate limits', () => {
+      const WINDOW = 60_000;
+      // The middle of a window, so that a test never straddles two.
+      const at = (windowIndex: number, offset = WINDOW / 2) =>
+        new Date(1_800_000_000_000 + windowIndex * WINDOW + offset);
+
+      test('counts hits per key within a fixed window, allows up to the limit, and starts again in the next window', async (store) => {
+        const hit = { key: 'authorize:conn:a', limit: 3, windowMs: WINDOW };
+        const seen = [];
+        for (let i = 0; i < 4; i++) seen.push((await store.hitRateLimits([hit], at(0)))[0]);
+        assert.deepEqual(
+          seen.map((r) => [r?.count, r?.allowed]),
+          [
+            [1, true],
+            [2, true],
+            [3, true],
+            [4, false],
+          ],
+        );
+        const windowEnd = new Date(at(0, 0).getTime() + WINDOW);
+        assert.equal(seen[3]?.resetAt.toISOString(), windowEnd.toISOString());
+        const next = (await store.hitRateLimits([hit], at(1, 1)))[0];
+        assert.deepEqual([next?.count, next?.allowed], [1, true]);
+      });
+
+      test('several limits in one call, each with its own key and window; results in the order asked', async (store) => {
+        const results = await store.hitRateLimits(
+          [
+            { key: 'authorize:conn:b', limit: 10, windowMs: WINDOW },
+            { key: 'authorize:ip:192.0.2.1', limit: 1, windowMs: WINDOW },
+            { key: 'authorize:conn:b', limit: 10, windowMs: 1_000 },
+          ],
+          at(5),
+        );
+        assert.deepEqual(
+          results.map((r) => [r.count, r.allowed]),
+          [
+            [1, true],
+            [1, true],
+            [1, true],
+          ],
+        );
+        const again = await store.hitRateLimits(
+          [
+            { key: 'authorize:ip:192.0.2.1', limit: 1, windowMs: WINDOW },
+            { key: 'authorize:ip:192.0.2.2', limit: 1, windowMs: WINDOW },
+          ],
+          at(5),
+        );
+        assert.deepEqual(
+          again.map((r) => [r.count, r.allowed]),
+          [
+            [2, false],
+            [1, true],
+          ],
+        );
+      });
+
+      test('concurrent hits on one key are counted exactly', async (store) => {
+        const hit = { key: 'token:client:c', limit: 15, windowMs: WINDOW };
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.hitRateLimits([hit], at(9))),
+        );
+        const counts = results.map((r) => r[0]?.count).sort((a, b) => (a ?? 0) - (b ?? 0));
+        assert.deepEqual(
+          counts,
+          Array.from({ length: 20 }, (_, i) => i + 1),
+        );
+        assert.equal(results.filter((r) => r[0]?.allowed).length, 15);
+      });
+    });
   });
 }

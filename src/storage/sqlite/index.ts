@@ -19,6 +19,8 @@ import {
   type Page,
   type PageRequest,
   type ProfileRecord,
+  type RateLimitHit,
+  type RateLimitResult,
   type RedeemRequest,
   type RedeemResult,
   type RedirectUriRecord,
@@ -1062,4 +1064,33 @@ export class SqliteStore implements Store {
       ) === 1
     );
   }
+
+  /** SQLite serves a single node, so its rate-limit counters live in memory: no write per request. */
+  readonly #rateLimits = new Map<string, { windowStart: number; count: number }>();
+
+  async hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]> {
+    const t = now.getTime();
+    if (this.#rateLimits.size > MAX_RATE_LIMIT_KEYS) {
+      // Forget counters whose window has passed (a key's window is at most a day).
+      for (const [key, c] of this.#rateLimits) if (t - c.windowStart > DAY_MS) this.#rateLimits.delete(key);
+    }
+    return hits.map(({ key, limit, windowMs }) => {
+      const windowStart = t - (t % windowMs);
+      const mapKey = `${windowMs}:${key}`;
+      let counter = this.#rateLimits.get(mapKey);
+      if (!counter || counter.windowStart !== windowStart) {
+        counter = { windowStart, count: 0 };
+        this.#rateLimits.set(mapKey, counter);
+      }
+      counter.count += 1;
+      return {
+        count: counter.count,
+        allowed: counter.count <= limit,
+        resetAt: new Date(windowStart + windowMs),
+      };
+    });
+  }
 }
+
+const MAX_RATE_LIMIT_KEYS = 100_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
