@@ -14,6 +14,7 @@ import { createSafeFetch } from './lib/safe-fetch.ts';
 import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
+import { RateLimiter } from './rate-limiter.ts';
 import { ConfigCache } from './sso/config-cache.ts';
 import type { FlowDeps } from './sso/deps.ts';
 import { RedirectUriAllowlist } from './sso/redirect-uri-allowlist.ts';
@@ -44,6 +45,7 @@ const BODY_LIMIT = 1024 * 1024;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, store, environment } = options;
+  const { trustProxy } = config;
   let closing = false;
 
   const app = Fastify({
@@ -52,6 +54,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
     },
     genReqId: () => newId('req'),
+    // Which peer is the client (request.ip): the TCP peer, or X-Forwarded-For from trusted proxies.
+    trustProxy:
+      typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     requestIdHeader: false,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
@@ -96,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     cache: new Map(),
   };
   const configCache = options.configCache ?? new ConfigCache(store);
+  const limiter = new RateLimiter(store, config.rateLimits, now);
   const flowDeps: FlowDeps = {
     store,
     config: configCache,
@@ -109,6 +115,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     signinConsent: config.signinConsent,
     codeTtlMs: options.codeTtlMs ?? 10 * 60 * 1000,
     accessTokenTtlMs: 10 * 60 * 1000,
+    limiter,
+    log: app.log,
     now,
   };
   const managementDeps: ManagementDeps = {
@@ -118,6 +126,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     publicUrl: config.publicUrl,
     allowInsecureHttp: config.allowPrivateUrls,
     fetch: connectorDeps.fetch,
+    limiter,
   };
   const resolver = new dns.Resolver({ timeout: 5000, tries: 1 });
   const resolveTxt: TxtResolver = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));

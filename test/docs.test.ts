@@ -52,6 +52,7 @@ describe('error catalog', () => {
       'signin_consent_denied',
       'invalid_request',
       'unsupported_response_type',
+      'temporarily_unavailable', // RFC 6749 §4.1.2.1: overload (our rate limits)
     ]);
     for (const [code, e] of entries.filter(([, e]) => e.transport === 'redirect')) {
       assert.ok(allowed.has(e.wire), `${code} uses wire code ${e.wire}`);

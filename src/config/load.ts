@@ -1,4 +1,10 @@
-import { type DatabaseConfig, type VariableName, variables } from './schema.ts';
+import {
+  type DatabaseConfig,
+  type RateLimitSpec,
+  type TrustProxy,
+  type VariableName,
+  variables,
+} from './schema.ts';
 
 export interface Config {
   port: number;
@@ -17,8 +23,20 @@ export interface Config {
   upstreamTimeoutMs: number;
   samlMaxBytes: number;
   samlMetadataRefreshMinutes: number;
+  /** Each limit, or null when it (or every limit, with GATEHOUSE_RATE_LIMITS=off) is off. */
+  rateLimits: RateLimits;
+  trustProxy: TrustProxy;
   logLevel: string;
 }
+
+export interface RateLimits {
+  authorizeConnection: RateLimitSpec | null;
+  authorizeIp: RateLimitSpec | null;
+  tokenClient: RateLimitSpec | null;
+  apiKey: RateLimitSpec | null;
+}
+
+const PER_MINUTE = (limit: number): RateLimitSpec => ({ limit, windowMs: 60_000 });
 
 /** A bad configuration value. The message names the variable, so start-up can print it as is. */
 export class ConfigError extends Error {
@@ -74,6 +92,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamTimeoutMs: read(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS') ?? 10_000,
     samlMaxBytes: read(env, 'GATEHOUSE_SAML_MAX_BYTES') ?? 1024 * 1024,
     samlMetadataRefreshMinutes: read(env, 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES') ?? 360,
+    rateLimits: rateLimitsFrom(env),
+    trustProxy: read(env, 'GATEHOUSE_TRUST_PROXY') ?? false,
     logLevel: read(env, 'GATEHOUSE_LOG_LEVEL') ?? 'info',
   };
+}
+
+function rateLimitsFrom(env: NodeJS.ProcessEnv): RateLimits {
+  const enabled = read(env, 'GATEHOUSE_RATE_LIMITS') ?? true;
+  // Each variable is parsed (and a bad value reported) even when the limits are off.
+  const limits: RateLimits = {
+    authorizeConnection: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION'), PER_MINUTE(1000)),
+    authorizeIp: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP'), PER_MINUTE(6000)),
+    tokenClient: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT'), PER_MINUTE(6000)),
+    apiKey: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_API_KEY'), PER_MINUTE(6000)),
+  };
+  return enabled ? limits : { authorizeConnection: null, authorizeIp: null, tokenClient: null, apiKey: null };
+}
+
+/** `undefined` (unset) takes the default; `null` (`off`) stays off. */
+function orDefault(value: RateLimitSpec | null | undefined, fallback: RateLimitSpec): RateLimitSpec | null {
+  return value === undefined ? fallback : value;
 }

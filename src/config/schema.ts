@@ -101,6 +101,40 @@ function logLevel(raw: string): string {
   return raw;
 }
 
+/** A rate limit: `count/window`, e.g. `1000/60s`, `100/1m`; null for `off`. */
+export interface RateLimitSpec {
+  limit: number;
+  windowMs: number;
+}
+
+function rateLimit(raw: string): RateLimitSpec | null {
+  if (raw.toLowerCase() === 'off') return null;
+  const m = /^(\d{1,9})\/(\d{1,6})(s|m|h)$/.exec(raw);
+  if (!m) throw new Error(`must be "<count>/<window>" such as "1000/60s" or "50/1m", or "off"; got "${raw}"`);
+  const limit = Number(m[1]);
+  const windowMs = Number(m[2]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[3] as 's' | 'm' | 'h'];
+  if (limit < 1) throw new Error('must allow at least 1 request');
+  if (windowMs < 1000 || windowMs > 24 * 3_600_000) throw new Error('window must be between 1s and 24h');
+  return { limit, windowMs };
+}
+
+/** Fastify's `trustProxy`: off, on (every hop), a hop count, or the proxies' addresses/CIDRs. */
+export type TrustProxy = boolean | number | string[];
+
+function trustProxy(raw: string): TrustProxy {
+  const v = raw.toLowerCase();
+  if (v === 'off' || v === 'false') return false;
+  if (v === 'on' || v === 'true') return true;
+  if (/^\d{1,2}$/.test(v)) return Number(v);
+  const list = raw.split(',').map((s) => s.trim());
+  if (list.some((s) => !/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(s))) {
+    throw new Error(
+      `must be "off", "on", a number of proxy hops, or comma-separated proxy IPs/CIDRs; got "${raw}"`,
+    );
+  }
+  return list;
+}
+
 function host(raw: string): string {
   if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new Error(`is not a host name or IP address: "${raw}"`);
   return raw;
@@ -202,6 +236,48 @@ export const variables = {
     description:
       'How often SAML connections configured with `idp_metadata_url` re-fetch it, so that an IdP certificate rotation needs no action. A failed fetch keeps the previous metadata. `0` turns the schedule off (`POST /connections/{id}/refresh_metadata` still works).',
     parse: integer(0, 7 * 24 * 60),
+  },
+  GATEHOUSE_RATE_LIMITS: {
+    name: 'GATEHOUSE_RATE_LIMITS',
+    defaultDoc: '`on`',
+    description:
+      'Master switch for the rate limits below. `off` turns them all off (benchmarks use it). Limits are counted in the store, so every node of a deployment shares them (PostgreSQL; with SQLite, in memory).',
+    parse: onOff,
+  },
+  GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION: {
+    name: 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION',
+    defaultDoc: '`1000/60s` (WorkOS)',
+    description:
+      '`/sso/authorize` requests per connection: `<count>/<window>` (`s`, `m` or `h`), or `off`. Over it, the app gets `error=temporarily_unavailable`.',
+    parse: rateLimit,
+  },
+  GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP: {
+    name: 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP',
+    defaultDoc: '`6000/60s` (WorkOS)',
+    description:
+      "`/sso/authorize` requests per client IP address. Over it: `error=temporarily_unavailable` to the app once its redirect URI is verified, an HTTP 429 page before. Behind a load balancer, set `GATEHOUSE_TRUST_PROXY` so that the address is the browser's, not the balancer's.",
+    parse: rateLimit,
+  },
+  GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT: {
+    name: 'GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT',
+    defaultDoc: '`6000/60s`',
+    description:
+      '`POST /sso/token` requests per client ID. Over it: HTTP 429 with `Retry-After` (the SDK waits and retries).',
+    parse: rateLimit,
+  },
+  GATEHOUSE_RATE_LIMIT_API_KEY: {
+    name: 'GATEHOUSE_RATE_LIMIT_API_KEY',
+    defaultDoc: '`6000/60s` (WorkOS)',
+    description:
+      'Management API requests per API key. Over it: HTTP 429 `{message, code: "rate_limit_exceeded"}` with `Retry-After`.',
+    parse: rateLimit,
+  },
+  GATEHOUSE_TRUST_PROXY: {
+    name: 'GATEHOUSE_TRUST_PROXY',
+    defaultDoc: '`off`',
+    description:
+      'Whether the client address comes from `X-Forwarded-For`: `off` (the TCP peer), `on` (trust every hop: only when every request comes through your proxies), a number of proxy hops, or comma-separated proxy IPs/CIDRs. Used by the per-IP rate limit and the logs.',
+    parse: trustProxy,
   },
   GATEHOUSE_LOG_LEVEL: {
     name: 'GATEHOUSE_LOG_LEVEL',

@@ -29,6 +29,8 @@ export interface BrokerErrorOptions {
    * status). Kept in the session log for the people who debug the connection; never rendered.
    */
   upstream?: Record<string, unknown>;
+  /** Rate limits: seconds until the client may try again, sent as `Retry-After` where there is a response. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -42,6 +44,7 @@ export class BrokerError extends Error {
   readonly publicMessage: string | undefined;
   readonly fields: FieldError[] | undefined;
   readonly upstream: Record<string, unknown> | undefined;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, options: BrokerErrorOptions = {}) {
     super(options.message ?? catalog[code].description, { cause: options.cause });
@@ -52,6 +55,7 @@ export class BrokerError extends Error {
     this.publicMessage = options.message;
     this.fields = options.fields;
     this.upstream = options.upstream;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -73,6 +73,11 @@ export const catalog = {
     'The sign-in link names a client_id that this Gatehouse does not know. Check the client ID the application is configured with.',
   ),
   client_id_repeated: page(400, 'invalid_request', 'The sign-in link repeats the client_id parameter.'),
+  authorize_rate_limited_page: page(
+    429,
+    'temporarily_unavailable',
+    'Too many sign-in requests from this network. Wait a minute, then try again.',
+  ),
   redirect_uri_missing: page(
     400,
     'invalid_request',
@@ -186,6 +191,11 @@ export const catalog = {
     400,
     'invalid_request',
     'This confirmation is no longer valid (already answered, expired, or opened in another browser). Return to the application and sign in again.',
+  ),
+
+  authorize_rate_limited: redirect(
+    'temporarily_unavailable',
+    'Too many sign-in requests. Wait a minute, then try again.',
   ),
 
   // ---- the IdP's answer, once tied to a transaction: a redirect to the app ----
@@ -313,6 +323,11 @@ export const catalog = {
   ),
 
   // ---- POST /sso/token: RFC 6749 §5.2 JSON, HTTP 400 (the SDK raises OauthException) ----
+  token_rate_limited: oauth(
+    429,
+    'rate_limit_exceeded',
+    'Too many token requests for this client. Retry after the number of seconds in Retry-After.',
+  ),
   token_body_invalid: oauth(
     400,
     'invalid_request',
@@ -421,6 +436,11 @@ export const catalog = {
     409,
     'redirect_uri_already_exists',
     'The redirect URI is already on the allowlist.',
+  ),
+  api_rate_limited: api(
+    429,
+    'rate_limit_exceeded',
+    'Too many requests for this API key. Retry after the number of seconds in Retry-After.',
   ),
   internal: api(500, 'server_error', 'An internal error occurred. The request ID identifies it in the logs.'),
 } as const satisfies Record<string, CatalogEntry>;

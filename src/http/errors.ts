@@ -43,6 +43,7 @@ export function sendBrokerError(
 ): FastifyReply {
   const family = request.routeOptions?.config?.family ?? 'api';
   const { entry } = err;
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   if (family === 'browser' || entry.transport === 'page') {
     return reply
       .code(Math.max(entry.status, 400))

@@ -1,5 +1,6 @@
 import type { FetchLike } from '../lib/safe-fetch.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
+import type { RateLimiter } from '../rate-limiter.ts';
 import type { Store } from '../storage/store.ts';
 
 export interface ManagementDeps {
@@ -13,4 +14,6 @@ export interface ManagementDeps {
   allowInsecureHttp: boolean;
   /** SSRF-guarded fetch for documents connection options point at (SAML metadata URLs). */
   fetch: FetchLike;
+  /** The management API's rate limit per API key. */
+  limiter: RateLimiter;
 }

@@ -1,5 +1,6 @@
 import type { ConnectorDeps } from '../connectors/connector.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
+import type { RateLimiter } from '../rate-limiter.ts';
 import type { Store } from '../storage/store.ts';
 import type { ConfigCache } from './config-cache.ts';
 import type { RedirectUriAllowlist } from './redirect-uri-allowlist.ts';
@@ -25,5 +26,8 @@ export interface FlowDeps {
   codeTtlMs: number;
   /** Lifetime of a profile access token (`expires_in`). */
   accessTokenTtlMs: number;
+  limiter: RateLimiter;
+  /** The process logger, for what no request owns. */
+  log: { error(obj: Record<string, unknown>, msg: string): void };
   now(): Date;
 }

@@ -17,6 +17,8 @@ export type FlowOutcome =
       code: string;
       message: string;
       requestId: string;
+      /** Rate limits: sent as `Retry-After`. */
+      retryAfterSeconds?: number;
     }
   | {
       kind: 'consent';

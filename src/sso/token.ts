@@ -60,6 +60,13 @@ export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log):
     throw new BrokerError('grant_type_unsupported', { detail: { grantType } });
   if (!safeEqual(clientId, deps.clientId))
     throw new BrokerError('client_invalid', { detail: { reason: 'unknown client_id' } });
+  const verdict = await deps.limiter.hit({ tokenClient: clientId }, log);
+  if (verdict.limited) {
+    throw new BrokerError('token_rate_limited', {
+      detail: { client_id: clientId },
+      retryAfterSeconds: verdict.retryAfterSeconds,
+    });
+  }
 
   // Client authentication: the API key as client_secret and/or Bearer (the SDK sends both); none for public clients.
   const secret = get('client_secret');

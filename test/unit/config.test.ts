@@ -86,3 +86,74 @@ describe('configuration from environment variables', () => {
     });
   }
 });
+
+describe('rate limit and proxy variables', () => {
+  it('default to WorkOS-style limits per 60 s and an untrusted proxy; parse windows, off and proxy lists', () => {
+    const defaults = loadConfig({});
+    assert.deepEqual(defaults.rateLimits, {
+      authorizeConnection: { limit: 1000, windowMs: 60_000 },
+      authorizeIp: { limit: 6000, windowMs: 60_000 },
+      tokenClient: { limit: 6000, windowMs: 60_000 },
+      apiKey: { limit: 6000, windowMs: 60_000 },
+    });
+    assert.equal(defaults.trustProxy, false);
+    const c = loadConfig({
+      GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION: '50/1m',
+      GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP: 'off',
+      GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT: '10/30s',
+      GATEHOUSE_RATE_LIMIT_API_KEY: '100000/1h',
+      GATEHOUSE_TRUST_PROXY: '10.0.0.0/8, 192.0.2.10',
+    });
+    assert.deepEqual(c.rateLimits, {
+      authorizeConnection: { limit: 50, windowMs: 60_000 },
+      authorizeIp: null,
+      tokenClient: { limit: 10, windowMs: 30_000 },
+      apiKey: { limit: 100_000, windowMs: 3_600_000 },
+    });
+    assert.deepEqual(c.trustProxy, ['10.0.0.0/8', '192.0.2.10']);
+    assert.equal(loadConfig({ GATEHOUSE_TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadConfig({ GATEHOUSE_TRUST_PROXY: 'on' }).trustProxy, true);
+    assert.deepEqual(loadConfig({ GATEHOUSE_RATE_LIMITS: 'off' }).rateLimits, {
+      authorizeConnection: null,
+      authorizeIp: null,
+      tokenClient: null,
+      apiKey: null,
+    });
+  });
+
+  const bad: [string, string, RegExp][] = [
+    [
+      'GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION',
+      '1000',
+      /^GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION must be "<count>\/<window>"/,
+    ],
+    [
+      'GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT',
+      '0/60s',
+      /^GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT must allow at least 1 request/,
+    ],
+    [
+      'GATEHOUSE_RATE_LIMIT_API_KEY',
+      '10/48h',
+      /^GATEHOUSE_RATE_LIMIT_API_KEY window must be between 1s and 24h/,
+    ],
+    ['GATEHOUSE_RATE_LIMITS', 'sometimes', /^GATEHOUSE_RATE_LIMITS must be "on" or "off"/],
+    [
+      'GATEHOUSE_TRUST_PROXY',
+      'the load balancer',
+      /^GATEHOUSE_TRUST_PROXY must be "off", "on", a number of proxy hops/,
+    ],
+  ];
+  for (const [name, value, message] of bad) {
+    it(`stops on a bad ${name} (${JSON.stringify(value)}), even with the limits off`, () => {
+      assert.throws(
+        () =>
+          loadConfig({
+            [name]: value,
+            GATEHOUSE_RATE_LIMITS: name === 'GATEHOUSE_RATE_LIMITS' ? value : 'off',
+          }),
+        (err: unknown) => err instanceof ConfigError && err.variable === name && message.test(err.message),
+      );
+    });
+  }
+});

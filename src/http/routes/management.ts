@@ -42,6 +42,13 @@ export function managementRoutes(
       if (!m?.[1]) throw new BrokerError('api_key_missing');
       const key = await apiKeys.authenticateApiKey(deps.store, m[1]);
       if (!key) throw new BrokerError('api_key_invalid');
+      const verdict = await deps.limiter.hit({ apiKey: key.id }, request.log);
+      if (verdict.limited) {
+        throw new BrokerError('api_rate_limited', {
+          detail: { api_key: key.id },
+          retryAfterSeconds: verdict.retryAfterSeconds,
+        });
+      }
     });
 
     const noContent = (reply: FastifyReply) => reply.code(204).send();

@@ -31,6 +31,8 @@ function rawQuery(request: FastifyRequest): string {
 function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: boolean): FastifyReply {
   switch (outcome.kind) {
     case 'page':
+      if (outcome.retryAfterSeconds !== undefined)
+        reply.header('retry-after', String(outcome.retryAfterSeconds));
       return reply
         .code(outcome.status)
         .headers(PAGE_HEADERS)
@@ -112,6 +114,7 @@ export function ssoRoutes(
         rawQuery: rawQuery(request),
         requestId: request.id,
         bindingCookie: readBindingCookie(request.headers.cookie),
+        clientIp: request.ip,
       },
       deps,
       request.log,

@@ -16,6 +16,9 @@ export interface AuthorizeContext {
   readonly requestId: string;
   /** The browser binding cookie as received (validated before use), or null. */
   readonly bindingCookie: string | null;
+  readonly clientIp: string;
+  /** Set when this IP is over its rate limit: the seconds until it may try again. */
+  ipLimitedFor?: number;
 
   clientId?: string;
   redirectUri?: VerifiedRedirectUri;

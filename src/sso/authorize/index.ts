@@ -10,6 +10,7 @@ import { checkClient } from './check-client.ts';
 import { checkRedirectUri } from './check-redirect-uri.ts';
 import { checkRequest } from './check-request.ts';
 import { type AuthorizeContext, newSession, type VerifiedRedirectUri } from './context.ts';
+import { countClientIp, enforceClientIpLimit, limitConnection } from './rate-limits.ts';
 import { resolveConnection } from './resolve-connection.ts';
 import { startUpstream } from './start-upstream.ts';
 
@@ -18,10 +19,13 @@ import { startUpstream } from './start-upstream.ts';
  * throws a BrokerError or fills in the context; the last one hands off to the connector.
  */
 const steps: ReadonlyArray<(ctx: AuthorizeContext, deps: FlowDeps) => void | Promise<void>> = [
-  checkClient, //        client_id known                         → else page
-  checkRedirectUri, //   redirect_uri on the allowlist           → else page
-  checkRequest, //       repeats, response_type, PKCE, bounds    → else redirect invalid_request / unsupported_response_type
-  resolveConnection, //  exactly one selector → one connection   → else redirect with the selector's code
+  countClientIp, //        count the request against its IP's limit (the verdict waits for the redirect URI)
+  checkClient, //          client_id known                         → else page
+  checkRedirectUri, //     redirect_uri on the allowlist           → else page
+  enforceClientIpLimit, // the IP within its limit                 → else redirect temporarily_unavailable
+  checkRequest, //         repeats, response_type, PKCE, bounds    → else redirect invalid_request / unsupported_response_type
+  resolveConnection, //    exactly one selector → one connection   → else redirect with the selector's code
+  limitConnection, //      the connection within its limit         → else redirect temporarily_unavailable
 ];
 
 export interface AuthorizeInput {
@@ -29,6 +33,8 @@ export interface AuthorizeInput {
   rawQuery: string;
   requestId: string;
   bindingCookie: string | null;
+  /** The client's IP address (per GATEHOUSE_TRUST_PROXY), for the per-IP rate limit. */
+  clientIp: string;
 }
 
 export interface AuthorizeLog {
@@ -45,6 +51,7 @@ export async function authorize(
     query: parseQuery(input.rawQuery),
     requestId: input.requestId,
     bindingCookie: input.bindingCookie,
+    clientIp: input.clientIp,
     appState: null,
     codeChallenge: null,
     loginHint: undefined,
@@ -120,6 +127,17 @@ export function renderAuthorizeError(
 
   const verified = ctx.redirectUri;
   if (!verified) {
+    if (ctx.ipLimitedFor !== undefined) {
+      // Over the per-IP limit and no verified redirect URI: whatever else is wrong, the answer is to wait.
+      return {
+        kind: 'page',
+        status: 429,
+        code: 'authorize_rate_limited_page',
+        message: catalog.authorize_rate_limited_page.description,
+        requestId: ctx.requestId,
+        retryAfterSeconds: ctx.ipLimitedFor,
+      };
+    }
     if (known?.entry.transport === 'page') {
       return {
         kind: 'page',
