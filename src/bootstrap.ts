@@ -24,13 +24,23 @@ export interface Environment {
   secretKeySource: 'environment' | 'file' | 'generated-file' | 'ephemeral';
 }
 
-const KEY_CHECK = 'secret_key_check';
-const KEY_CHECK_TEXT = 'gatehouse secret key check';
+/** The setting that proves which secret key sealed this database's secrets (a known text, sealed). */
+export const KEY_CHECK = 'secret_key_check';
+export const KEY_CHECK_TEXT = 'gatehouse secret key check';
 
-/** Reads GATEHOUSE_SECRET_KEY or `secret.key` in the data directory, creating the file on first start. */
-function resolveSecretKey(config: Config): { key: Buffer; source: Environment['secretKeySource'] } {
+/**
+ * Reads GATEHOUSE_SECRET_KEY or `secret.key` in the data directory, creating the file on first start.
+ * PostgreSQL deployments have several nodes and no data directory: the key must be configured.
+ */
+export function resolveSecretKey(config: Config): { key: Buffer; source: Environment['secretKeySource'] } {
   if (config.secretKey) return { key: config.secretKey, source: 'environment' };
-  if (config.database.kind !== 'sqlite' || !config.database.dataDir) {
+  if (config.database.kind === 'postgres') {
+    throw new ConfigError(
+      'GATEHOUSE_SECRET_KEY',
+      'is required with PostgreSQL: every node must seal and open secrets with the same key (e.g. `openssl rand -hex 32`; when moving from SQLite, the contents of data/secret.key)',
+    );
+  }
+  if (!config.database.dataDir) {
     return { key: randomBytes(32), source: 'ephemeral' };
   }
   const file = join(config.database.dataDir, 'secret.key');

@@ -14,7 +14,7 @@ const CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
 async function main(): Promise<void> {
   const config = loadConfig();
   const store = openStore(config.database);
-  await store.migrate();
+  if (config.migrateOnStart) await store.migrate();
   const environment = await bootstrapEnvironment(config, store);
   const app = await buildApp({ config, store, environment });
 

@@ -26,6 +26,7 @@ export interface Config {
   /** Each limit, or null when it (or every limit, with GATEHOUSE_RATE_LIMITS=off) is off. */
   rateLimits: RateLimits;
   trustProxy: TrustProxy;
+  migrateOnStart: boolean;
   logLevel: string;
 }
 
@@ -94,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     samlMetadataRefreshMinutes: read(env, 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES') ?? 360,
     rateLimits: rateLimitsFrom(env),
     trustProxy: read(env, 'GATEHOUSE_TRUST_PROXY') ?? false,
+    migrateOnStart: read(env, 'GATEHOUSE_MIGRATE_ON_START') ?? true,
     logLevel: read(env, 'GATEHOUSE_LOG_LEVEL') ?? 'info',
   };
 }

@@ -237,6 +237,13 @@ export const variables = {
       'How often SAML connections configured with `idp_metadata_url` re-fetch it, so that an IdP certificate rotation needs no action. A failed fetch keeps the previous metadata. `0` turns the schedule off (`POST /connections/{id}/refresh_metadata` still works).',
     parse: integer(0, 7 * 24 * 60),
   },
+  GATEHOUSE_MIGRATE_ON_START: {
+    name: 'GATEHOUSE_MIGRATE_ON_START',
+    defaultDoc: '`on`',
+    description:
+      'Apply pending database migrations when the server starts (nodes starting together take turns: PostgreSQL advisory lock). `off` leaves it to `npm run migrate`, e.g. as a deploy step before new nodes start.',
+    parse: onOff,
+  },
   GATEHOUSE_RATE_LIMITS: {
     name: 'GATEHOUSE_RATE_LIMITS',
     defaultDoc: '`on`',

@@ -57,9 +57,11 @@ export async function startGatehouse(
     transactionTtlMs?: number;
     now?: () => Date;
     resolveTxt?: TxtResolver;
+    /** Listen on this port (e.g. another Gatehouse's, to keep its public URL); default a free one. */
+    port?: number;
   } = {},
 ): Promise<TestGatehouse> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const config = loadConfig({
     PORT: String(port),
     GATEHOUSE_PUBLIC_URL: `http://127.0.0.1:${port}`,
