@@ -77,6 +77,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const slash = database.path.lastIndexOf('/');
     database.dataDir = slash >= 0 ? database.path.slice(0, slash) || '/' : '.';
   }
+  const poolSize = read(env, 'GATEHOUSE_DATABASE_POOL_SIZE');
+  if (database.kind === 'postgres' && poolSize !== undefined) database.poolSize = poolSize;
   const redirectUris = read(env, 'GATEHOUSE_REDIRECT_URIS') ?? [];
   return {
     port,

@@ -47,13 +47,20 @@ function httpUrl(raw: string): string {
 
 export type DatabaseConfig =
   | { kind: 'sqlite'; path: string; dataDir: string | null }
-  | { kind: 'postgres'; url: string };
+  /** `poolSize` comes from GATEHOUSE_DATABASE_POOL_SIZE (`load.ts`). */
+  | { kind: 'postgres'; url: string; poolSize: number };
 
 function databaseUrl(raw: string): DatabaseConfig {
   if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
-    throw new Error(
-      'PostgreSQL is not supported yet (it arrives in a later release); use sqlite:<path> or leave it unset for ./data/gatehouse.db',
-    );
+    // Messages never repeat the URL: it may hold a password.
+    const q = raw.indexOf('?');
+    const schema = q < 0 ? null : new URLSearchParams(raw.slice(q + 1)).get('schema');
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new Error(
+        `schema must be lower-case letters, digits and _ (at most 63 characters), got "${schema}"`,
+      );
+    }
+    return { kind: 'postgres', url: raw, poolSize: 10 };
   }
   if (raw.startsWith('sqlite:')) {
     const path = raw.slice('sqlite:'.length);
@@ -164,8 +171,15 @@ export const variables = {
     name: 'GATEHOUSE_DATABASE_URL',
     defaultDoc: '`sqlite:./data/gatehouse.db`',
     description:
-      '`sqlite:<path>` (embedded, nothing to install; `sqlite::memory:` keeps everything in memory and loses it on exit). `postgres://…` is rejected until PostgreSQL support lands.',
+      '`sqlite:<path>`: embedded, nothing to install, one node (`sqlite::memory:` keeps everything in memory and loses it on exit). `postgres://user:password@host:5432/database` (or `postgresql://`): PostgreSQL, for several nodes on one database; needs `GATEHOUSE_SECRET_KEY`. Tables are created on start (nodes starting together take turns). libpq URL parameters such as `sslmode=require` apply; `?schema=<name>` keeps the tables in that schema (created if missing) instead of the default `public`.',
     parse: databaseUrl,
+  },
+  GATEHOUSE_DATABASE_POOL_SIZE: {
+    name: 'GATEHOUSE_DATABASE_POOL_SIZE',
+    defaultDoc: '`10`',
+    description:
+      "PostgreSQL only: connections each node keeps open to the database. Requests wait for a free one (at most 10 s). Mind the server's `max_connections` across all nodes.",
+    parse: integer(1, 1000),
   },
   GATEHOUSE_API_KEY: {
     name: 'GATEHOUSE_API_KEY',
@@ -206,7 +220,7 @@ export const variables = {
     name: 'GATEHOUSE_SECRET_KEY',
     defaultDoc: 'generated into the data directory',
     description:
-      'Key that encrypts secrets at rest (identity provider client secrets, private keys): 32 random bytes as hex or base64url, e.g. `openssl rand -hex 32`. When unset, generated into `secret.key` beside the SQLite file. Every node of a deployment needs the same value.',
+      'Key that encrypts secrets at rest (identity provider client secrets, private keys): 32 random bytes as hex or base64url, e.g. `openssl rand -hex 32`. When unset, generated into `secret.key` beside the SQLite file; required with PostgreSQL. Every node of a deployment needs the same value.',
     parse: secretKey,
   },
   GATEHOUSE_ALLOW_PRIVATE_URLS: {

@@ -1,4 +1,5 @@
 import type { DatabaseConfig } from '../config/schema.ts';
+import { PostgresStore } from './postgres/index.ts';
 import { SqliteStore } from './sqlite/index.ts';
 import type { Store } from './store.ts';
 
@@ -8,7 +9,6 @@ export function openStore(database: DatabaseConfig): Store {
     case 'sqlite':
       return new SqliteStore(database.path);
     case 'postgres':
-      // loadConfig rejects postgres:// until the PostgreSQL store lands; this guards other callers.
-      throw new Error('PostgreSQL is not supported yet');
+      return new PostgresStore(database.url, { poolSize: database.poolSize });
   }
 }

@@ -106,8 +106,8 @@ describe('start-up stops on bad configuration, naming the variable', () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ PORT: 'http' }, /^Gatehouse cannot start: PORT must be a whole number, got "http"\n$/],
     [
-      { GATEHOUSE_DATABASE_URL: 'postgres://127.0.0.1/test' },
-      /^Gatehouse cannot start: GATEHOUSE_DATABASE_URL PostgreSQL is not supported yet/,
+      { GATEHOUSE_DATABASE_URL: 'postgres://127.0.0.1/test?schema=Public' },
+      /^Gatehouse cannot start: GATEHOUSE_DATABASE_URL schema must be lower-case letters/,
     ],
     [
       { GATEHOUSE_DATABASE_URL: 'sqlite::memory:', GATEHOUSE_REDIRECT_URIS: 'http://app.example.com/cb' },

@@ -61,8 +61,8 @@ describe('configuration from environment variables', () => {
     ],
     [
       'GATEHOUSE_DATABASE_URL',
-      'postgres://localhost/gatehouse',
-      /^GATEHOUSE_DATABASE_URL PostgreSQL is not supported yet/,
+      'postgres://localhost/gatehouse?schema=Not-A-Name',
+      /^GATEHOUSE_DATABASE_URL schema must be lower-case letters/,
     ],
     [
       'GATEHOUSE_DATABASE_URL',

@@ -1,0 +1,1317 @@
+import { createHash } from 'node:crypto';
+import { DatabaseError, Pool, type PoolClient } from 'pg';
+import {
+  type AccessTokenRecord,
+  AlreadyExistsError,
+  type ApiKeyRecord,
+  type AuthorizationCodeRecord,
+  type ConnectionFilter,
+  type ConnectionPatch,
+  type ConnectionRecord,
+  type LoginTransactionRecord,
+  type NewDomain,
+  NotFoundError,
+  type OrganizationDomainRecord,
+  type OrganizationFilter,
+  type OrganizationPatch,
+  type OrganizationRecord,
+  type Page,
+  type PageRequest,
+  type ProfileRecord,
+  type RateLimitHit,
+  type RateLimitResult,
+  type RedeemRequest,
+  type RedeemResult,
+  type RedirectUriRecord,
+  type SessionFilter,
+  type SessionPatch,
+  type SsoSessionRecord,
+  type Store,
+} from '../store.ts';
+import { migrations } from './migrations.ts';
+
+/**
+ * `POSTGRES` store: for deployments of several nodes on one database. Every method is one statement (one round
+ * trip) where it can be; the few that need more run in a transaction on one pooled connection. What the
+ * contract makes atomic is atomic across nodes: single-statement conditional updates (`UPDATE … WHERE … RETURNING`,
+ * `INSERT … ON CONFLICT`), whose row locks and re-checks under READ COMMITTED let exactly one concurrent caller
+ * through, and table locks for the rare management writes that check other rows (last API key, one default
+ * redirect URI). docs/architecture.md, "PostgreSQL", has the reasons.
+ */
+
+type Row = Record<string, unknown>;
+type Param = string | number | boolean | null | (string | null)[] | number[];
+
+const iso = (d: Date): string => d.toISOString();
+const str = (v: unknown): string => String(v);
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+/** timestamptz columns arrive as `Date` (the driver's parser); millisecond values round-trip exactly. */
+const date = (v: unknown): Date => v as Date;
+const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : (v as Date));
+/** json/jsonb columns arrive parsed. */
+const json = <T>(v: unknown): T => v as T;
+const jsonOrNull = (v: unknown): Record<string, unknown> | null =>
+  v === null || v === undefined ? null : (v as Record<string, unknown>);
+/** The folding of the `name_folded` search columns and of search terms: the SQLite store's `unicode_lower`. */
+const fold = (s: string): string => s.toLowerCase();
+
+/** Explicitly named unique constraints and indexes (migrations.ts) → the logical names of the contract. */
+const UNIQUE_NAMES: Record<string, string> = {
+  organizations_external_id_key: 'organization.external_id',
+  organization_domains_verified: 'organization_domain.verified_domain',
+  organization_domains_organization_domain_key: 'organization_domain.domain',
+  connections_external_key_key: 'connection.external_key',
+  redirect_uris_uri_key: 'redirect_uri.uri',
+  api_keys_key_hash_key: 'api_key.key_hash',
+  sso_sessions_pkey: 'sso_session.id',
+  sso_sessions_tx_consent: 'login_transaction.consent_hash',
+};
+
+function translate(err: unknown): unknown {
+  if (err instanceof DatabaseError && err.code === '23505') {
+    const constraint = err.constraint ?? 'unknown';
+    return new AlreadyExistsError(UNIQUE_NAMES[constraint] ?? constraint);
+  }
+  return err;
+}
+
+/**
+ * Every statement runs as a named prepared statement: parsed and planned once per pooled connection. The name
+ * is derived from the text, so the same text always has the same name (the driver requires it).
+ */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `gh_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+// Column lists, never `*`: a prepared `SELECT *` fails ("cached plan must not change result type") on a node
+// that keeps running while another node's migration adds a column.
+const ORGANIZATION = `id, name, external_id, allow_profiles_outside_organization, metadata, stripe_customer_id,
+  created_at, updated_at`;
+const DOMAIN = `id, organization_id, domain, state, verification_strategy, verification_token, created_at,
+  updated_at`;
+const CONNECTION = `id, organization_id, connection_type, name, state, external_key, config, first_login_at,
+  created_at, updated_at`;
+const REDIRECT_URI = 'id, uri, is_default, created_at';
+const API_KEY = 'id, name, key_hash, last_four, created_at, revoked_at';
+const SESSION = `id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome, failed_stage,
+  reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id, callback_request_id,
+  consent_request_id, stages, expires_at, created_at, updated_at`;
+/** A login transaction: the tx_ columns of its session row and the fields it shares with the session. */
+const TRANSACTION = `id, client_id, connection_id, organization_id, redirect_uri, authorize_request_id,
+  tx_state_hash, tx_browser_hash, tx_app_state, tx_code_challenge, tx_code_challenge_method, tx_connector_state,
+  tx_created_at, tx_expires_at, tx_consumed_at, tx_profile_id, tx_consent_hash, tx_consent_expires_at,
+  tx_consent_decided_at, tx_oauth_tokens`;
+const PROFILE = 'id, connection_id, idp_id, data, created_at, updated_at';
+const AUTHORIZATION_CODE = `code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, oauth_tokens,
+  created_at, expires_at, consumed_at`;
+const ACCESS_TOKEN = 'token_hash, code_hash, client_id, profile_id, created_at, expires_at, revoked_at';
+
+function organization(r: Row): OrganizationRecord {
+  return {
+    id: str(r.id),
+    name: str(r.name),
+    externalId: strOrNull(r.external_id),
+    allowProfilesOutsideOrganization: r.allow_profiles_outside_organization === true,
+    metadata: json(r.metadata),
+    stripeCustomerId: strOrNull(r.stripe_customer_id),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function domain(r: Row): OrganizationDomainRecord {
+  return {
+    id: str(r.id),
+    organizationId: str(r.organization_id),
+    domain: str(r.domain),
+    state: str(r.state) as OrganizationDomainRecord['state'],
+    verificationStrategy: str(r.verification_strategy) as OrganizationDomainRecord['verificationStrategy'],
+    verificationToken: strOrNull(r.verification_token),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function connection(r: Row): ConnectionRecord {
+  return {
+    id: str(r.id),
+    organizationId: strOrNull(r.organization_id),
+    connectionType: str(r.connection_type),
+    name: str(r.name),
+    state: str(r.state) as ConnectionRecord['state'],
+    externalKey: str(r.external_key),
+    config: json(r.config),
+    firstLoginAt: dateOrNull(r.first_login_at),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function redirectUri(r: Row): RedirectUriRecord {
+  return {
+    id: str(r.id),
+    uri: str(r.uri),
+    isDefault: r.is_default === true,
+    createdAt: date(r.created_at),
+  };
+}
+
+function apiKey(r: Row): ApiKeyRecord {
+  return {
+    id: str(r.id),
+    name: str(r.name),
+    keyHash: str(r.key_hash),
+    lastFour: str(r.last_four),
+    createdAt: date(r.created_at),
+    revokedAt: dateOrNull(r.revoked_at),
+  };
+}
+
+function transaction(r: Row): LoginTransactionRecord {
+  return {
+    id: str(r.id),
+    stateHash: str(r.tx_state_hash),
+    browserHash: str(r.tx_browser_hash),
+    clientId: str(r.client_id),
+    connectionId: str(r.connection_id),
+    organizationId: strOrNull(r.organization_id),
+    redirectUri: str(r.redirect_uri),
+    appState: strOrNull(r.tx_app_state),
+    codeChallenge: strOrNull(r.tx_code_challenge),
+    codeChallengeMethod: strOrNull(
+      r.tx_code_challenge_method,
+    ) as LoginTransactionRecord['codeChallengeMethod'],
+    connectorState: str(r.tx_connector_state),
+    requestId: str(r.authorize_request_id),
+    sessionId: str(r.id),
+    createdAt: date(r.tx_created_at),
+    expiresAt: date(r.tx_expires_at),
+    consumedAt: dateOrNull(r.tx_consumed_at),
+    profileId: strOrNull(r.tx_profile_id),
+    consentHash: strOrNull(r.tx_consent_hash),
+    consentExpiresAt: dateOrNull(r.tx_consent_expires_at),
+    consentDecidedAt: dateOrNull(r.tx_consent_decided_at),
+    oauthTokens: strOrNull(r.tx_oauth_tokens),
+  };
+}
+
+function session(r: Row): SsoSessionRecord {
+  return {
+    id: str(r.id),
+    clientId: str(r.client_id),
+    connectionId: strOrNull(r.connection_id),
+    organizationId: strOrNull(r.organization_id),
+    connectionType: strOrNull(r.connection_type),
+    redirectUri: str(r.redirect_uri),
+    outcome: str(r.outcome) as SsoSessionRecord['outcome'],
+    failedStage: strOrNull(r.failed_stage),
+    reason: strOrNull(r.reason),
+    wireCode: strOrNull(r.wire_code),
+    upstreamError: jsonOrNull(r.upstream_error),
+    detail: jsonOrNull(r.detail),
+    profileId: strOrNull(r.profile_id),
+    idpId: strOrNull(r.idp_id),
+    email: strOrNull(r.email),
+    authorizeRequestId: str(r.authorize_request_id),
+    callbackRequestId: strOrNull(r.callback_request_id),
+    consentRequestId: strOrNull(r.consent_request_id),
+    stages: json(r.stages),
+    expiresAt: date(r.expires_at),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function profile(r: Row): ProfileRecord {
+  return {
+    id: str(r.id),
+    connectionId: str(r.connection_id),
+    idpId: str(r.idp_id),
+    data: json(r.data),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+  };
+}
+
+function authorizationCode(r: Row): AuthorizationCodeRecord {
+  return {
+    codeHash: str(r.code_hash),
+    clientId: str(r.client_id),
+    redirectUri: str(r.redirect_uri),
+    codeChallenge: strOrNull(r.code_challenge),
+    profileId: str(r.profile_id),
+    sessionId: str(r.session_id),
+    oauthTokens: strOrNull(r.oauth_tokens),
+    createdAt: date(r.created_at),
+    expiresAt: date(r.expires_at),
+    consumedAt: dateOrNull(r.consumed_at),
+  };
+}
+
+function accessToken(r: Row): AccessTokenRecord {
+  return {
+    tokenHash: str(r.token_hash),
+    codeHash: str(r.code_hash),
+    clientId: str(r.client_id),
+    profileId: str(r.profile_id),
+    createdAt: date(r.created_at),
+    expiresAt: date(r.expires_at),
+    revokedAt: dateOrNull(r.revoked_at),
+  };
+}
+
+/** JSON text for a json/jsonb parameter. */
+const jsonParam = (v: Record<string, unknown> | null): string | null =>
+  v === null ? null : JSON.stringify(v);
+
+/**
+ * Key of the session-level advisory lock held while migrating ("Gate"). Its second half is the hash of the
+ * connection's `search_path`: the nodes of one deployment share it, and stores on other schemas of the same
+ * database (the tests) do not wait for each other.
+ */
+const MIGRATION_LOCK = 0x47617465;
+
+/** A schema name we can put in `search_path` without quoting. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface PostgresStoreOptions {
+  /** Connections in the pool (`GATEHOUSE_DATABASE_POOL_SIZE`). Default 10. */
+  poolSize?: number;
+  /**
+   * Keep Gatehouse's tables in this schema (created by `migrate()` when missing) instead of the connection's
+   * default (`public`). Also accepted as `?schema=<name>` in the URL; lower-case letters, digits and `_`.
+   */
+  schema?: string;
+}
+
+/**
+ * Splits Gatehouse's own `schema` URL parameter off a PostgreSQL URL and puts the schema into the libpq
+ * `options` parameter (`-c search_path=<schema>`), which every pooled connection sends at start-up: no extra
+ * round trip. Other parameters (`sslmode`, `application_name`, `options`, …) are left to the driver.
+ * @throws Error for a schema name that is not a plain lower-case identifier (the message does not repeat the URL).
+ */
+export function postgresConnection(
+  url: string,
+  schema?: string,
+): { connectionString: string; schema: string | null } {
+  const q = url.indexOf('?');
+  const base = q < 0 ? url : url.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const name = schema ?? params.get('schema') ?? null;
+  params.delete('schema');
+  if (name !== null) {
+    if (!SCHEMA_NAME.test(name)) {
+      throw new Error(`schema must be lower-case letters, digits and _ (at most 63), got "${name}"`);
+    }
+    const options = params.get('options');
+    params.set('options', `${options ? `${options} ` : ''}-c search_path=${name}`);
+  }
+  const query = params.toString();
+  return { connectionString: query ? `${base}?${query}` : base, schema: name };
+}
+
+export class PostgresStore implements Store {
+  readonly #pool: Pool;
+  readonly #schema: string | null;
+  #closed = false;
+
+  /**
+   * @param url `postgres://user:password@host:5432/database[?schema=name&sslmode=…]`
+   */
+  constructor(url: string, options: PostgresStoreOptions = {}) {
+    const { connectionString, schema } = postgresConnection(url, options.schema);
+    this.#schema = schema;
+    this.#pool = new Pool({
+      connectionString,
+      max: options.poolSize ?? 10,
+      application_name: 'gatehouse',
+      keepAlive: true,
+      // A request waits at most this long for a free connection (or a new one) before it fails.
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle connection that breaks (database restart, network) is dropped from the pool and replaced on
+    // demand; without a listener the error would end the process.
+    this.#pool.on('error', () => {});
+  }
+
+  async #query(
+    text: string,
+    values: Param[] = [],
+    client?: PoolClient,
+  ): Promise<{ rows: Row[]; rowCount: number }> {
+    try {
+      const r = await (client ?? this.#pool).query<Row>({ name: statementName(text), text, values });
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  async #one(text: string, values: Param[] = [], client?: PoolClient): Promise<Row | undefined> {
+    return (await this.#query(text, values, client)).rows[0];
+  }
+
+  /** Runs `fn` in a transaction on one pooled connection; rolls back when it throws. */
+  #transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.#transactionOutcome(async (client) => ({ commit: true, value: await fn(client) }));
+  }
+
+  /** A transaction whose callback decides whether to commit or roll back, and returns a value either way. */
+  async #transactionOutcome<T>(
+    fn: (client: PoolClient) => Promise<{ commit: boolean; value: T }>,
+  ): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const { commit, value } = await fn(client);
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+      return value;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken = e as Error;
+      });
+      throw translate(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Cursor pagination by ID, as the SQLite store does it. `where` holds SQL conditions joined with AND, whose
+   * placeholders number from $1 in `params`.
+   */
+  async #page<T>(
+    table: string,
+    columns: string,
+    where: string[],
+    params: Param[],
+    page: PageRequest,
+    map: (r: Row) => T & { id: string },
+  ): Promise<Page<T>> {
+    const forward = !page.before;
+    const cursor = page.before ?? page.after;
+    const descending = (page.order === 'desc') === forward;
+    const conds = [...where];
+    const args = [...params];
+    if (cursor) {
+      args.push(cursor);
+      conds.push(descending ? `id < $${args.length}` : `id > $${args.length}`);
+    }
+    args.push(page.limit + 1);
+    const sql = `SELECT ${columns} FROM ${table}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY id ${
+      descending ? 'DESC' : 'ASC'
+    } LIMIT $${args.length}`;
+    const rows = (await this.#query(sql, args)).rows.map(map);
+    const more = rows.length > page.limit;
+    const data = rows.slice(0, page.limit);
+    if (!forward) data.reverse();
+    const first = data[0]?.id ?? null;
+    const last = data[data.length - 1]?.id ?? null;
+    if (forward) return { data, before: cursor ? first : null, after: more ? last : null };
+    return { data, before: more ? first : null, after: last };
+  }
+
+  /**
+   * Applies pending migrations under a session-level advisory lock, so that nodes starting together on an empty
+   * database take turns: the first applies them, the others wait and then find nothing to do. Each migration
+   * runs in its own transaction (PostgreSQL's DDL is transactional) together with its `schema_migrations` row.
+   */
+  async migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock($1, hashtext(current_setting('search_path')))", [
+        MIGRATION_LOCK,
+      ]);
+      await this.#applyMigrations(client);
+      await client.query("SELECT pg_advisory_unlock($1, hashtext(current_setting('search_path')))", [
+        MIGRATION_LOCK,
+      ]);
+      client.release();
+    } catch (err) {
+      // The lock belongs to the session: closing the connection releases it, whatever state it was left in.
+      client.release(err as Error);
+      throw err;
+    }
+  }
+
+  async #applyMigrations(client: PoolClient): Promise<void> {
+    if (this.#schema !== null) {
+      const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema]);
+      if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${this.#schema}`);
+    }
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+    );
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const applied = new Set(rows.map((r) => r.version));
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          iso(new Date()),
+        ]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  // ---- settings ----
+  async getSetting(key: string): Promise<string | null> {
+    return strOrNull((await this.#one('SELECT value FROM settings WHERE key = $1', [key]))?.value);
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.#query(
+      'INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
+  }
+
+  // ---- organizations ----
+  async createOrganization(
+    org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,
+    domains: NewDomain[],
+  ): Promise<OrganizationRecord> {
+    const now = iso(new Date());
+    // One statement: the organization and its domains (the domains' foreign keys are checked at its end).
+    const r = await this.#one(
+      `WITH org AS (
+         INSERT INTO organizations (id, name, name_folded, external_id, allow_profiles_outside_organization, metadata,
+           stripe_customer_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         RETURNING ${ORGANIZATION}
+       ), domains AS (
+         INSERT INTO organization_domains (id, organization_id, domain, state, verification_strategy,
+           verification_token, created_at, updated_at)
+         SELECT d.id, $1, d.domain, d.state, d.strategy, d.token, $8, $8
+         FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY
+           AS d(id, domain, state, strategy, token, n)
+         ORDER BY d.n
+       )
+       SELECT * FROM org`,
+      [
+        org.id,
+        org.name,
+        fold(org.name),
+        org.externalId,
+        org.allowProfilesOutsideOrganization,
+        JSON.stringify(org.metadata),
+        org.stripeCustomerId,
+        now,
+        ...domainArrays(domains),
+      ],
+    );
+    return organization(r as Row);
+  }
+
+  async getOrganization(id: string): Promise<OrganizationRecord | null> {
+    const r = await this.#one(`SELECT ${ORGANIZATION} FROM organizations WHERE id = $1`, [id]);
+    return r ? organization(r) : null;
+  }
+
+  async getOrganizationByExternalId(externalId: string): Promise<OrganizationRecord | null> {
+    const r = await this.#one(`SELECT ${ORGANIZATION} FROM organizations WHERE external_id = $1`, [
+      externalId,
+    ]);
+    return r ? organization(r) : null;
+  }
+
+  async listOrganizations(filter: OrganizationFilter, page: PageRequest): Promise<Page<OrganizationRecord>> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.domains?.length) {
+      params.push(filter.domains);
+      where.push(
+        `id IN (SELECT organization_id FROM organization_domains WHERE domain = ANY($${params.length}::text[]))`,
+      );
+    }
+    if (filter.search) {
+      params.push(fold(filter.search));
+      where.push(`strpos(name_folded, $${params.length}) > 0`);
+    }
+    return this.#page('organizations', ORGANIZATION, where, params, page, organization);
+  }
+
+  async updateOrganization(
+    id: string,
+    patch: OrganizationPatch,
+    domains?: NewDomain[],
+  ): Promise<OrganizationRecord> {
+    const now = iso(new Date());
+    const args: Param[] = [id, now];
+    const sets: string[] = ['updated_at = $2'];
+    const set = (column: string, value: Param) => {
+      args.push(value);
+      sets.push(`${column} = $${args.length}`);
+    };
+    if (patch.name !== undefined) {
+      set('name', patch.name);
+      set('name_folded', fold(patch.name));
+    }
+    if (patch.externalId !== undefined) set('external_id', patch.externalId);
+    if (patch.allowProfilesOutsideOrganization !== undefined)
+      set('allow_profiles_outside_organization', patch.allowProfilesOutsideOrganization);
+    if (patch.metadata !== undefined) set('metadata', JSON.stringify(patch.metadata));
+    if (patch.stripeCustomerId !== undefined) set('stripe_customer_id', patch.stripeCustomerId);
+    const update = `UPDATE organizations SET ${sets.join(', ')} WHERE id = $1 RETURNING ${ORGANIZATION}`;
+    if (!domains) {
+      const r = await this.#one(update, args);
+      if (!r) throw new NotFoundError('organization');
+      return organization(r);
+    }
+    return this.#transaction(async (client) => {
+      // The UPDATE locks the organization row until COMMIT.
+      const r = await this.#one(update, args, client);
+      if (!r) throw new NotFoundError('organization');
+      // Listed domains keep their row (and ID) and take the listed state; the others go; new ones are added.
+      // As in the SQLite store, a domain listed twice counts once, with its last entry.
+      const wanted = [...new Map(domains.map((d) => [d.domain, d])).values()];
+      await this.#query(
+        `WITH wanted AS (
+           SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+             AS w(id, domain, state, strategy, token, n)
+         ), removed AS (
+           DELETE FROM organization_domains d
+           WHERE d.organization_id = $1 AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.domain = d.domain)
+         ), changed AS (
+           UPDATE organization_domains d SET state = w.state, updated_at = $2
+           FROM wanted w
+           WHERE d.organization_id = $1 AND d.domain = w.domain AND d.state <> w.state
+         )
+         INSERT INTO organization_domains (id, organization_id, domain, state, verification_strategy,
+           verification_token, created_at, updated_at)
+         SELECT w.id, $1, w.domain, w.state, w.strategy, w.token, $2, $2
+         FROM wanted w
+         WHERE NOT EXISTS (SELECT 1 FROM organization_domains d WHERE d.organization_id = $1 AND d.domain = w.domain)
+         ORDER BY w.n`,
+        [id, now, ...domainArrays(wanted)],
+        client,
+      );
+      return organization(r);
+    });
+  }
+
+  async deleteOrganization(id: string): Promise<void> {
+    if ((await this.#query('DELETE FROM organizations WHERE id = $1', [id])).rowCount === 0)
+      throw new NotFoundError('organization');
+  }
+
+  async createDomain(organizationId: string, d: NewDomain): Promise<OrganizationDomainRecord> {
+    const now = iso(new Date());
+    const r = await this.#one(
+      `INSERT INTO organization_domains (id, organization_id, domain, state, verification_strategy, verification_token,
+         created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+       RETURNING ${DOMAIN}`,
+      [d.id, organizationId, d.domain, d.state, d.verificationStrategy, d.verificationToken, now],
+    );
+    return domain(r as Row);
+  }
+
+  async getDomain(id: string): Promise<OrganizationDomainRecord | null> {
+    const r = await this.#one(`SELECT ${DOMAIN} FROM organization_domains WHERE id = $1`, [id]);
+    return r ? domain(r) : null;
+  }
+
+  async updateDomainState(
+    id: string,
+    state: OrganizationDomainRecord['state'],
+  ): Promise<OrganizationDomainRecord> {
+    const r = await this.#one(
+      `UPDATE organization_domains SET state = $2, updated_at = $3 WHERE id = $1 RETURNING ${DOMAIN}`,
+      [id, state, iso(new Date())],
+    );
+    if (!r) throw new NotFoundError('organization domain');
+    return domain(r);
+  }
+
+  async deleteDomain(id: string): Promise<void> {
+    if ((await this.#query('DELETE FROM organization_domains WHERE id = $1', [id])).rowCount === 0)
+      throw new NotFoundError('organization domain');
+  }
+
+  async listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]> {
+    if (organizationIds.length === 0) return [];
+    return (
+      await this.#query(
+        `SELECT ${DOMAIN} FROM organization_domains WHERE organization_id = ANY($1::text[]) ORDER BY id`,
+        [organizationIds],
+      )
+    ).rows.map(domain);
+  }
+
+  async findVerifiedDomain(d: string): Promise<OrganizationDomainRecord | null> {
+    const r = await this.#one(
+      `SELECT ${DOMAIN} FROM organization_domains WHERE domain = $1 AND state = 'verified'`,
+      [d],
+    );
+    return r ? domain(r) : null;
+  }
+
+  // ---- connections ----
+  async createConnection(
+    c: Omit<ConnectionRecord, 'createdAt' | 'updatedAt' | 'firstLoginAt'>,
+  ): Promise<ConnectionRecord> {
+    const r = await this.#one(
+      `INSERT INTO connections (id, organization_id, connection_type, name, name_folded, state, external_key, config,
+         created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+       RETURNING ${CONNECTION}`,
+      [
+        c.id,
+        c.organizationId,
+        c.connectionType,
+        c.name,
+        fold(c.name),
+        c.state,
+        c.externalKey,
+        JSON.stringify(c.config),
+        iso(new Date()),
+      ],
+    );
+    return connection(r as Row);
+  }
+
+  async getConnection(id: string): Promise<ConnectionRecord | null> {
+    const r = await this.#one(`SELECT ${CONNECTION} FROM connections WHERE id = $1`, [id]);
+    return r ? connection(r) : null;
+  }
+
+  async getConnectionByExternalKey(externalKey: string): Promise<ConnectionRecord | null> {
+    const r = await this.#one(`SELECT ${CONNECTION} FROM connections WHERE external_key = $1`, [externalKey]);
+    return r ? connection(r) : null;
+  }
+
+  async listConnections(filter: ConnectionFilter, page: PageRequest): Promise<Page<ConnectionRecord>> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.connectionType) {
+      params.push(filter.connectionType);
+      where.push(`lower(connection_type) = lower($${params.length})`);
+    }
+    if (filter.organizationId) {
+      params.push(filter.organizationId);
+      where.push(`organization_id = $${params.length}`);
+    }
+    if (filter.domain) {
+      // A connection's domains are its organization's verified domains; the filter matches what it lists.
+      params.push(filter.domain);
+      where.push(
+        `organization_id IN (SELECT organization_id FROM organization_domains WHERE domain = $${params.length} AND state = 'verified')`,
+      );
+    }
+    if (filter.search) {
+      params.push(fold(filter.search));
+      where.push(`strpos(name_folded, $${params.length}) > 0`);
+    }
+    return this.#page('connections', CONNECTION, where, params, page, connection);
+  }
+
+  async listOrganizationConnections(organizationId: string): Promise<ConnectionRecord[]> {
+    return (
+      await this.#query(`SELECT ${CONNECTION} FROM connections WHERE organization_id = $1 ORDER BY id`, [
+        organizationId,
+      ])
+    ).rows.map(connection);
+  }
+
+  async listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]> {
+    return (
+      await this.#query(`SELECT ${CONNECTION} FROM connections WHERE connection_type = $1 ORDER BY id`, [
+        connectionType,
+      ])
+    ).rows.map(connection);
+  }
+
+  async updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord> {
+    const args: Param[] = [id, iso(new Date())];
+    const sets: string[] = ['updated_at = $2'];
+    const set = (column: string, value: Param) => {
+      args.push(value);
+      sets.push(`${column} = $${args.length}`);
+    };
+    if (patch.name !== undefined) {
+      set('name', patch.name);
+      set('name_folded', fold(patch.name));
+    }
+    if (patch.state !== undefined) set('state', patch.state);
+    if (patch.config !== undefined) set('config', JSON.stringify(patch.config));
+    if (patch.firstLoginAt !== undefined) set('first_login_at', iso(patch.firstLoginAt));
+    const r = await this.#one(
+      `UPDATE connections SET ${sets.join(', ')} WHERE id = $1 RETURNING ${CONNECTION}`,
+      args,
+    );
+    if (!r) throw new NotFoundError('connection');
+    return connection(r);
+  }
+
+  async deleteConnection(id: string): Promise<void> {
+    if ((await this.#query('DELETE FROM connections WHERE id = $1', [id])).rowCount === 0)
+      throw new NotFoundError('connection');
+  }
+
+  // ---- redirect URIs ----
+  async listRedirectUris(): Promise<RedirectUriRecord[]> {
+    return (await this.#query(`SELECT ${REDIRECT_URI} FROM redirect_uris ORDER BY id`)).rows.map(redirectUri);
+  }
+
+  // Moving the default takes two statements (clear, then set: the one-default index is checked per row), so the
+  // writers of this small table take turns: SHARE ROW EXCLUSIVE conflicts with itself, not with readers.
+  async addRedirectUri(rec: Omit<RedirectUriRecord, 'createdAt'>): Promise<RedirectUriRecord> {
+    const insert = `INSERT INTO redirect_uris (id, uri, is_default, created_at) VALUES ($1, $2, $3, $4)
+      RETURNING ${REDIRECT_URI}`;
+    const args = [rec.id, rec.uri, rec.isDefault, iso(new Date())];
+    if (!rec.isDefault) return redirectUri((await this.#one(insert, args)) as Row);
+    return this.#transaction(async (client) => {
+      await client.query('LOCK TABLE redirect_uris IN SHARE ROW EXCLUSIVE MODE');
+      await this.#query('UPDATE redirect_uris SET is_default = false WHERE is_default', [], client);
+      return redirectUri((await this.#one(insert, args, client)) as Row);
+    });
+  }
+
+  async setDefaultRedirectUri(id: string): Promise<RedirectUriRecord> {
+    return this.#transaction(async (client) => {
+      await client.query('LOCK TABLE redirect_uris IN SHARE ROW EXCLUSIVE MODE');
+      await this.#query(
+        'UPDATE redirect_uris SET is_default = false WHERE is_default AND id <> $1',
+        [id],
+        client,
+      );
+      const r = await this.#one(
+        `UPDATE redirect_uris SET is_default = true WHERE id = $1 RETURNING ${REDIRECT_URI}`,
+        [id],
+        client,
+      );
+      if (!r) throw new NotFoundError('redirect URI');
+      return redirectUri(r);
+    });
+  }
+
+  async deleteRedirectUri(id: string): Promise<void> {
+    if ((await this.#query('DELETE FROM redirect_uris WHERE id = $1', [id])).rowCount === 0)
+      throw new NotFoundError('redirect URI');
+  }
+
+  // ---- API keys ----
+  async createApiKey(rec: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord> {
+    const r = await this.#one(
+      `INSERT INTO api_keys (id, name, key_hash, last_four, created_at) VALUES ($1, $2, $3, $4, $5)
+       RETURNING ${API_KEY}`,
+      [rec.id, rec.name, rec.keyHash, rec.lastFour, iso(new Date())],
+    );
+    return apiKey(r as Row);
+  }
+
+  async findActiveApiKey(keyHash: string): Promise<ApiKeyRecord | null> {
+    const r = await this.#one(`SELECT ${API_KEY} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, [
+      keyHash,
+    ]);
+    return r ? apiKey(r) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.#query(`SELECT ${API_KEY} FROM api_keys ORDER BY id`)).rows.map(apiKey);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const r = await this.#one(`SELECT ${API_KEY} FROM api_keys WHERE id = $1`, [id]);
+    return r ? apiKey(r) : null;
+  }
+
+  async revokeApiKey(id: string, at: Date): Promise<boolean> {
+    // The count of the other active keys and the update must not interleave with another revocation (under
+    // READ COMMITTED two revocations of the last two keys would each count two): revocations take turns.
+    return this.#transaction(async (client) => {
+      await client.query('LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE');
+      const r = await this.#one(
+        `SELECT revoked_at IS NOT NULL AS revoked,
+           (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL)::int AS active
+         FROM api_keys WHERE id = $1`,
+        [id],
+        client,
+      );
+      if (!r) throw new NotFoundError('API key');
+      if (r.revoked === true) return true;
+      if (Number(r.active) <= 1) return false;
+      await this.#query('UPDATE api_keys SET revoked_at = $2 WHERE id = $1', [id, iso(at)], client);
+      return true;
+    });
+  }
+
+  // ---- login transactions ----
+  async createLoginTransaction(
+    tx: Omit<
+      LoginTransactionRecord,
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
+    >,
+    sess: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+  ): Promise<LoginTransactionRecord> {
+    const shared =
+      tx.id === sess.id &&
+      tx.sessionId === sess.id &&
+      tx.clientId === sess.clientId &&
+      tx.connectionId === sess.connectionId &&
+      tx.organizationId === sess.organizationId &&
+      tx.redirectUri === sess.redirectUri &&
+      tx.requestId === sess.authorizeRequestId;
+    if (!shared)
+      throw new TypeError('a login transaction and its session record must agree on the fields they share');
+    // One row, one statement: the session record with the transaction in its tx_ columns.
+    await this.#insertSession(sess, iso(new Date()), tx);
+    return {
+      ...tx,
+      consumedAt: null,
+      profileId: null,
+      consentHash: null,
+      consentExpiresAt: null,
+      consentDecidedAt: null,
+      oauthTokens: null,
+    };
+  }
+
+  async #insertSession(
+    x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    now: string,
+    tx?: Omit<
+      LoginTransactionRecord,
+      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
+    >,
+  ): Promise<void> {
+    await this.#query(
+      `INSERT INTO sso_sessions (id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome,
+         failed_stage, reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id,
+         callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at,
+         tx_state_hash, tx_browser_hash, tx_app_state, tx_code_challenge, tx_code_challenge_method,
+         tx_connector_state, tx_created_at, tx_expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21,
+         $22, $23, $24, $25, $26, $27, $28, $29)`,
+      [
+        x.id,
+        x.clientId,
+        x.connectionId,
+        x.organizationId,
+        x.connectionType,
+        x.redirectUri,
+        x.outcome,
+        x.failedStage,
+        x.reason,
+        x.wireCode,
+        jsonParam(x.upstreamError),
+        jsonParam(x.detail),
+        x.profileId,
+        x.idpId,
+        x.email,
+        x.authorizeRequestId,
+        x.callbackRequestId,
+        x.consentRequestId,
+        JSON.stringify(x.stages),
+        iso(x.expiresAt),
+        now,
+        tx?.stateHash ?? null,
+        tx?.browserHash ?? null,
+        tx?.appState ?? null,
+        tx?.codeChallenge ?? null,
+        tx?.codeChallengeMethod ?? null,
+        tx?.connectorState ?? null,
+        tx ? iso(tx.createdAt) : null,
+        tx ? iso(tx.expiresAt) : null,
+      ],
+    );
+  }
+
+  async getLoginTransaction(id: string, stateHash: string): Promise<LoginTransactionRecord | null> {
+    const r = await this.#one(
+      `SELECT ${TRANSACTION} FROM sso_sessions WHERE id = $1 AND tx_state_hash = $2`,
+      [id, stateHash],
+    );
+    return r ? transaction(r) : null;
+  }
+
+  async consumeLoginTransaction(
+    id: string,
+    stateHash: string,
+    now: Date,
+  ): Promise<LoginTransactionRecord | null> {
+    // Concurrent callers queue on the row lock; each re-checks the condition on the row the one before left.
+    const r = await this.#one(
+      `UPDATE sso_sessions SET tx_consumed_at = $3
+       WHERE id = $1 AND tx_state_hash = $2 AND tx_consumed_at IS NULL AND tx_expires_at > $3
+       RETURNING ${TRANSACTION}`,
+      [id, stateHash, iso(now)],
+    );
+    return r ? transaction(r) : null;
+  }
+
+  async deleteExpiredLoginTransactions(before: Date): Promise<number> {
+    // The session record stays; only its transaction (hashes, PKCE challenge, consent slot) goes.
+    return (
+      await this.#query(
+        `UPDATE sso_sessions SET tx_state_hash = NULL, tx_browser_hash = NULL, tx_app_state = NULL,
+           tx_code_challenge = NULL, tx_code_challenge_method = NULL, tx_connector_state = NULL, tx_created_at = NULL,
+           tx_expires_at = NULL, tx_consumed_at = NULL, tx_profile_id = NULL, tx_consent_hash = NULL,
+           tx_consent_expires_at = NULL, tx_consent_decided_at = NULL, tx_oauth_tokens = NULL
+         WHERE tx_state_hash IS NOT NULL AND tx_expires_at < $1`,
+        [iso(before)],
+      )
+    ).rowCount;
+  }
+
+  async awaitConsent(
+    id: string,
+    consent: { profileId: string; consentHash: string; expiresAt: Date; oauthTokens: string | null },
+  ): Promise<void> {
+    const { rowCount } = await this.#query(
+      `UPDATE sso_sessions SET tx_profile_id = $2, tx_consent_hash = $3, tx_consent_expires_at = $4,
+         tx_oauth_tokens = $5
+       WHERE id = $1 AND tx_state_hash IS NOT NULL`,
+      [id, consent.profileId, consent.consentHash, iso(consent.expiresAt), consent.oauthTokens],
+    );
+    if (rowCount === 0) throw new NotFoundError('login transaction');
+  }
+
+  async takeConsent(consentHash: string, now: Date): Promise<LoginTransactionRecord | null> {
+    const r = await this.#one(
+      `UPDATE sso_sessions SET tx_consent_decided_at = $2
+       WHERE tx_consent_hash = $1 AND tx_consent_decided_at IS NULL AND tx_consent_expires_at > $2
+       RETURNING ${TRANSACTION}`,
+      [consentHash, iso(now)],
+    );
+    return r ? transaction(r) : null;
+  }
+
+  // ---- session log ----
+  async createSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>): Promise<SsoSessionRecord> {
+    const now = new Date();
+    await this.#insertSession(x, iso(now));
+    return { ...x, createdAt: now, updatedAt: now };
+  }
+
+  async getSession(id: string): Promise<SsoSessionRecord | null> {
+    const r = await this.#one(`SELECT ${SESSION} FROM sso_sessions WHERE id = $1`, [id]);
+    return r ? session(r) : null;
+  }
+
+  async updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord> {
+    const args: Param[] = [id, iso(new Date())];
+    const sets: string[] = ['updated_at = $2'];
+    const columns: [keyof SessionPatch, string, (v: never) => Param][] = [
+      ['outcome', 'outcome', (v: string) => v],
+      ['failedStage', 'failed_stage', (v: string | null) => v],
+      ['reason', 'reason', (v: string | null) => v],
+      ['wireCode', 'wire_code', (v: string | null) => v],
+      ['upstreamError', 'upstream_error', jsonParam],
+      ['detail', 'detail', jsonParam],
+      ['profileId', 'profile_id', (v: string | null) => v],
+      ['idpId', 'idp_id', (v: string | null) => v],
+      ['email', 'email', (v: string | null) => v],
+      ['callbackRequestId', 'callback_request_id', (v: string | null) => v],
+      ['consentRequestId', 'consent_request_id', (v: string | null) => v],
+    ];
+    for (const [key, column, encode] of columns) {
+      if (patch[key] !== undefined) {
+        args.push(encode(patch[key] as never));
+        sets.push(`${column} = $${args.length}`);
+      }
+    }
+    if (patch.stages) {
+      // jsonb `||`: the stages given replace those of the same name, the others stay (stages are flat strings,
+      // so this is what SQLite's json_patch does with them).
+      args.push(JSON.stringify(patch.stages));
+      sets.push(`stages = stages || $${args.length}::jsonb`);
+    }
+    const r = await this.#one(
+      `UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = $1 RETURNING ${SESSION}`,
+      args,
+    );
+    if (!r) throw new NotFoundError('session');
+    return session(r);
+  }
+
+  async listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.connectionId) {
+      params.push(filter.connectionId);
+      where.push(`connection_id = $${params.length}`);
+    }
+    if (filter.organizationId) {
+      params.push(filter.organizationId);
+      where.push(`organization_id = $${params.length}`);
+    }
+    if (filter.requestId) {
+      params.push(filter.requestId);
+      const p = `$${params.length}`;
+      where.push(`(authorize_request_id = ${p} OR callback_request_id = ${p} OR consent_request_id = ${p})`);
+    }
+    return this.#page('sso_sessions', SESSION, where, params, page, session);
+  }
+
+  // ---- profiles ----
+  async upsertProfile(p: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>): Promise<ProfileRecord> {
+    const r = await this.#one(
+      `INSERT INTO profiles (id, connection_id, idp_id, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+       ON CONFLICT (connection_id, idp_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at
+       RETURNING ${PROFILE}`,
+      [p.id, p.connectionId, p.idpId, JSON.stringify(p.data), iso(new Date())],
+    );
+    return profile(r as Row);
+  }
+
+  async getProfile(id: string): Promise<ProfileRecord | null> {
+    const r = await this.#one(`SELECT ${PROFILE} FROM profiles WHERE id = $1`, [id]);
+    return r ? profile(r) : null;
+  }
+
+  // ---- authorization codes and access tokens ----
+  async createAuthorizationCode(
+    c: Omit<AuthorizationCodeRecord, 'consumedAt'>,
+  ): Promise<AuthorizationCodeRecord> {
+    await this.#query(
+      `INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id,
+         oauth_tokens, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        c.codeHash,
+        c.clientId,
+        c.redirectUri,
+        c.codeChallenge,
+        c.profileId,
+        c.sessionId,
+        c.oauthTokens,
+        iso(c.createdAt),
+        iso(c.expiresAt),
+      ],
+    );
+    return { ...c, consumedAt: null };
+  }
+
+  async getAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | null> {
+    const r = await this.#one(`SELECT ${AUTHORIZATION_CODE} FROM authorization_codes WHERE code_hash = $1`, [
+      codeHash,
+    ]);
+    return r ? authorizationCode(r) : null;
+  }
+
+  /**
+   * Redemption in as few round trips as the contract allows:
+   * - The claim is one statement: it consumes the code only if it is unconsumed and unexpired (concurrent
+   *   redemptions queue on the row lock and re-check, so exactly one gets it), and, in the same statement, stores
+   *   the access token and the session's stage. Without an idempotency key that is the whole redemption.
+   * - With a key, the claim's statement first reserves the key: it inserts the idempotency record, or replaces
+   *   an expired one, or finds a live one and does nothing. The reservation's row lock makes redemptions with one
+   *   key take turns (on every node), so a retry that arrives while the first attempt is in flight waits for it
+   *   and is then replayed. The statement runs in a transaction, rolled back when the code cannot be claimed:
+   *   only an issued redemption keeps its response.
+   * - A refusal reads why in a second statement, which also revokes the tokens of a consumed code.
+   */
+  async redeemAuthorizationCode(req: RedeemRequest): Promise<RedeemResult> {
+    const now = iso(req.now);
+    const claim = [
+      req.codeHash,
+      now,
+      req.token.tokenHash,
+      req.token.clientId,
+      req.token.profileId,
+      iso(req.token.expiresAt),
+      JSON.stringify({ code_redeemed: now }),
+    ];
+    const idem = req.idempotency;
+    if (!idem) {
+      const r = await this.#one(`WITH ${claimCtes()} SELECT count(*)::int AS issued FROM code`, claim);
+      if (r?.issued === 1) return { kind: 'issued' };
+      return this.#refuse(req.codeHash, now);
+    }
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#transactionOutcome(async (client) => {
+        const r = await this.#one(
+          `WITH reserved AS (
+             INSERT INTO idempotency_keys (client_id, key, request_hash, response, created_at, expires_at)
+             VALUES ($8, $9, $10, $11, $2, $12)
+             ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash,
+               response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at
+             WHERE idempotency_keys.expires_at <= $2
+             RETURNING 1
+           ), ${claimCtes(' AND EXISTS (SELECT 1 FROM reserved)')}
+           SELECT (SELECT count(*) FROM reserved)::int AS reserved, (SELECT count(*) FROM code)::int AS issued`,
+          [...claim, idem.clientId, idem.key, idem.requestHash, idem.response, iso(idem.expiresAt)],
+          client,
+        );
+        const reserved = r?.reserved === 1;
+        const issued = r?.issued === 1;
+        return { commit: issued, value: issued ? 'issued' : reserved ? 'refused' : 'kept' };
+      });
+      if (outcome === 'issued') return { kind: 'issued' };
+      if (outcome === 'refused') return this.#refuse(req.codeHash, now);
+      // A live record for this key: replay it, or refuse a different request under the same key.
+      const kept = await this.#one(
+        `SELECT request_hash, response FROM idempotency_keys
+         WHERE client_id = $1 AND key = $2 AND expires_at > $3`,
+        [idem.clientId, idem.key, now],
+      );
+      // Gone in between (expired and purged): try again, as a first request.
+      if (!kept) {
+        if (attempt < 3) continue;
+        throw new Error('idempotency record kept changing during redemption');
+      }
+      return kept.request_hash === idem.requestHash
+        ? { kind: 'replayed', response: str(kept.response) }
+        : { kind: 'idempotency_mismatch' };
+    }
+  }
+
+  /** Why a code could not be claimed; a consumed code's access tokens are revoked in the same statement. */
+  async #refuse(codeHash: string, now: string): Promise<RedeemResult> {
+    const r = await this.#one(
+      `WITH code AS (SELECT consumed_at, expires_at FROM authorization_codes WHERE code_hash = $1),
+       revoked AS (
+         UPDATE access_tokens SET revoked_at = $2
+         WHERE code_hash = $1 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM code WHERE consumed_at IS NOT NULL)
+       )
+       SELECT consumed_at IS NOT NULL AS consumed, expires_at <= $2 AS expired FROM code`,
+      [codeHash, now],
+    );
+    if (!r) return { kind: 'invalid', reason: 'not_found' };
+    if (r.consumed === true) return { kind: 'invalid', reason: 'consumed' };
+    if (r.expired === true) return { kind: 'invalid', reason: 'expired' };
+    // Unreachable: the claim re-checked the latest version of the row, and a code never becomes claimable again.
+    throw new Error('authorization code was neither claimed nor refused');
+  }
+
+  async getAccessToken(tokenHash: string): Promise<AccessTokenRecord | null> {
+    const r = await this.#one(`SELECT ${ACCESS_TOKEN} FROM access_tokens WHERE token_hash = $1`, [tokenHash]);
+    return r ? accessToken(r) : null;
+  }
+
+  async deleteExpiredGrants(before: Date): Promise<number> {
+    // One statement. Rate-limit counters whose window ended before `before` go too, without being counted: the
+    // count is of grants.
+    const r = await this.#one(
+      `WITH codes AS (DELETE FROM authorization_codes WHERE expires_at < $1 RETURNING 1),
+       tokens AS (DELETE FROM access_tokens WHERE expires_at < $1 RETURNING 1),
+       idempotency AS (DELETE FROM idempotency_keys WHERE expires_at < $1 RETURNING 1),
+       keys AS (DELETE FROM one_time_keys WHERE expires_at < $1 RETURNING 1),
+       counters AS (DELETE FROM rate_limits WHERE window_end < $1)
+       SELECT ((SELECT count(*) FROM codes) + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM idempotency)
+         + (SELECT count(*) FROM keys))::int AS deleted`,
+      [iso(before)],
+    );
+    return Number(r?.deleted ?? 0);
+  }
+
+  async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'INSERT INTO one_time_keys (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+      [key, iso(expiresAt)],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * One statement for all the hits of a call: an upsert per counter row (`<windowMs>:<key>`, as the SQLite store
+   * keys its counters). A hit in a later window than the row's starts the count again; a hit stamped earlier
+   * than the row's window (a node whose clock is behind) counts in the row's window, so that nodes with a little
+   * clock skew do not reset each other's counts. Rows are sent in key order, so concurrent calls lock them in the
+   * same order and cannot deadlock; a key named twice in one call is one row counted twice.
+   *
+   * The statement commits asynchronously (`set_config('synchronous_commit', 'off', true)` is SET LOCAL for its
+   * own implicit transaction): a hot counter (one per connection, hit by every authorize) is a row that callers
+   * update one after the other, and each holds its lock until its commit; not waiting for the WAL flush took one
+   * hot key from ~1,250 to ~5,000 hits/s on a 2-core machine. The counts stay exact (visibility does not wait
+   * for the flush); a database crash may forget the last fraction of a second of hits, which is harmless.
+   */
+  async hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]> {
+    if (hits.length === 0) return [];
+    const t = now.getTime();
+    const counters = new Map<string, { start: number; end: number; n: number }>();
+    const slots = hits.map(({ key, windowMs }) => {
+      const rowKey = `${windowMs}:${key}`;
+      let c = counters.get(rowKey);
+      if (!c) {
+        const start = t - (t % windowMs);
+        c = { start, end: start + windowMs, n: 0 };
+        counters.set(rowKey, c);
+      }
+      c.n += 1;
+      return { rowKey, nth: c.n };
+    });
+    const keys = [...counters.keys()].sort();
+    const rows = keys.map((k) => counters.get(k) as { start: number; end: number; n: number });
+    const { rows: result } = await this.#query(
+      `INSERT INTO rate_limits AS r (key, window_start, window_end, count)
+       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[])
+       WHERE (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN excluded.window_start > r.window_start THEN excluded.count ELSE r.count + excluded.count END,
+         window_start = greatest(r.window_start, excluded.window_start),
+         window_end = greatest(r.window_end, excluded.window_end)
+       RETURNING key, count, window_end`,
+      [
+        keys,
+        rows.map((c) => new Date(c.start).toISOString()),
+        rows.map((c) => new Date(c.end).toISOString()),
+        rows.map((c) => c.n),
+      ],
+    );
+    const after = new Map(result.map((r) => [str(r.key), r]));
+    return slots.map(({ rowKey, nth }, i) => {
+      const r = after.get(rowKey) as Row;
+      const c = counters.get(rowKey) as { n: number };
+      // The row's count includes every hit of this call on it; the i-th of them saw the count before the others.
+      const count = Number(r.count) - c.n + nth;
+      return { count, allowed: count <= (hits[i] as RateLimitHit).limit, resetAt: date(r.window_end) };
+    });
+  }
+}
+
+/**
+ * Consumes the code if it can be redeemed (and `condition` holds), and with it stores the access token and the
+ * session's stage. Parameters: $1 code hash, $2 now, $3 token hash, $4 client ID, $5 profile ID, $6 token expiry,
+ * $7 the stage.
+ */
+const claimCtes = (condition = '') => `code AS (
+    UPDATE authorization_codes SET consumed_at = $2, oauth_tokens = NULL
+    WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2${condition}
+    RETURNING session_id
+  ), token AS (
+    INSERT INTO access_tokens (token_hash, code_hash, client_id, profile_id, created_at, expires_at)
+    SELECT $3, $1, $4, $5, $2, $6 FROM code
+  ), stage AS (
+    UPDATE sso_sessions SET updated_at = $2, stages = stages || $7::jsonb
+    WHERE id = (SELECT session_id FROM code)
+  )`;
+
+/** Domains as parallel arrays for `unnest`: IDs, names, states, strategies, tokens. */
+function domainArrays(domains: NewDomain[]): Param[] {
+  return [
+    domains.map((d) => d.id),
+    domains.map((d) => d.domain),
+    domains.map((d) => d.state),
+    domains.map((d) => d.verificationStrategy),
+    domains.map((d) => d.verificationToken),
+  ];
+}

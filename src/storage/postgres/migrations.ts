@@ -1,0 +1,219 @@
+/**
+ * Versioned schema migrations for PostgreSQL. Append only: a released migration is never edited; a change is a
+ * new entry. `PostgresStore.migrate()` applies each pending one in its own transaction, under an advisory lock,
+ * and records it in `schema_migrations`.
+ *
+ * Version 1 is the schema the SQLite migrations 1–5 arrive at (PostgreSQL support started there, so no
+ * PostgreSQL database ever had the older shapes), plus the rate-limit counters that SQLite keeps in memory. The
+ * numbering is this backend's own: a later change gets the next number here and the next number in
+ * `sqlite/migrations.ts`, whatever those are.
+ *
+ * Dialect choices (docs/architecture.md, "PostgreSQL"):
+ * - Timestamps are `timestamptz`; the store writes JavaScript dates (millisecond precision), so they come back
+ *   exactly.
+ * - Identifiers, hashes and keys are `text COLLATE "C"`: byte order, as SQLite compares text, so `ORDER BY id`
+ *   is ULID (creation) order whatever the database's locale, and comparisons are a plain memcmp.
+ * - JSON that the database works on (`stages`, merged with `||`) is `jsonb`. JSON that it only stores and
+ *   returns (a connection's opaque config, organization metadata, profiles, the IdP's error text) is `json`:
+ *   kept verbatim, keys in their order, `\u0000` escapes accepted.
+ * - `name_folded` holds the name lower-cased by the store in JavaScript (`toLowerCase()`), the same folding
+ *   the SQLite store applies, so name search is case-insensitive for any script whatever the database's
+ *   LC_CTYPE (PostgreSQL's `lower()` folds ASCII only under the C locale).
+ * - Unique constraints have explicit names: the store maps them to the contract's logical names.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE settings (
+  key text COLLATE "C" PRIMARY KEY,
+  value text NOT NULL
+);
+
+CREATE TABLE organizations (
+  id text COLLATE "C" PRIMARY KEY,
+  name text NOT NULL,
+  name_folded text NOT NULL,
+  external_id text COLLATE "C" CONSTRAINT organizations_external_id_key UNIQUE,
+  allow_profiles_outside_organization boolean NOT NULL DEFAULT false,
+  metadata json NOT NULL DEFAULT '{}',
+  stripe_customer_id text,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE organization_domains (
+  id text COLLATE "C" PRIMARY KEY,
+  organization_id text COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  domain text COLLATE "C" NOT NULL,
+  state text NOT NULL CHECK (state IN ('verified', 'pending', 'failed')),
+  verification_strategy text NOT NULL CHECK (verification_strategy IN ('dns', 'manual')),
+  verification_token text,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  CONSTRAINT organization_domains_organization_domain_key UNIQUE (organization_id, domain)
+);
+-- A domain can be verified by one organization only: sign-in rules and the legacy domain selector rely on it.
+CREATE UNIQUE INDEX organization_domains_verified ON organization_domains (domain) WHERE state = 'verified';
+CREATE INDEX organization_domains_domain ON organization_domains (domain);
+
+CREATE TABLE connections (
+  id text COLLATE "C" PRIMARY KEY,
+  organization_id text COLLATE "C" REFERENCES organizations(id) ON DELETE CASCADE,
+  connection_type text COLLATE "C" NOT NULL,
+  name text NOT NULL,
+  name_folded text NOT NULL,
+  state text NOT NULL CHECK (state IN ('draft', 'validating', 'active', 'inactive')),
+  external_key text COLLATE "C" NOT NULL CONSTRAINT connections_external_key_key UNIQUE,
+  config json NOT NULL,
+  first_login_at timestamptz,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE INDEX connections_organization ON connections (organization_id, id);
+CREATE INDEX connections_type ON connections (connection_type);
+
+CREATE TABLE redirect_uris (
+  id text COLLATE "C" PRIMARY KEY,
+  uri text COLLATE "C" NOT NULL CONSTRAINT redirect_uris_uri_key UNIQUE,
+  is_default boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX redirect_uris_one_default ON redirect_uris (is_default) WHERE is_default;
+
+CREATE TABLE api_keys (
+  id text COLLATE "C" PRIMARY KEY,
+  name text NOT NULL,
+  key_hash text COLLATE "C" NOT NULL CONSTRAINT api_keys_key_hash_key UNIQUE,
+  last_four text NOT NULL,
+  created_at timestamptz NOT NULL,
+  revoked_at timestamptz
+);
+
+-- One row per login: the session log record, with the login's transaction (the short-lived part: state and
+-- browser hashes, PKCE challenge, consent slot) in its tx_ columns, so that /sso/authorize writes one row. The
+-- transaction is found by the row's ID and checked by its state hash; the purge of expired transactions clears
+-- the tx_ columns and keeps the record.
+CREATE TABLE sso_sessions (
+  id text COLLATE "C" PRIMARY KEY,
+  client_id text COLLATE "C" NOT NULL,
+  connection_id text COLLATE "C",
+  organization_id text COLLATE "C",
+  connection_type text,
+  redirect_uri text NOT NULL,
+  outcome text NOT NULL CHECK (outcome IN ('started', 'succeeded', 'failed')),
+  failed_stage text,
+  reason text,
+  wire_code text,
+  upstream_error json,
+  detail json,
+  profile_id text COLLATE "C",
+  idp_id text,
+  email text,
+  authorize_request_id text COLLATE "C" NOT NULL,
+  callback_request_id text COLLATE "C",
+  consent_request_id text COLLATE "C",
+  stages jsonb NOT NULL DEFAULT '{}',
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  tx_state_hash text COLLATE "C",
+  tx_browser_hash text COLLATE "C",
+  tx_app_state text,
+  tx_code_challenge text,
+  tx_code_challenge_method text,
+  tx_connector_state text,
+  tx_created_at timestamptz,
+  tx_expires_at timestamptz,
+  tx_consumed_at timestamptz,
+  tx_profile_id text COLLATE "C",
+  tx_consent_hash text COLLATE "C",
+  tx_consent_expires_at timestamptz,
+  tx_consent_decided_at timestamptz,
+  tx_oauth_tokens text
+);
+-- Filtered session lists walk these in ID order.
+CREATE INDEX sso_sessions_connection ON sso_sessions (connection_id, id);
+CREATE INDEX sso_sessions_organization ON sso_sessions (organization_id, id);
+CREATE INDEX sso_sessions_authorize_request ON sso_sessions (authorize_request_id);
+-- The callback and consent request IDs are NULL when a login starts: index only the ones that are set.
+CREATE INDEX sso_sessions_callback_request ON sso_sessions (callback_request_id) WHERE callback_request_id IS NOT NULL;
+CREATE INDEX sso_sessions_consent_request ON sso_sessions (consent_request_id) WHERE consent_request_id IS NOT NULL;
+CREATE UNIQUE INDEX sso_sessions_tx_consent ON sso_sessions (tx_consent_hash) WHERE tx_consent_hash IS NOT NULL;
+-- The purge of expired transactions reads only the rows that still hold one (the session log keeps growing).
+CREATE INDEX sso_sessions_tx_expires ON sso_sessions (tx_expires_at) WHERE tx_state_hash IS NOT NULL;
+
+CREATE TABLE profiles (
+  id text COLLATE "C" PRIMARY KEY,
+  connection_id text COLLATE "C" NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  idp_id text COLLATE "C" NOT NULL,
+  data json NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  CONSTRAINT profiles_connection_idp_key UNIQUE (connection_id, idp_id)
+);
+
+CREATE TABLE authorization_codes (
+  code_hash text COLLATE "C" PRIMARY KEY,
+  client_id text COLLATE "C" NOT NULL,
+  redirect_uri text NOT NULL,
+  code_challenge text,
+  profile_id text COLLATE "C" NOT NULL,
+  session_id text COLLATE "C" NOT NULL,
+  oauth_tokens text,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  consumed_at timestamptz
+);
+CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);
+
+CREATE TABLE access_tokens (
+  token_hash text COLLATE "C" PRIMARY KEY,
+  code_hash text COLLATE "C" NOT NULL,
+  client_id text COLLATE "C" NOT NULL,
+  profile_id text COLLATE "C" NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  revoked_at timestamptz
+);
+CREATE INDEX access_tokens_code ON access_tokens (code_hash);
+CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
+
+CREATE TABLE idempotency_keys (
+  client_id text COLLATE "C" NOT NULL,
+  key text COLLATE "C" NOT NULL,
+  request_hash text COLLATE "C" NOT NULL,
+  response text NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (client_id, key)
+);
+CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
+
+-- The replay cache of SAML assertion IDs.
+CREATE TABLE one_time_keys (
+  key text COLLATE "C" PRIMARY KEY,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX one_time_keys_expires ON one_time_keys (expires_at);
+
+-- Fixed-window rate-limit counters shared by every node: one row per window length and key
+-- ("<windowMs>:<key>"), rewritten in place on every hit. No index besides the key, so that a hit is a HOT
+-- update (the fill factor leaves room on the page for it); the purge of ended windows reads the whole table,
+-- which holds one row per key seen in the last day.
+CREATE TABLE rate_limits (
+  key text COLLATE "C" PRIMARY KEY,
+  window_start timestamptz NOT NULL,
+  window_end timestamptz NOT NULL,
+  count integer NOT NULL
+) WITH (fillfactor = 70);
+`,
+  },
+];
