@@ -8,7 +8,7 @@ import { isWildcard, parseRedirectUri } from './lib/redirect-uri.ts';
 import { SecretBox } from './lib/secret-box.ts';
 import { sha256 } from './lib/tokens.ts';
 import { generateApiKey, storeApiKey } from './management/api-keys.ts';
-import type { Store } from './storage/store.ts';
+import { AlreadyExistsError, type Store } from './storage/store.ts';
 
 /**
  * Start-up tasks that make an environment usable: the secret key, the client ID, a first API key and the
@@ -26,7 +26,16 @@ export interface Environment {
 
 /** The setting that proves which secret key sealed this database's secrets (a known text, sealed). */
 export const KEY_CHECK = 'secret_key_check';
-export const KEY_CHECK_TEXT = 'gatehouse secret key check';
+const KEY_CHECK_TEXT = 'gatehouse secret key check';
+
+/** Whether `box` holds the key that sealed this key check value. */
+export function opensKeyCheck(box: SecretBox, sealed: string): boolean {
+  try {
+    return box.decrypt(sealed, KEY_CHECK) === KEY_CHECK_TEXT;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Reads GATEHOUSE_SECRET_KEY or `secret.key` in the data directory, creating the file on first start.
@@ -66,28 +75,23 @@ export async function bootstrapEnvironment(config: Config, store: Store): Promis
   // 1. The secret key must be the one this database's secrets were sealed with.
   const { key, source } = resolveSecretKey(config);
   const secretBox = new SecretBox(key);
-  const check = await store.getSetting(KEY_CHECK);
-  if (check === null) {
-    await store.setSetting(KEY_CHECK, secretBox.encrypt(KEY_CHECK_TEXT, KEY_CHECK));
-  } else {
-    let ok = false;
-    try {
-      ok = secretBox.decrypt(check, KEY_CHECK) === KEY_CHECK_TEXT;
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      throw new ConfigError(
-        'GATEHOUSE_SECRET_KEY',
-        'does not match the key this database was encrypted with (every node needs the same key; restore the original value or secret.key file)',
-      );
-    }
+  // Nodes starting together on a new database race to record it: the first wins, the others check against it.
+  const check = await store.initSetting(KEY_CHECK, secretBox.encrypt(KEY_CHECK_TEXT, KEY_CHECK));
+  if (!opensKeyCheck(secretBox, check)) {
+    throw new ConfigError(
+      'GATEHOUSE_SECRET_KEY',
+      'does not match the key this database was encrypted with (every node needs the same key; restore the original value or secret.key file)',
+    );
   }
 
-  // 2. Client ID: the configured one wins; otherwise keep the stored one or generate it.
-  let clientId = config.clientId ?? (await store.getSetting('client_id'));
-  if (!clientId) clientId = newId('client');
-  if (clientId !== (await store.getSetting('client_id'))) await store.setSetting('client_id', clientId);
+  // 2. Client ID: the configured one wins; otherwise keep the stored one, or the first generated one.
+  let clientId: string;
+  if (config.clientId) {
+    clientId = config.clientId;
+    if (clientId !== (await store.getSetting('client_id'))) await store.setSetting('client_id', clientId);
+  } else {
+    clientId = await store.initSetting('client_id', newId('client'));
+  }
 
   // 3. API key: add the configured one if it is new; generate one if the environment has none at all.
   let generatedApiKey: string | null = null;
@@ -95,7 +99,7 @@ export async function bootstrapEnvironment(config: Config, store: Store): Promis
   if (config.apiKey) {
     const hash = sha256(config.apiKey);
     const known = keys.find((k) => k.keyHash === hash);
-    if (!known) await storeApiKey(store, config.apiKey, 'GATEHOUSE_API_KEY');
+    if (!known) await alreadyThereIsFine(storeApiKey(store, config.apiKey, 'GATEHOUSE_API_KEY'));
     // A configured key that was revoked through the API stays revoked: the API is the later decision.
   } else if (!keys.some((k) => k.revokedAt === null)) {
     generatedApiKey = generateApiKey();
@@ -115,11 +119,24 @@ export async function bootstrapEnvironment(config: Config, store: Store): Promis
     }
     let rec = existing.find((r) => r.uri === uri);
     if (!rec) {
-      rec = await store.addRedirectUri({ id: newId('ruri'), uri, isDefault: false });
+      rec =
+        (await alreadyThereIsFine(store.addRedirectUri({ id: newId('ruri'), uri, isDefault: false }))) ??
+        (await store.listRedirectUris()).find((r) => r.uri === uri);
+      if (!rec) throw new Error(`redirect URI ${uri} vanished while starting`);
       existing.push(rec);
     }
     if (i === 0 && !rec.isDefault) await store.setDefaultRedirectUri(rec.id);
   }
 
   return { secretBox, clientId, generatedApiKey, secretKeySource: source };
+}
+
+/** Another node starting at the same time wrote the same row first: that is the outcome we wanted. */
+async function alreadyThereIsFine<T>(write: Promise<T>): Promise<T | undefined> {
+  try {
+    return await write;
+  } catch (err) {
+    if (err instanceof AlreadyExistsError) return undefined;
+    throw err;
+  }
 }

@@ -1,4 +1,4 @@
-import { KEY_CHECK, KEY_CHECK_TEXT } from './bootstrap.ts';
+import { KEY_CHECK, opensKeyCheck } from './bootstrap.ts';
 import type { SecretBox } from './lib/secret-box.ts';
 import type {
   ApiKeyRecord,
@@ -131,13 +131,7 @@ export async function importConfiguration(
   doc: ExportDocument,
   box: SecretBox,
 ): Promise<ImportSummary> {
-  let sameKey = false;
-  try {
-    sameKey = box.decrypt(doc.secret_key_check, KEY_CHECK) === KEY_CHECK_TEXT;
-  } catch {
-    sameKey = false;
-  }
-  if (!sameKey) {
+  if (!opensKeyCheck(box, doc.secret_key_check)) {
     throw new TransferError(
       "GATEHOUSE_SECRET_KEY is not the key the export's secrets were sealed with: set it to the source's key (with SQLite, the contents of data/secret.key)",
     );
@@ -151,16 +145,8 @@ export async function importConfiguration(
       'the target already has organizations or connections: import into a new database',
     );
   }
-  const target = await store.getSetting(KEY_CHECK);
-  if (target === null) await store.setSetting(KEY_CHECK, doc.secret_key_check);
-  else {
-    let ok = false;
-    try {
-      ok = box.decrypt(target, KEY_CHECK) === KEY_CHECK_TEXT;
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new TransferError('the target database was started with another secret key');
+  if (!opensKeyCheck(box, await store.initSetting(KEY_CHECK, doc.secret_key_check))) {
+    throw new TransferError('the target database was started with another secret key');
   }
   if (doc.client_id) await store.setSetting('client_id', doc.client_id);
 

@@ -320,6 +320,11 @@ export interface Store {
   // settings: small environment-wide values (client ID, secret key check value)
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+  /**
+   * Stores `value` unless `key` already has one, and returns the stored value: of nodes starting together, each
+   * proposing its own (a generated client ID), all end up with the first one's.
+   */
+  initSetting(key: string, value: string): Promise<string>;
 
   // organizations and their domains
   /** Creates the organization and its domains in one transaction. */

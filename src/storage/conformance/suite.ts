@@ -259,6 +259,13 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.getSetting('nope'), null);
       });
 
+      test('initSetting keeps the first value, also among concurrent callers', async (store) => {
+        const results = await Promise.all(['a', 'b', 'c', 'd'].map((v) => store.initSetting('client_id', v)));
+        assert.equal(new Set(results).size, 1);
+        assert.equal(await store.getSetting('client_id'), results[0]);
+        assert.equal(await store.initSetting('client_id', 'later'), results[0]);
+      });
+
       test('setSetting then getSetting, and overwrite', async (store) => {
         await store.setSetting('client_id', 'client_a');
         await store.setSetting('check', 'v1');

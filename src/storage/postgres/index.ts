@@ -492,6 +492,15 @@ export class PostgresStore implements Store {
     );
   }
 
+  async initSetting(key: string, value: string): Promise<string> {
+    await this.#query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+      key,
+      value,
+    ]);
+    // A second statement: its snapshot sees the row of a concurrent node that won the insert.
+    return str((await this.#one('SELECT value FROM settings WHERE key = $1', [key]))?.value);
+  }
+
   // ---- organizations ----
   async createOrganization(
     org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,

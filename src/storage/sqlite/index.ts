@@ -391,6 +391,11 @@ export class SqliteStore implements Store {
     );
   }
 
+  async initSetting(key: string, value: string): Promise<string> {
+    this.#run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', key, value);
+    return str(this.#get('SELECT value FROM settings WHERE key = ?', key)?.value);
+  }
+
   // ---- organizations ----
   #insertDomain(organizationId: string, d: NewDomain, now: string): void {
     this.#run(
