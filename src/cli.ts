@@ -63,7 +63,8 @@ async function run(argv: string[]): Promise<void> {
         writeFileSync(out, text, { mode: 0o600, flag: 'wx' });
         process.stderr.write(
           `Exported ${doc.organizations.length} organizations, ${doc.connections.length} connections, ` +
-            `${doc.redirect_uris.length} redirect URIs and ${doc.api_keys.length} API keys to ${out}.\n` +
+            `${doc.redirect_uris.length} redirect URIs, ${doc.api_keys.length} API keys and ` +
+            `${doc.profiles?.length ?? 0} profiles to ${out}.\n` +
             'Import it with the same GATEHOUSE_SECRET_KEY (with SQLite, the contents of data/secret.key).\n',
         );
       } else {
@@ -77,7 +78,7 @@ async function run(argv: string[]): Promise<void> {
     const summary = await importConfiguration(store, doc, new SecretBox(importKey(config)));
     process.stderr.write(
       `Imported ${summary.organizations} organizations (${summary.domains} domains), ${summary.connections} connections, ` +
-        `${summary.redirectUris} redirect URIs and ${summary.apiKeys} API keys.\n`,
+        `${summary.redirectUris} redirect URIs, ${summary.apiKeys} API keys and ${summary.profiles} profiles.\n`,
     );
   } finally {
     await store.close();

@@ -7,6 +7,7 @@ import type {
   OrganizationRecord,
   Page,
   PageRequest,
+  ProfileRecord,
   RedirectUriRecord,
   Store,
 } from './storage/store.ts';
@@ -15,8 +16,9 @@ import type {
  * `gatehouse export` / `gatehouse import`: an environment's configuration as one JSON document, to move a
  * deployment from SQLite to PostgreSQL (or between databases). It holds the organizations with their domains,
  * the connections (their secrets still sealed with the secret key), the redirect URIs, the API keys (only their
- * hashes) and the client ID, with their IDs, so that apps, SDK calls and callback URLs registered at identity
- * providers keep working. It does not hold sign-ins in flight, codes, tokens or the session log.
+ * hashes), the client ID and the profiles, with their IDs, so that apps, SDK calls, the profile IDs apps stored
+ * and callback URLs registered at identity providers keep working. It does not hold sign-ins in flight, codes,
+ * tokens or the session log.
  *
  * The secrets stay encrypted: the target must run with the same `GATEHOUSE_SECRET_KEY`, which the import checks
  * before writing anything, and it only writes into an environment that has no organizations or connections yet.
@@ -40,6 +42,8 @@ export interface ExportDocument {
   })[];
   redirect_uris: Omit<RedirectUriRecord, 'createdAt'>[];
   api_keys: (Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'> & { revokedAt: string | null })[];
+  /** Absent in exports that have none to carry. */
+  profiles?: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>[];
 }
 
 export interface ImportSummary {
@@ -48,6 +52,7 @@ export interface ImportSummary {
   connections: number;
   redirectUris: number;
   apiKeys: number;
+  profiles: number;
 }
 
 export class TransferError extends Error {
@@ -95,6 +100,9 @@ export async function exportConfiguration(store: Store, now = new Date()): Promi
       ...k,
       revokedAt: revokedAt?.toISOString() ?? null,
     })),
+    profiles: (await all((page) => store.listProfiles(page))).map(
+      ({ createdAt: _c, updatedAt: _u, ...p }) => p,
+    ),
   };
 }
 
@@ -156,6 +164,7 @@ export async function importConfiguration(
     connections: 0,
     redirectUris: 0,
     apiKeys: 0,
+    profiles: 0,
   };
   for (const { domains, ...org } of doc.organizations) {
     await store.createOrganization(org, domains);
@@ -183,6 +192,10 @@ export async function importConfiguration(
     if (existingKeys.has(key.keyHash)) continue;
     await store.createApiKey(key);
     summary.apiKeys += 1;
+  }
+  for (const profile of doc.profiles ?? []) {
+    await store.upsertProfile(profile);
+    summary.profiles += 1;
   }
   // Revocations last: the store never revokes the last active key.
   for (const key of doc.api_keys) {

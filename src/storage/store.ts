@@ -436,6 +436,8 @@ export interface Store {
    */
   upsertProfile(profile: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>): Promise<ProfileRecord>;
   getProfile(id: string): Promise<ProfileRecord | null>;
+  /** Every profile, by ID (creation order), paginated: for `export`. */
+  listProfiles(page: PageRequest): Promise<Page<ProfileRecord>>;
 
   // authorization codes and access tokens
   createAuthorizationCode(

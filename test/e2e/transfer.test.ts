@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { WorkOS } from '@workos-inc/node';
+import pg from 'pg';
 import { bootstrapEnvironment } from '../../src/bootstrap.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { SecretBox } from '../../src/lib/secret-box.ts';
+import { PostgresStore } from '../../src/storage/postgres/index.ts';
 import { SqliteStore } from '../../src/storage/sqlite/index.ts';
 import type { Store } from '../../src/storage/store.ts';
 import {
@@ -22,6 +24,7 @@ import {
 import { consentForm, TestBrowser } from '../helpers/browser.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
+import { POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.ts';
 
 /**
  * Moving a deployment with `export` / `import`: a populated environment is exported, imported into a new
@@ -52,6 +55,14 @@ async function signIn(gh: TestGatehouse, idp: TestIdp, orgId: string, login: str
   return new URL(approved.headers.get('location') ?? '');
 }
 
+async function profileIdOf(gh: TestGatehouse, back: URL): Promise<string> {
+  const { profile } = await gh.workos.sso.getProfileAndToken({
+    code: back.searchParams.get('code') ?? '',
+    clientId: gh.clientId,
+  });
+  return profile.id;
+}
+
 /** Deep copy without `createdAt`/`updatedAt`/`created_at`/`updated_at` (the import writes new ones). */
 function withoutTimes(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutTimes);
@@ -74,6 +85,7 @@ export function transferSuite(name: string, openTarget: OpenTarget): void {
     let doc: ExportDocument;
     let extraKey: string;
     let revokedKey: string;
+    let adaProfileId: string;
 
     before(async () => {
       source = await startGatehouse({ env: { GATEHOUSE_SECRET_KEY: KEY, GATEHOUSE_REDIRECT_URIS: APP } });
@@ -98,10 +110,7 @@ export function transferSuite(name: string, openTarget: OpenTarget): void {
       assert.equal((await source.api('DELETE', `/api_keys/${revoked.id}`)).status, 204);
       // One real sign-in first: the connection is active and has its first sign-in time.
       const back = await signIn(source, idp, orgId, 'ada');
-      await source.workos.sso.getProfileAndToken({
-        code: back.searchParams.get('code') ?? '',
-        clientId: source.clientId,
-      });
+      adaProfileId = await profileIdOf(source, back);
       doc = await exportConfiguration(source.store);
     });
     after(async () => {
@@ -151,6 +160,7 @@ export function transferSuite(name: string, openTarget: OpenTarget): void {
         connections: 2,
         redirectUris: 2,
         apiKeys: 3,
+        profiles: 1,
       });
       const before = {
         organizations: (await source.workos.organizations.listOrganizations()).data,
@@ -192,6 +202,8 @@ export function transferSuite(name: string, openTarget: OpenTarget): void {
         assert.equal(profile.email, 'grace@acme.com');
         assert.equal(profile.connectionId, connectionId);
         assert.equal(profile.organizationId, orgId);
+        // Ada, who signed in before the move, keeps her profile ID.
+        assert.equal(await profileIdOf(target, await signIn(target, idp, orgId, 'ada')), adaProfileId);
       } finally {
         await cleanup();
       }
@@ -204,6 +216,24 @@ transferSuite('SQLite', async () => {
   await store.migrate();
   return { store, cleanup: async () => {} };
 });
+
+if ((await postgresUnavailable('export / import into PostgreSQL')) === null) {
+  transferSuite('PostgreSQL (from SQLite)', async () => {
+    const schema = `gh_transfer_${randomBytes(6).toString('hex')}`;
+    const store = new PostgresStore(POSTGRES_URL, { poolSize: 4, schema });
+    await store.migrate();
+    return {
+      store,
+      async cleanup() {
+        await store.close();
+        const admin = new pg.Client({ connectionString: POSTGRES_URL });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await admin.end();
+      },
+    };
+  });
+}
 
 describe('npm run export / import (the CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-transfer-'));
@@ -236,7 +266,10 @@ describe('npm run export / import (the CLI)', () => {
 
     const out = join(dir, 'export.json');
     const exported = await exec(node, ['src/cli.ts', 'export', '--out', out], { env: env('source.db') });
-    assert.match(exported.stderr, /Exported 1 organizations, 0 connections/);
+    assert.match(
+      exported.stderr,
+      /Exported 1 organizations, 0 connections, 0 redirect URIs, 1 API keys and 0 profiles/,
+    );
     assert.equal(statSync(out).mode & 0o777, 0o600);
     assert.equal(parseExport(readFileSync(out, 'utf8')).organizations[0]?.name, 'Initech');
 
@@ -254,7 +287,10 @@ describe('npm run export / import (the CLI)', () => {
     assert.ok(!wrongKey.stderr.includes('    at '), 'no stack trace');
 
     const imported = await exec(node, ['src/cli.ts', 'import', out], { env: env('target.db') });
-    assert.match(imported.stderr, /Imported 1 organizations \(0 domains\), 0 connections/);
+    assert.match(
+      imported.stderr,
+      /Imported 1 organizations \(0 domains\), 0 connections, 0 redirect URIs, 1 API keys and 0 profiles/,
+    );
     const target = new SqliteStore(join(dir, 'target.db'));
     try {
       assert.equal((await target.getOrganization('org_01TRANSFER'))?.name, 'Initech');

@@ -16,35 +16,9 @@ import { openStore } from '../../src/storage/open.ts';
 import { PostgresStore, postgresConnection } from '../../src/storage/postgres/index.ts';
 import { migrations } from '../../src/storage/postgres/migrations.ts';
 import type { RedeemRequest, Store } from '../../src/storage/store.ts';
+import { POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.ts';
 
-const POSTGRES = process.env.GATEHOUSE_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const HOW_TO_START =
-  'start PostgreSQL (e.g. `apt-get install postgresql && pg_ctlcluster 15 main start`, trust auth for 127.0.0.1, ' +
-  '`createdb -U postgres test`) or point GATEHOUSE_TEST_POSTGRES_URL at one';
-
-async function postgresUnreachable(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: POSTGRES, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-/** The URL for messages, without its password. */
-function redacted(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.href;
-  } catch {
-    return 'GATEHOUSE_TEST_POSTGRES_URL';
-  }
-}
+const POSTGRES = POSTGRES_URL;
 
 const freshSchema = () => `gh_test_${randomBytes(6).toString('hex')}`;
 const withParam = (url: string, param: string) => `${url}${url.includes('?') ? '&' : '?'}${param}`;
@@ -113,16 +87,7 @@ describe('PostgreSQL configuration', () => {
   });
 });
 
-const unreachable = await postgresUnreachable();
-
-if (unreachable !== null) {
-  const message = `PostgreSQL is unreachable at ${redacted(POSTGRES)} (${unreachable}): ${HOW_TO_START}`;
-  if (process.env.CI === 'true') {
-    it('PostgreSQL store (CI requires PostgreSQL)', () => assert.fail(message));
-  } else {
-    it('PostgreSQL store', { skip: message }, () => {});
-  }
-} else {
+if ((await postgresUnavailable('PostgreSQL store')) === null) {
   const admin = new pg.Pool({ connectionString: POSTGRES, max: 2 });
   const schemas = new Set<string>();
   const dropSchema = async (schema: string) => {

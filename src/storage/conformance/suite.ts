@@ -1625,6 +1625,35 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         await store.deleteConnection(conn.id);
         assert.equal(await store.getProfile(first.id), null);
       });
+
+      test('listProfiles pages through every profile in ID order', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const conn = await store.createConnection(connInput({ organizationId: org.id }));
+        const made = [];
+        for (let i = 0; i < 5; i++) {
+          made.push(
+            await store.upsertProfile({
+              id: newId('prof'),
+              connectionId: conn.id,
+              idpId: `u${i}`,
+              data: { i },
+            }),
+          );
+        }
+        const first = await store.listProfiles({ limit: 3, order: 'asc' });
+        assert.deepEqual(
+          first.data.map((p) => p.id),
+          made.slice(0, 3).map((p) => p.id),
+        );
+        assert.ok(first.after);
+        const rest = await store.listProfiles({ limit: 3, order: 'asc', after: first.after });
+        assert.deepEqual(
+          rest.data.map((p) => p.id),
+          made.slice(3).map((p) => p.id),
+        );
+        assert.equal(rest.after, null);
+        assert.deepEqual(rest.data[1]?.data, { i: 4 });
+      });
     });
 
     describe('authorization codes and access tokens', () => {

@@ -1096,6 +1096,10 @@ export class PostgresStore implements Store {
     return r ? profile(r) : null;
   }
 
+  async listProfiles(page: PageRequest): Promise<Page<ProfileRecord>> {
+    return this.#page('profiles', PROFILE, [], [], page, profile);
+  }
+
   // ---- authorization codes and access tokens ----
   async createAuthorizationCode(
     c: Omit<AuthorizationCodeRecord, 'consumedAt'>,

@@ -946,6 +946,10 @@ export class SqliteStore implements Store {
     return r ? profile(r) : null;
   }
 
+  async listProfiles(page: PageRequest): Promise<Page<ProfileRecord>> {
+    return this.#page('profiles', [], [], page, profile);
+  }
+
   // ---- authorization codes and access tokens ----
   async createAuthorizationCode(
     c: Omit<AuthorizationCodeRecord, 'consumedAt'>,
