@@ -11,13 +11,14 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import {
   createIdpHandler,
   HitCounter,
@@ -72,6 +73,21 @@ export function choice<T extends string>(name: string, choices: readonly T[], fa
   }
   return raw as T;
 }
+
+/** Where a benchmarked Gatehouse keeps its data. */
+export type BenchDatabase = 'sqlite' | 'postgres';
+
+/** The PostgreSQL database that `BENCH_DB=postgres` uses (BENCH_POSTGRES_URL), a fresh schema per Gatehouse. */
+export const BENCH_POSTGRES_URL =
+  process.env.BENCH_POSTGRES_URL?.trim() || 'postgres://postgres@127.0.0.1:5432/test';
+
+/** `BENCH_DB`: `sqlite` (the default), `postgres`, or `both` (one Gatehouse on each, measured in the same rounds). */
+export function benchDatabases(): BenchDatabase[] {
+  const db = choice('BENCH_DB', ['sqlite', 'postgres', 'both'] as const, 'sqlite');
+  return db === 'both' ? ['sqlite', 'postgres'] : [db];
+}
+
+export const databaseName = (db: BenchDatabase) => (db === 'sqlite' ? 'SQLite' : 'PostgreSQL');
 
 /** An expected failure: printed as its message, without a stack trace. */
 export class BenchError extends Error {
@@ -320,8 +336,9 @@ process.on('SIGTERM', () => {
 }
 
 export interface GatehouseChild extends ChildServer {
-  /** Its SQLite file. */
-  databasePath: string;
+  database: BenchDatabase;
+  /** Its SQLite file; null on PostgreSQL. */
+  databasePath: string | null;
   apiKey: string;
   clientId: string;
   /** Calls the management API with the API key; throws a BenchError on a status other than `expect`. */
@@ -329,17 +346,26 @@ export interface GatehouseChild extends ChildServer {
 }
 
 /**
- * Starts Gatehouse (`src/main.ts`) as a child process with a fresh SQLite file (WAL) in `dataDir`.
+ * Starts Gatehouse (`src/main.ts`) as a child process with a fresh SQLite file (WAL) in `dataDir`, or with
+ * `database: 'postgres'` on a fresh schema of BENCH_POSTGRES_URL (dropped on cleanup) and a random secret key.
  * `extraNodeArgs` go before the script, e.g. `--cpu-prof`.
  */
 export async function startGatehouse(options: {
   dataDir: string;
   redirectUris: string[];
+  database?: BenchDatabase;
   extraNodeArgs?: string[];
   env?: Record<string, string>;
 }): Promise<GatehouseChild> {
   const port = await freePort();
-  const databasePath = join(options.dataDir, 'bench.db');
+  const database = options.database ?? 'sqlite';
+  const databasePath = database === 'sqlite' ? join(options.dataDir, 'bench.db') : null;
+  const databaseEnv: Record<string, string> = databasePath
+    ? { GATEHOUSE_DATABASE_URL: `sqlite:${databasePath}` }
+    : {
+        GATEHOUSE_DATABASE_URL: await freshPostgresSchema(),
+        GATEHOUSE_SECRET_KEY: randomBytes(32).toString('hex'),
+      };
   const apiKey = `sk_bench_${randomBytes(16).toString('hex')}`;
   const clientId = `client_bench_${randomBytes(8).toString('hex')}`;
   const child = await spawnServer({
@@ -350,7 +376,7 @@ export async function startGatehouse(options: {
       PORT: String(port),
       HOST,
       GATEHOUSE_PUBLIC_URL: `http://${HOST}:${port}`,
-      GATEHOUSE_DATABASE_URL: `sqlite:${databasePath}`,
+      ...databaseEnv,
       GATEHOUSE_API_KEY: apiKey,
       GATEHOUSE_CLIENT_ID: clientId,
       GATEHOUSE_REDIRECT_URIS: options.redirectUris.join(','),
@@ -367,6 +393,7 @@ export async function startGatehouse(options: {
   });
   return {
     ...child,
+    database,
     databasePath,
     apiKey,
     clientId,
@@ -383,6 +410,36 @@ export async function startGatehouse(options: {
       return (text ? JSON.parse(text) : undefined) as T;
     },
   };
+}
+
+/**
+ * A new, empty schema on BENCH_POSTGRES_URL for one Gatehouse (its migrations create the tables), dropped with
+ * everything in it on cleanup. Returns the Gatehouse database URL naming it (`?schema=`). From here on, every
+ * CPU measurement also counts the PostgreSQL server's processes (see `startCpuMeter`).
+ */
+async function freshPostgresSchema(): Promise<string> {
+  const schema = `bench_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: BENCH_POSTGRES_URL, connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      await client.query(sql);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+  try {
+    await admin(`CREATE SCHEMA ${schema}`);
+  } catch (err) {
+    throw new BenchError(
+      `BENCH_DB=postgres: cannot create a schema on ${BENCH_POSTGRES_URL} (set BENCH_POSTGRES_URL): ${(err as Error).message}`,
+    );
+  }
+  onCleanup(() => admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+  watchPostgres = true;
+  const url = new URL(BENCH_POSTGRES_URL);
+  url.searchParams.set('schema', schema);
+  return url.toString();
 }
 
 export interface BenchConnection {
@@ -556,6 +613,8 @@ export interface Measurement {
   errors: number;
   /** CPU time of the server process over the measurement, in % of one core (null where /proc is missing). */
   serverCpuPercent: number | null;
+  /** CPU time of the PostgreSQL server, in % of one core; null when no Gatehouse of the run uses it. */
+  databaseCpuPercent: number | null;
   /** CPU time of this process (the load generator) over the measurement, in % of one core. */
   loadCpuPercent: number;
   /**
@@ -588,9 +647,40 @@ function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/** Set once a Gatehouse runs on PostgreSQL: from then on the meters also count the database server's CPU. */
+let watchPostgres = false;
+
+/**
+ * User + system CPU seconds of the PostgreSQL server on this machine: every process named `postgres` (the
+ * postmaster, its background workers and the backends of every pooled connection), or null without /proc.
+ * A backend that exits during a measurement takes its time with it; Gatehouse's pooled connections do not.
+ */
+function postgresCpuSeconds(): number | null {
+  try {
+    let total = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let comm: string;
+      try {
+        comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (comm !== 'postgres') continue;
+      total += processCpuSeconds(Number(entry)) ?? 0;
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
 export interface CpuSample {
   elapsedSec: number;
-  /** CPU seconds of each watched process; null where /proc is missing. */
+  /**
+   * CPU seconds of each watched process; null where /proc is missing. Once a Gatehouse runs on PostgreSQL,
+   * also `database`: the PostgreSQL server's processes.
+   */
   seconds: Record<string, number | null>;
   /** CPU seconds of this process (the load generator). */
   loadSeconds: number;
@@ -602,13 +692,15 @@ export interface CpuSample {
 }
 
 /**
- * Starts counting CPU time: of the child processes in `pids` (by name; not this process), of this process,
- * and of the whole machine. The returned function stops and returns the sample.
+ * Starts counting CPU time: of the child processes in `pids` (by name; not this process), of the PostgreSQL
+ * server (as `database`, once a Gatehouse runs on it), of this process, and of the whole machine. The
+ * returned function stops and returns the sample.
  */
 export function startCpuMeter(pids: Record<string, number>): () => CpuSample {
-  const before = Object.fromEntries(
-    Object.entries(pids).map(([name, pid]) => [name, processCpuSeconds(pid)]),
-  );
+  const sources: Record<string, () => number | null> = {};
+  for (const [name, pid] of Object.entries(pids)) sources[name] = () => processCpuSeconds(pid);
+  if (watchPostgres) sources.database = postgresCpuSeconds;
+  const before = Object.fromEntries(Object.entries(sources).map(([name, read]) => [name, read()]));
   const machineBefore = machineCpuSeconds();
   const loadBefore = process.cpuUsage();
   const started = performance.now();
@@ -617,9 +709,9 @@ export function startCpuMeter(pids: Record<string, number>): () => CpuSample {
     const load = process.cpuUsage(loadBefore);
     const machineAfter = machineCpuSeconds();
     const seconds: Record<string, number | null> = {};
-    for (const [name, pid] of Object.entries(pids)) {
+    for (const [name, read] of Object.entries(sources)) {
       const a = before[name] ?? null;
-      const b = processCpuSeconds(pid);
+      const b = read();
       seconds[name] = a === null || b === null ? null : b - a;
     }
     const loadSeconds = (load.user + load.system) / 1e6;
@@ -697,6 +789,7 @@ export async function measure(
     timeouts: r.timeouts,
     errors: unexpectedCount + r.errors,
     serverCpuPercent: cpuPercent(cpu.seconds.server ?? null, cpu),
+    databaseCpuPercent: cpuPercent(cpu.seconds.database ?? null, cpu),
     loadCpuPercent: cpuPercent(cpu.loadSeconds, cpu) ?? 0,
     otherCpuPercent: cpuPercent(cpu.otherSeconds, cpu),
   };
@@ -884,6 +977,8 @@ const cpu = (p: number | null) => (p === null ? '-' : `${p.toFixed(0)}%`);
  * has none, shows 100% or nothing). CPU columns are in % of one core.
  */
 export function printMeasurements(rows: Array<{ measurement: Measurement; baseline?: Measurement }>): void {
+  // The PostgreSQL server's column only when some Gatehouse of the run uses it.
+  const database = rows.some(({ measurement: m }) => m.databaseCpuPercent !== null);
   printTable(
     [
       'name',
@@ -893,6 +988,7 @@ export function printMeasurements(rows: Array<{ measurement: Measurement; baseli
       ' errors',
       ' % of baseline',
       ' server CPU',
+      ...(database ? [' PostgreSQL CPU'] : []),
       ' load CPU',
       ' other CPU',
     ],
@@ -904,6 +1000,7 @@ export function printMeasurements(rows: Array<{ measurement: Measurement; baseli
       String(m.errors),
       !baseline ? '' : baseline === m ? '100.0%' : `${percentOf(m, baseline).toFixed(1)}%`,
       cpu(m.serverCpuPercent),
+      ...(database ? [cpu(m.databaseCpuPercent)] : []),
       cpu(m.loadCpuPercent),
       cpu(m.otherCpuPercent),
     ]),

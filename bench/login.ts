@@ -8,8 +8,10 @@
  *   BENCH_CONCURRENCY=16 BENCH_ROUNDS=3 npm run bench:login
  *   BENCH_LOGIN_CONSENT=both npm run bench:login    # also with Gatehouse's consent screen
  *   BENCH_CPU_PROF=/tmp/prof npm run bench:login    # also write a V8 CPU profile of each Gatehouse process
+ *   BENCH_DB=both npm run bench:login               # a Gatehouse on SQLite and one on PostgreSQL, same rounds
  *
- * Set-up: Gatehouse as a child process (fresh SQLite file, WAL, GATEHOUSE_SIGNIN_CONSENT=off; a second one
+ * Set-up: Gatehouse as a child process (fresh SQLite file, WAL, or a fresh PostgreSQL schema with BENCH_DB;
+ * GATEHOUSE_SIGNIN_CONSENT=off; a second one
  * with it on for BENCH_LOGIN_CONSENT=on/both), an organization with the users' domain verified and a
  * GenericOIDC connection, and oidc-provider as a child process too (BENCH_IDP=inline puts it in this process
  * instead). Each round measures the same loop against the OpenID provider alone (the reference), then through
@@ -19,9 +21,11 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import {
   BenchError,
+  benchDatabases,
   choice,
   cpuPercent,
   createOidcConnection,
+  databaseName,
   freePort,
   gitRevision,
   HOST,
@@ -77,6 +81,7 @@ async function main(): Promise<number> {
   const concurrency = wholeNumber('BENCH_CONCURRENCY', 8, 1);
   const consentMode = choice('BENCH_LOGIN_CONSENT', ['off', 'on', 'both'] as const, 'off');
   const idpMode = choice('BENCH_IDP', ['child', 'inline'] as const, 'child');
+  const databases = benchDatabases();
   const profDir = process.env.BENCH_CPU_PROF?.trim() ? resolve(process.env.BENCH_CPU_PROF.trim()) : null;
   const loop = { durationSec, warmupSec, concurrency };
 
@@ -88,6 +93,7 @@ async function main(): Promise<number> {
   log(
     `Settings: ${durationSec} s per measurement after ${warmupSec} s warm-up, ${concurrency} concurrent logins, ` +
       `${rounds} round(s) of IdP alone then Gatehouse, Gatehouse consent screen ${consentMode}, ` +
+      `Gatehouse on ${databases.map(databaseName).join(' and on ')}, ` +
       `OpenID provider ${idpMode === 'child' ? 'in a child process' : 'in this process'}, loopback only`,
   );
   log();
@@ -97,21 +103,32 @@ async function main(): Promise<number> {
   const issuer = `http://${HOST}:${idpPort}`;
   const clientSecret = randomBytes(24).toString('base64url');
   const apps: GatehouseApp[] = [];
-  for (const consent of consentMode === 'both' ? [false, true] : [consentMode === 'on']) {
-    const gatehouse = await startGatehouse({
-      dataDir: makeTempDir('gatehouse-bench-'),
-      redirectUris: [APP_REDIRECT_URI],
-      env: { GATEHOUSE_SIGNIN_CONSENT: consent ? 'on' : 'off' },
-      extraNodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
-    });
-    const connection = await createOidcConnection(gatehouse, {
-      issuer,
-      clientId: IDP_CLIENT_ID,
-      clientSecret,
-      domain: USER_DOMAIN,
-    });
-    apps.push(new GatehouseApp({ gatehouse, ...connection, consent, idpIssuer: issuer }));
-    log(`Gatehouse, consent ${consent ? 'on' : 'off'} (pid ${gatehouse.pid}) on ${gatehouse.url}`);
+  // The database is in the name when it is not the default alone.
+  const label = (app: GatehouseApp) =>
+    `Gatehouse${
+      databases.length > 1 || app.gatehouse.database !== 'sqlite'
+        ? ` (${databaseName(app.gatehouse.database)})`
+        : ''
+    }, consent ${app.consent ? 'on' : 'off'}`;
+  for (const database of databases) {
+    for (const consent of consentMode === 'both' ? [false, true] : [consentMode === 'on']) {
+      const gatehouse = await startGatehouse({
+        dataDir: makeTempDir('gatehouse-bench-'),
+        redirectUris: [APP_REDIRECT_URI],
+        database,
+        env: { GATEHOUSE_SIGNIN_CONSENT: consent ? 'on' : 'off' },
+        extraNodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      });
+      const connection = await createOidcConnection(gatehouse, {
+        issuer,
+        clientId: IDP_CLIENT_ID,
+        clientSecret,
+        domain: USER_DOMAIN,
+      });
+      const app = new GatehouseApp({ gatehouse, ...connection, consent, idpIssuer: issuer });
+      apps.push(app);
+      log(`${label(app)} (pid ${gatehouse.pid}) on ${gatehouse.url}`);
+    }
   }
   const clients = [{ clientId: IDP_CLIENT_ID, clientSecret, redirectUris: apps.map((a) => a.callbackUrl) }];
   let idp: OidcIdp;
@@ -143,8 +160,7 @@ async function main(): Promise<number> {
       throw new BenchError(`a login through Gatehouse with the raw requests failed at ${err.message}`);
     });
     idpPerLogin = routeDelta(before, await idp.stats());
-    const mode = app.consent ? 'on' : 'off';
-    log(`Login through Gatehouse (consent ${mode}) OK; the SDK's request: ${verified.sdk.describeToken()}`);
+    log(`Login through ${label(app)} OK; the SDK's request: ${verified.sdk.describeToken()}`);
   }
   log(`Requests to the IdP per login through Gatehouse: ${describeRoutes(idpPerLogin)}`);
   if (!upstream) throw new BenchError('no Gatehouse to measure');
@@ -177,7 +193,7 @@ async function main(): Promise<number> {
     const reference = await measureLoop(`IdP alone${suffix}`, loop, pids, (n) => idpOnly.login(n));
     rows.push({ m: reference, app: null, reference });
     for (const app of apps) {
-      const name = `Gatehouse, consent ${app.consent ? 'on' : 'off'}${suffix}`;
+      const name = `${label(app)}${suffix}`;
       log(`Measuring ${name} for ${durationSec} s…`);
       const sdk = sdks.get(app) as SdkRequests;
       rows.push({ m: await measureLoop(name, loop, pids, (n) => app.login(sdk, n)), app, reference });
@@ -190,6 +206,8 @@ async function main(): Promise<number> {
   const pct = (v: number | null) => (v === null ? '-' : `${v.toFixed(0)}%`);
   const perLogin = (seconds: number | null, m: LoopMeasurement) =>
     seconds === null || m.completed === 0 ? '-' : ((1000 * seconds) / m.completed).toFixed(2);
+  // The PostgreSQL server's columns only when a Gatehouse of the run uses it.
+  const postgres = databases.includes('postgres');
   printTable(
     [
       'name',
@@ -199,16 +217,19 @@ async function main(): Promise<number> {
       ' failures',
       ' % of IdP alone',
       ' Gatehouse CPU',
+      ...(postgres ? [' PostgreSQL CPU'] : []),
       ' IdP CPU',
       ' load CPU',
       ' other CPU',
       ' Gatehouse ms/login',
+      ...(postgres ? [' PostgreSQL ms/login'] : []),
       ' IdP ms/login',
       ' load ms/login',
     ],
     rows.map(({ m, app, reference }) => {
       const gh = app ? (m.cpu.seconds[`gatehouse${apps.indexOf(app)}`] ?? null) : null;
       const idpSeconds = idp.inProcess ? null : (m.cpu.seconds.idp ?? null);
+      const db = m.cpu.seconds.database ?? null;
       return [
         m.name,
         m.perSec.toFixed(1),
@@ -217,10 +238,12 @@ async function main(): Promise<number> {
         String(m.failureCount),
         m === reference ? '100.0%' : `${((100 * m.perSec) / reference.perSec).toFixed(1)}%`,
         pct(cpuPercent(gh, m.cpu)),
+        ...(postgres ? [pct(cpuPercent(db, m.cpu))] : []),
         pct(cpuPercent(idpSeconds, m.cpu)),
         pct(cpuPercent(m.cpu.loadSeconds, m.cpu)),
         pct(cpuPercent(m.cpu.otherSeconds, m.cpu)),
         app ? perLogin(gh, m) : '-',
+        ...(postgres ? [app ? perLogin(db, m) : '-'] : []),
         perLogin(idpSeconds, m),
         perLogin(m.cpu.loadSeconds, m),
       ];
@@ -239,15 +262,19 @@ async function main(): Promise<number> {
     const msPer = (name: string) =>
       median(counted.map((r) => (1000 * (r.m.cpu.seconds[name] ?? 0)) / Math.max(1, r.m.completed)));
     const ghMs = msPer(key);
+    const dbMs = app.gatehouse.database === 'postgres' ? msPer('database') : null;
     const idpMs = idp.inProcess ? null : msPer('idp');
     const medians = counted.length > 1 ? ` (medians of ${counted.length} rounds)` : '';
     const share =
       idpMs === null
         ? ' (the IdP runs in this process: its CPU is in "load")'
-        : `, IdP ${idpMs.toFixed(2)} ms: Gatehouse is ${((100 * ghMs) / (ghMs + idpMs)).toFixed(0)}% of the servers' CPU`;
+        : `, IdP ${idpMs.toFixed(2)} ms: Gatehouse${dbMs === null ? '' : ' with PostgreSQL'} is ${(
+            (100 * (ghMs + (dbMs ?? 0))) / (ghMs + (dbMs ?? 0) + idpMs)
+          ).toFixed(0)}% of the servers' CPU`;
+    const database = dbMs === null ? '' : ` + PostgreSQL ${dbMs.toFixed(2)} ms`;
     log(
-      `Gatehouse, consent ${app.consent ? 'on' : 'off'}: ${rate.toFixed(1)} logins/s, ` +
-        `${ratio.toFixed(1)}% of the IdP alone${medians}; CPU per login: Gatehouse ${ghMs.toFixed(2)} ms${share}`,
+      `${label(app)}: ${rate.toFixed(1)} logins/s, ` +
+        `${ratio.toFixed(1)}% of the IdP alone${medians}; CPU per login: Gatehouse ${ghMs.toFixed(2)} ms${database}${share}`,
     );
   }
   const noisy = rows.filter((r) => disturbed(r.m));

@@ -198,6 +198,9 @@ async function main(): Promise<number> {
     env: { GATEHOUSE_SIGNIN_CONSENT: 'off' },
     extraNodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
   });
+  // The code pool is written straight into the SQLite file (see CodeFactory): this benchmark is SQLite-only.
+  const databasePath = gatehouse.databasePath;
+  if (databasePath === null) throw new BenchError('bench:token needs Gatehouse on SQLite');
   const idpPort = await freePort();
   const issuer = `http://${HOST}:${idpPort}`;
   const clientSecret = randomBytes(24).toString('base64url');
@@ -221,7 +224,7 @@ async function main(): Promise<number> {
   await idp.stop();
 
   // What a login left in the store, as the model for the pool.
-  const setupStore = new SqliteStore(gatehouse.databasePath);
+  const setupStore = new SqliteStore(databasePath);
   let factory: CodeFactory;
   try {
     const real = await setupStore.getAuthorizationCode(sha256(verified.codes[1] as string));
@@ -247,7 +250,7 @@ async function main(): Promise<number> {
       profiles.push(copy.id);
     }
     factory = new CodeFactory({
-      path: gatehouse.databasePath,
+      path: databasePath,
       session: { ...model, stages },
       code,
       profiles,
@@ -324,7 +327,7 @@ async function main(): Promise<number> {
   await baseline.stop();
 
   // Every code handed out early in a phase was answered: it must now be consumed.
-  const checkStore = new SqliteStore(gatehouse.databasePath);
+  const checkStore = new SqliteStore(databasePath);
   let unconsumed = 0;
   let checked = 0;
   try {
