@@ -11,6 +11,7 @@ import { managementRoutes } from './http/routes/management.ts';
 import { ssoRoutes } from './http/routes/sso.ts';
 import { newId } from './lib/ids.ts';
 import { createSafeFetch } from './lib/safe-fetch.ts';
+import { MAINTENANCE_INTERVAL_MS, runMaintenance } from './maintenance.ts';
 import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
@@ -146,6 +147,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     app.addHook('onClose', async () => clearInterval(timer));
   }
+
+  // Expired transactions and grants, and the session log past its retention, deleted on a schedule.
+  let maintenance: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    maintenance = setInterval(() => {
+      runMaintenance(store, { now: now(), sessionLogRetentionDays: config.sessionLogRetentionDays })
+        .then((deleted) => app.log.debug({ deleted }, 'maintenance done'))
+        .catch((err: unknown) => app.log.error({ err }, 'maintenance (deleting expired records) failed'));
+    }, MAINTENANCE_INTERVAL_MS);
+    maintenance.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(maintenance));
 
   healthRoutes(app, store, () => closing);
   ssoRoutes(app, flowDeps, {

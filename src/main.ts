@@ -9,8 +9,6 @@ import { openStore } from './storage/open.ts';
  * accepting connections, finish in-flight requests, close the database.
  */
 
-const CLEANUP_INTERVAL_MS = 5 * 60 * 1000;
-
 async function main(): Promise<void> {
   const config = loadConfig();
   const store = openStore(config.database);
@@ -18,21 +16,11 @@ async function main(): Promise<void> {
   const environment = await bootstrapEnvironment(config, store);
   const app = await buildApp({ config, store, environment });
 
-  // Expired login transactions, codes, access tokens and idempotency records are useless after an hour.
-  const cleanup = setInterval(() => {
-    const before = new Date(Date.now() - 60 * 60 * 1000);
-    Promise.all([store.deleteExpiredLoginTransactions(before), store.deleteExpiredGrants(before)]).catch(
-      (err: unknown) => app.log.error({ err }, 'cleanup of expired transactions and grants failed'),
-    );
-  }, CLEANUP_INTERVAL_MS);
-  cleanup.unref();
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
-    clearInterval(cleanup);
     const force = setTimeout(() => {
       app.log.error('graceful shutdown timed out after 10 s; exiting');
       process.exit(1);

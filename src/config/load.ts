@@ -23,6 +23,7 @@ export interface Config {
   upstreamTimeoutMs: number;
   samlMaxBytes: number;
   samlMetadataRefreshMinutes: number;
+  sessionLogRetentionDays: number;
   /** Each limit, or null when it (or every limit, with GATEHOUSE_RATE_LIMITS=off) is off. */
   rateLimits: RateLimits;
   trustProxy: TrustProxy;
@@ -95,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamTimeoutMs: read(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS') ?? 10_000,
     samlMaxBytes: read(env, 'GATEHOUSE_SAML_MAX_BYTES') ?? 1024 * 1024,
     samlMetadataRefreshMinutes: read(env, 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES') ?? 360,
+    sessionLogRetentionDays: read(env, 'GATEHOUSE_SESSION_LOG_RETENTION_DAYS') ?? 90,
     rateLimits: rateLimitsFrom(env),
     trustProxy: read(env, 'GATEHOUSE_TRUST_PROXY') ?? false,
     migrateOnStart: read(env, 'GATEHOUSE_MIGRATE_ON_START') ?? true,

@@ -251,6 +251,13 @@ export const variables = {
       'How often SAML connections configured with `idp_metadata_url` re-fetch it, so that an IdP certificate rotation needs no action. A failed fetch keeps the previous metadata. `0` turns the schedule off (`POST /connections/{id}/refresh_metadata` still works).',
     parse: integer(0, 7 * 24 * 60),
   },
+  GATEHOUSE_SESSION_LOG_RETENTION_DAYS: {
+    name: 'GATEHOUSE_SESSION_LOG_RETENTION_DAYS',
+    defaultDoc: '`90`',
+    description:
+      'Days the session log (`GET /sso/sessions`, one record per sign-in attempt) keeps a record; older ones are deleted every 5 minutes, in batches. `0` keeps them for ever. Profiles, organizations and connections are not affected.',
+    parse: integer(0, 36_500),
+  },
   GATEHOUSE_MIGRATE_ON_START: {
     name: 'GATEHOUSE_MIGRATE_ON_START',
     defaultDoc: '`on`',

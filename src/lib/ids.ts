@@ -65,3 +65,12 @@ export type IdPrefix = 'org' | 'org_domain' | 'conn' | 'ruri' | 'key' | 'req' | 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;
 }
+
+/**
+ * The smallest ID of `prefix` created at `time` or later: every ID of that prefix created before `time` sorts
+ * below it, every one created at or after it sorts at or above it. For range deletes by creation time through
+ * the primary key.
+ */
+export function firstIdAt(prefix: IdPrefix, time: Date): string {
+  return `${prefix}_${encodeTime(time.getTime())}`;
+}

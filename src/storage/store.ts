@@ -428,6 +428,12 @@ export interface Store {
   /** Updates the given fields; `stages` is merged into the existing stages. */
   updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord>;
   listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>>;
+  /**
+   * Deletes at most `limit` session log records created before `before` (by ID, oldest first), with their login
+   * transactions; returns how many. Callers repeat it while it returns `limit`, so that no single statement
+   * holds the database for long.
+   */
+  deleteSessionsBefore(before: Date, limit: number): Promise<number>;
 
   // profiles
   /**

@@ -17,6 +17,8 @@ describe('configuration from environment variables', () => {
     assert.equal(c.clientId, null);
     assert.equal(c.secretKey, null);
     assert.deepEqual(c.redirectUris, []);
+    assert.equal(c.sessionLogRetentionDays, 90);
+    assert.equal(loadConfig({ GATEHOUSE_SESSION_LOG_RETENTION_DAYS: '0' }).sessionLogRetentionDays, 0);
   });
 
   it('derives the public URL from PORT and strips a trailing slash from an explicit one', () => {
@@ -76,6 +78,11 @@ describe('configuration from environment variables', () => {
     ['GATEHOUSE_ALLOW_PRIVATE_URLS', 'yes please', /^GATEHOUSE_ALLOW_PRIVATE_URLS must be "on" or "off"/],
     ['GATEHOUSE_UPSTREAM_TIMEOUT_MS', '5', /^GATEHOUSE_UPSTREAM_TIMEOUT_MS must be between 100 and 120000/],
     ['GATEHOUSE_LOG_LEVEL', 'loud', /^GATEHOUSE_LOG_LEVEL must be one of/],
+    [
+      'GATEHOUSE_SESSION_LOG_RETENTION_DAYS',
+      '-1',
+      /^GATEHOUSE_SESSION_LOG_RETENTION_DAYS must be a whole number/,
+    ],
   ];
   for (const [name, value, message] of bad) {
     it(`stops on a bad ${name} (${JSON.stringify(value)}) with a message naming it`, () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { newId, ulid } from '../../lib/ids.ts';
+import { firstIdAt, newId, ulid } from '../../lib/ids.ts';
 import {
   AlreadyExistsError,
   type ApiKeyRecord,
@@ -1591,6 +1591,38 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.deepEqual(ids((await store.listSessions({ requestId: 'req_callback_b' }, page)).data), [b.id]);
         assert.deepEqual(ids((await store.listSessions({ requestId: 'req_consent_b' }, page)).data), [b.id]);
         assert.deepEqual(ids((await store.listSessions({}, { limit: 2, order: 'desc' })).data), [c.id, b.id]);
+      });
+
+      test('deleteSessionsBefore deletes the records created before a time, oldest first, at most `limit` at once', async (store) => {
+        const day = 24 * 60 * 60 * 1000;
+        const now = Date.now();
+        // A session ID created at `ms` (ulid() is monotonic: it never goes back to a past millisecond).
+        const idAt = (ms: number) =>
+          `${firstIdAt('sess', new Date(ms))}${randomBytes(8).toString('hex').toUpperCase()}`;
+        const at = (ms: number) => sessionInput({ id: idAt(ms) });
+        const old = [
+          await store.createSession(at(now - 40 * day)),
+          await store.createSession(at(now - 35 * day)),
+          await store.createSession(at(now - 31 * day)),
+        ];
+        // A login started as long ago: its transaction goes with its session record.
+        const oldTx = txInput({ id: idAt(now - 32 * day) });
+        await createTx(store, oldTx);
+        const recent = await store.createSession(at(now - 29 * day));
+        const fresh = await store.createSession(sessionInput());
+
+        const cutoff = new Date(now - 30 * day);
+        assert.equal(await store.deleteSessionsBefore(cutoff, 2), 2);
+        // The oldest two went first.
+        assert.equal(await store.getSession(old[0]?.id as string), null);
+        assert.equal(await store.getSession(old[1]?.id as string), null);
+        assert.ok(await store.getSession(old[2]?.id as string));
+        assert.equal(await store.deleteSessionsBefore(cutoff, 2), 2);
+        assert.equal(await store.deleteSessionsBefore(cutoff, 2), 0);
+        assert.equal(await store.getSession(oldTx.id), null);
+        assert.equal(await store.getLoginTransaction(oldTx.id, oldTx.stateHash), null);
+        assert.ok(await store.getSession(recent.id));
+        assert.ok(await store.getSession(fresh.id));
       });
     });
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DatabaseError, Pool, type PoolClient } from 'pg';
+import { firstIdAt } from '../../lib/ids.ts';
 import {
   type AccessTokenRecord,
   AlreadyExistsError,
@@ -1059,6 +1060,15 @@ export class PostgresStore implements Store {
     );
     if (!r) throw new NotFoundError('session');
     return session(r);
+  }
+
+  async deleteSessionsBefore(before: Date, limit: number): Promise<number> {
+    return (
+      await this.#query(
+        'DELETE FROM sso_sessions WHERE id IN (SELECT id FROM sso_sessions WHERE id < $1 ORDER BY id LIMIT $2)',
+        [firstIdAt('sess', before), limit],
+      )
+    ).rowCount;
   }
 
   async listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>> {

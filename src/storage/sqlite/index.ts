@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { firstIdAt } from '../../lib/ids.ts';
 import {
   type AccessTokenRecord,
   AlreadyExistsError,
@@ -904,6 +905,14 @@ export class SqliteStore implements Store {
       throw new NotFoundError('session');
     }
     return session(this.#get('SELECT * FROM sso_sessions WHERE id = ?', id) as Row);
+  }
+
+  async deleteSessionsBefore(before: Date, limit: number): Promise<number> {
+    return this.#run(
+      'DELETE FROM sso_sessions WHERE id IN (SELECT id FROM sso_sessions WHERE id < ? ORDER BY id LIMIT ?)',
+      firstIdAt('sess', before),
+      limit,
+    );
   }
 
   async listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>> {

@@ -1,0 +1,45 @@
+import type { Store } from './storage/store.ts';
+
+/** How often each node runs `runMaintenance`. Every node runs it; the deletes are idempotent. */
+export const MAINTENANCE_INTERVAL_MS = 5 * 60 * 1000;
+
+/** Login transactions, codes, access tokens and idempotency records are kept this long after they expire. */
+const EXPIRED_GRACE_MS = 60 * 60 * 1000;
+
+/** Session log records deleted per statement, and statements per run (the rest waits for the next run). */
+const SESSION_BATCH = 1000;
+const SESSION_BATCHES_PER_RUN = 100;
+
+export interface MaintenanceResult {
+  transactions: number;
+  grants: number;
+  sessions: number;
+}
+
+/**
+ * Deletes what nothing needs any more: login transactions and grants (codes, access tokens, idempotency
+ * records, SAML assertion IDs, rate-limit windows) an hour after they expired, and session log records older
+ * than `sessionLogRetentionDays` (0 keeps them for ever). Session records go in batches, so that a first run
+ * over a large log does not hold the database in one long statement; a run deletes at most
+ * SESSION_BATCH × SESSION_BATCHES_PER_RUN of them.
+ */
+export async function runMaintenance(
+  store: Store,
+  options: { now: Date; sessionLogRetentionDays: number },
+): Promise<MaintenanceResult> {
+  const expiredBefore = new Date(options.now.getTime() - EXPIRED_GRACE_MS);
+  const [transactions, grants] = await Promise.all([
+    store.deleteExpiredLoginTransactions(expiredBefore),
+    store.deleteExpiredGrants(expiredBefore),
+  ]);
+  let sessions = 0;
+  if (options.sessionLogRetentionDays > 0) {
+    const before = new Date(options.now.getTime() - options.sessionLogRetentionDays * 24 * 60 * 60 * 1000);
+    for (let batch = 0; batch < SESSION_BATCHES_PER_RUN; batch++) {
+      const deleted = await store.deleteSessionsBefore(before, SESSION_BATCH);
+      sessions += deleted;
+      if (deleted < SESSION_BATCH) break;
+    }
+  }
+  return { transactions, grants, sessions };
+}
