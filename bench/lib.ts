@@ -1007,6 +1007,66 @@ export function printMeasurements(rows: Array<{ measurement: Measurement; baseli
   );
 }
 
+/** One row of a login table: a closed-loop measurement and the reference (IdP alone) of its round. */
+export interface LoginTableRow {
+  m: LoopMeasurement;
+  /** The CPU meter's name of the Gatehouse measured (`gatehouse<i>`), or null for the reference row. */
+  gatehouse: string | null;
+  reference: LoopMeasurement;
+}
+
+/**
+ * The table of `bench:login` and `bench:saml`: logins/s, latency, failures, the ratio to the IdP alone, CPU per
+ * process in % of a core and per login. `idp: null` when the IdP runs in this process (its CPU is in "load");
+ * `database` adds the PostgreSQL server's columns.
+ */
+export function printLoginTable(rows: LoginTableRow[], options: { idp: boolean; database: boolean }): void {
+  const perLogin = (seconds: number | null, m: LoopMeasurement) =>
+    seconds === null || m.completed === 0 ? '-' : ((1000 * seconds) / m.completed).toFixed(2);
+  const { database } = options;
+  printTable(
+    [
+      'name',
+      ' logins/s',
+      ' p50 ms',
+      ' p99 ms',
+      ' failures',
+      ' % of IdP alone',
+      ' Gatehouse CPU',
+      ...(database ? [' PostgreSQL CPU'] : []),
+      ' IdP CPU',
+      ' load CPU',
+      ' other CPU',
+      ' Gatehouse ms/login',
+      ...(database ? [' PostgreSQL ms/login'] : []),
+      ' IdP ms/login',
+      ' load ms/login',
+    ],
+    rows.map(({ m, gatehouse, reference }) => {
+      const gh = gatehouse ? (m.cpu.seconds[gatehouse] ?? null) : null;
+      const idpSeconds = options.idp ? (m.cpu.seconds.idp ?? null) : null;
+      const db = m.cpu.seconds.database ?? null;
+      return [
+        m.name,
+        m.perSec.toFixed(1),
+        m.p50Ms === null ? '-' : m.p50Ms.toFixed(0),
+        m.p99Ms === null ? '-' : m.p99Ms.toFixed(0),
+        String(m.failureCount),
+        m === reference ? '100.0%' : `${((100 * m.perSec) / reference.perSec).toFixed(1)}%`,
+        cpu(cpuPercent(gh, m.cpu)),
+        ...(database ? [cpu(cpuPercent(db, m.cpu))] : []),
+        cpu(cpuPercent(idpSeconds, m.cpu)),
+        cpu(cpuPercent(m.cpu.loadSeconds, m.cpu)),
+        cpu(cpuPercent(m.cpu.otherSeconds, m.cpu)),
+        gatehouse ? perLogin(gh, m) : '-',
+        ...(database ? [gatehouse ? perLogin(db, m) : '-'] : []),
+        perLogin(idpSeconds, m),
+        perLogin(m.cpu.loadSeconds, m),
+      ];
+    }),
+  );
+}
+
 /** Measurements during which other processes used more than `thresholdPercent` of a core. */
 export function disturbed(measurements: Measurement[], thresholdPercent = 20): Measurement[] {
   return measurements.filter((m) => (m.otherCpuPercent ?? 0) > thresholdPercent);

@@ -37,7 +37,7 @@ import {
   measureLoop,
   median,
   type OidcIdp,
-  printTable,
+  printLoginTable,
   runBenchmark,
   startGatehouse,
   startOidcIdp,
@@ -203,51 +203,13 @@ async function main(): Promise<number> {
   await idp.stop();
 
   log();
-  const pct = (v: number | null) => (v === null ? '-' : `${v.toFixed(0)}%`);
-  const perLogin = (seconds: number | null, m: LoopMeasurement) =>
-    seconds === null || m.completed === 0 ? '-' : ((1000 * seconds) / m.completed).toFixed(2);
-  // The PostgreSQL server's columns only when a Gatehouse of the run uses it.
-  const postgres = databases.includes('postgres');
-  printTable(
-    [
-      'name',
-      ' logins/s',
-      ' p50 ms',
-      ' p99 ms',
-      ' failures',
-      ' % of IdP alone',
-      ' Gatehouse CPU',
-      ...(postgres ? [' PostgreSQL CPU'] : []),
-      ' IdP CPU',
-      ' load CPU',
-      ' other CPU',
-      ' Gatehouse ms/login',
-      ...(postgres ? [' PostgreSQL ms/login'] : []),
-      ' IdP ms/login',
-      ' load ms/login',
-    ],
-    rows.map(({ m, app, reference }) => {
-      const gh = app ? (m.cpu.seconds[`gatehouse${apps.indexOf(app)}`] ?? null) : null;
-      const idpSeconds = idp.inProcess ? null : (m.cpu.seconds.idp ?? null);
-      const db = m.cpu.seconds.database ?? null;
-      return [
-        m.name,
-        m.perSec.toFixed(1),
-        m.p50Ms === null ? '-' : m.p50Ms.toFixed(0),
-        m.p99Ms === null ? '-' : m.p99Ms.toFixed(0),
-        String(m.failureCount),
-        m === reference ? '100.0%' : `${((100 * m.perSec) / reference.perSec).toFixed(1)}%`,
-        pct(cpuPercent(gh, m.cpu)),
-        ...(postgres ? [pct(cpuPercent(db, m.cpu))] : []),
-        pct(cpuPercent(idpSeconds, m.cpu)),
-        pct(cpuPercent(m.cpu.loadSeconds, m.cpu)),
-        pct(cpuPercent(m.cpu.otherSeconds, m.cpu)),
-        app ? perLogin(gh, m) : '-',
-        ...(postgres ? [app ? perLogin(db, m) : '-'] : []),
-        perLogin(idpSeconds, m),
-        perLogin(m.cpu.loadSeconds, m),
-      ];
-    }),
+  printLoginTable(
+    rows.map(({ m, app, reference }) => ({
+      m,
+      gatehouse: app ? `gatehouse${apps.indexOf(app)}` : null,
+      reference,
+    })),
+    { idp: !idp.inProcess, database: databases.includes('postgres') },
   );
   log();
 

@@ -51,8 +51,8 @@ import {
   measureLoop,
   median,
   percentOf,
+  printLoginTable,
   printMeasurements,
-  printTable,
   REPO_ROOT,
   runBenchmark,
   StepFailure,
@@ -462,7 +462,6 @@ class SamlApp extends GatehouseApp {
    * the app with a code.
    */
   override async code(sequence: number): Promise<{ code: string; upstream: URL }> {
-    const gh = this.gatehouse.url;
     const browser = new BenchBrowser();
     const state = `bench-${sequence}`;
     const upstream = this.checkUpstream(await browser.request('authorize', this.authorizeUrl(state)));
@@ -474,28 +473,7 @@ class SamlApp extends GatehouseApp {
       form: form.fields,
       headers: { origin: this.idpIssuer },
     });
-    let last: Answer = acs;
-    if (this.consent) {
-      expectStatus('acs', acs, 200);
-      const token = /name="consent_token" value="([^"]+)"/.exec(acs.text)?.[1];
-      if (!token) throw new StepFailure('acs', 200, `not the consent screen: ${acs.text.slice(0, 300)}`);
-      last = await browser.request('consent', new URL('/sso/consent', gh), {
-        form: { consent_token: token, decision: 'approve' },
-        headers: { origin: gh },
-      });
-      expectStatus('consent', last, 303);
-    } else {
-      expectStatus('acs', acs, 303);
-    }
-    const app = new URL(last.location ?? '', gh);
-    const code = app.searchParams.get('code');
-    if (
-      `${app.origin}${app.pathname}` !== APP_REDIRECT_URI ||
-      !code ||
-      app.searchParams.get('state') !== state
-    ) {
-      throw new StepFailure(this.consent ? 'consent' : 'acs', last.status, `redirect to ${app.href}`);
-    }
+    const code = await this.finishAtApp(browser, 'acs', acs, 303, state);
     return { code, upstream };
   }
 }
@@ -898,48 +876,6 @@ async function runLoginPart(context: {
   return rows;
 }
 
-function printLoginRows(rows: LoginRow[], apps: SamlApp[]): void {
-  const pct = (v: number | null) => (v === null ? '-' : `${v.toFixed(0)}%`);
-  const perLogin = (seconds: number | null, m: LoopMeasurement) =>
-    seconds === null || m.completed === 0 ? '-' : ((1000 * seconds) / m.completed).toFixed(2);
-  printTable(
-    [
-      'name',
-      ' logins/s',
-      ' p50 ms',
-      ' p99 ms',
-      ' failures',
-      ' % of IdP alone',
-      ' Gatehouse CPU',
-      ' IdP CPU',
-      ' load CPU',
-      ' other CPU',
-      ' Gatehouse ms/login',
-      ' IdP ms/login',
-      ' load ms/login',
-    ],
-    rows.map(({ m, app, reference }) => {
-      const gh = app ? (m.cpu.seconds[`gatehouse${apps.indexOf(app)}`] ?? null) : null;
-      const idpSeconds = m.cpu.seconds.idp ?? null;
-      return [
-        m.name,
-        m.perSec.toFixed(1),
-        m.p50Ms === null ? '-' : m.p50Ms.toFixed(0),
-        m.p99Ms === null ? '-' : m.p99Ms.toFixed(0),
-        String(m.failureCount),
-        m === reference ? '100.0%' : `${((100 * m.perSec) / reference.perSec).toFixed(1)}%`,
-        pct(cpuPercent(gh, m.cpu)),
-        pct(cpuPercent(idpSeconds, m.cpu)),
-        pct(cpuPercent(m.cpu.loadSeconds, m.cpu)),
-        pct(cpuPercent(m.cpu.otherSeconds, m.cpu)),
-        app ? perLogin(gh, m) : '-',
-        perLogin(idpSeconds, m),
-        perLogin(m.cpu.loadSeconds, m),
-      ];
-    }),
-  );
-}
-
 // ---------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -1090,7 +1026,14 @@ async function main(): Promise<number> {
   if (logins.length > 0) {
     log();
     log('The whole SAML login: authorize → IdP → ACS → (consent) → token → profile');
-    printLoginRows(logins, measuredApps);
+    printLoginTable(
+      logins.map(({ m, app, reference }) => ({
+        m,
+        gatehouse: app ? `gatehouse${measuredApps.indexOf(app)}` : null,
+        reference,
+      })),
+      { idp: true, database: false },
+    );
     log();
     const isDisturbed = (m: LoopMeasurement) =>
       (cpuPercent(m.cpu.otherSeconds, m.cpu) ?? 0) > DISTURBED_PERCENT;

@@ -158,19 +158,35 @@ export class GatehouseApp {
     }
     const back = await browser.signInAtIdp(upstream, userFor(sequence), this.callbackUrl);
     const callback = await browser.request('callback', back);
-    let last: Answer = callback;
+    const code = await this.finishAtApp(browser, 'callback', callback, 302, state);
+    return { code, upstream };
+  }
+
+  /**
+   * After Gatehouse's answer to the IdP's return (`step`: the callback or the ACS): the consent screen when on
+   * (approved), then the redirect to the app, which must carry a code and the app's `state`. Returns the code.
+   * `redirectStatus` is the status of that redirect when the consent screen is off (302 or 303).
+   */
+  protected async finishAtApp(
+    browser: BenchBrowser,
+    step: string,
+    answer: Answer,
+    redirectStatus: number,
+    state: string,
+  ): Promise<string> {
+    const gh = this.gatehouse.url;
+    let last = answer;
     if (this.consent) {
-      expectStatus('callback', callback, 200);
-      const token = /name="consent_token" value="([^"]+)"/.exec(callback.text)?.[1];
-      if (!token)
-        throw new StepFailure('callback', 200, `not the consent screen: ${callback.text.slice(0, 300)}`);
+      expectStatus(step, answer, 200);
+      const token = /name="consent_token" value="([^"]+)"/.exec(answer.text)?.[1];
+      if (!token) throw new StepFailure(step, 200, `not the consent screen: ${answer.text.slice(0, 300)}`);
       last = await browser.request('consent', new URL('/sso/consent', gh), {
         form: { consent_token: token, decision: 'approve' },
         headers: { origin: gh },
       });
       expectStatus('consent', last, 303);
     } else {
-      expectStatus('callback', callback, 302);
+      expectStatus(step, answer, redirectStatus);
     }
     const app = new URL(last.location ?? '', gh);
     const code = app.searchParams.get('code');
@@ -179,9 +195,9 @@ export class GatehouseApp {
       !code ||
       app.searchParams.get('state') !== state
     ) {
-      throw new StepFailure(this.consent ? 'consent' : 'callback', last.status, `redirect to ${app.href}`);
+      throw new StepFailure(this.consent ? 'consent' : step, last.status, `redirect to ${app.href}`);
     }
-    return { code, upstream };
+    return code;
   }
 
   /**
