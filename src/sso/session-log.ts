@@ -101,3 +101,35 @@ export async function updateSessionSafely(
     return null;
   }
 }
+
+/**
+ * The session log changes of one request, merged as they come (`stages` by key, other fields last wins) and
+ * written in one update by `flush`: one write per request instead of one per stage. The caller flushes before
+ * it answers, on every path; a write that fails is logged, as with `updateSessionSafely`.
+ */
+export class SessionNotes {
+  readonly #store: Store;
+  readonly #id: string;
+  readonly #log: { error(obj: Record<string, unknown>, msg: string): void };
+  #patch: SessionPatch | null = null;
+
+  constructor(store: Store, id: string, log: { error(obj: Record<string, unknown>, msg: string): void }) {
+    this.#store = store;
+    this.#id = id;
+    this.#log = log;
+  }
+
+  add(patch: SessionPatch): void {
+    const before = this.#patch;
+    this.#patch = before
+      ? { ...before, ...patch, stages: { ...before.stages, ...patch.stages } }
+      : { ...patch, stages: { ...patch.stages } };
+  }
+
+  async flush(): Promise<void> {
+    const patch = this.#patch;
+    if (!patch) return;
+    this.#patch = null;
+    await updateSessionSafely(this.#store, this.#id, patch, this.#log);
+  }
+}

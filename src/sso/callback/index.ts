@@ -1,7 +1,7 @@
 import { isOAuthProvider } from '../../connectors/registry.ts';
 import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
 import { safeEqual, sha256 } from '../../lib/tokens.ts';
-import type { LoginTransactionRecord } from '../../storage/store.ts';
+import type { ConnectionRecord, LoginTransactionRecord } from '../../storage/store.ts';
 import { verifyStoredRedirectUri } from '../authorize/check-redirect-uri.ts';
 import type { VerifiedRedirectUri } from '../authorize/context.ts';
 import { errorRedirect } from '../authorize/index.ts';
@@ -12,7 +12,7 @@ import { issueCode } from '../issue-code.ts';
 import { sealOAuthTokens } from '../oauth-tokens.ts';
 import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
-import { failurePatch, failureStage, updateSessionSafely } from '../session-log.ts';
+import { failurePatch, failureStage, SessionNotes } from '../session-log.ts';
 import { idpInitiated } from './idp-initiated.ts';
 import { claimOnce, identityProviderOf, markFirstSignIn } from './shared.ts';
 
@@ -77,125 +77,116 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   const redirectUri = await verifyStoredRedirectUri(deps, tx.redirectUri);
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 
-  const now = deps.now();
-  const recordCallback = () =>
-    updateSessionSafely(
-      store,
-      tx.sessionId,
-      { callbackRequestId: input.requestId, stages: { callback: now.toISOString() } },
-      log,
-    );
+  // What this request records in the session log is written once, before it answers (see `proceed`).
+  const notes = new SessionNotes(store, tx.sessionId, log);
+  try {
+    return await proceed(tx, connection, redirectUri, state);
+  } finally {
+    await notes.flush();
+  }
 
-  const consumed = await store.consumeLoginTransaction(tx.id, tx.stateHash, now);
-  if (!consumed) {
-    // The same browser came back with the same answer: a refresh of the consent screen shows it again.
-    if (
-      tx.profileId &&
-      tx.consentHash &&
-      !tx.consentDecidedAt &&
-      tx.consentExpiresAt &&
-      tx.consentExpiresAt > now
-    ) {
-      const profile = await store.getProfile(tx.profileId);
-      if (profile) {
-        await recordCallback();
-        return showConsent(
+  /** Steps 2 to 5, with what step 1 established (the parameters shadow the outer, unnarrowed names). */
+  async function proceed(
+    t: LoginTransactionRecord,
+    connection: ConnectionRecord,
+    verified: VerifiedRedirectUri,
+    state: string,
+  ): Promise<FlowOutcome> {
+    const now = deps.now();
+    const recordCallback = () =>
+      notes.add({ callbackRequestId: input.requestId, stages: { callback: now.toISOString() } });
+
+    const consumed = await store.consumeLoginTransaction(t.id, t.stateHash, now);
+    if (!consumed) {
+      // The same browser came back with the same answer: a refresh of the consent screen shows it again.
+      if (
+        t.profileId &&
+        t.consentHash &&
+        !t.consentDecidedAt &&
+        t.consentExpiresAt &&
+        t.consentExpiresAt > now
+      ) {
+        const profile = await store.getProfile(t.profileId);
+        if (profile) {
+          recordCallback();
+          return showConsent(
+            deps,
+            t,
+            profile,
+            connection,
+            identityProviderOf(connection),
+            input.requestId,
+            t.oauthTokens,
+          );
+        }
+      }
+      const expired = new BrokerError('transaction_expired', {
+        detail: { consumed_at: t.consumedAt, expires_at: t.expiresAt },
+      });
+      if (t.consumedAt) {
+        // Already used (the back button or a refresh after the sign-in ended, or a second request racing the
+        // first): the session log already holds what happened to this sign-in, and keeps it; only note the replay.
+        log.warn({ code: expired.code, detail: expired.detail, session: t.sessionId }, 'callback replayed');
+        notes.add({ stages: { callback_replayed: now.toISOString() } });
+        return {
+          kind: 'redirect',
+          status: answer,
+          location: errorRedirect(
+            verified,
+            t.appState,
+            deps.publicUrl,
+            expired,
+            'callback_internal',
+            oauthProvider,
+          ),
+        };
+      }
+      recordCallback();
+      return fail(expired);
+    }
+    recordCallback();
+
+    try {
+      const opened = openConnector(connection, deps.secretBox, deps.connectorDeps);
+      if (!opened) {
+        throw new BrokerError('upstream_misconfigured', {
+          detail: { reason: `no connector implements connection_type "${connection.connectionType}"` },
+        });
+      }
+      const connectorState = JSON.parse(consumed.connectorState) as Record<string, unknown>;
+      const identity = await opened.connector.handleCallback({
+        url: input.url,
+        form: input.form,
+        state,
+        callbackUrl: callbackUrl(deps.publicUrl, opened.definition, connection),
+        connectorState,
+        secret: (label) => deps.secretBox.derive(label, state),
+      });
+      await claimOnce(deps, identity);
+      const profile = await saveProfile(store, connection, identity);
+      notes.add({ profileId: profile.id, idpId: identity.idpId, email: identity.email });
+      await markFirstSignIn(deps, connection, log);
+      const oauthTokens = sealOAuthTokens(deps, identity, connection.connectionType, t.sessionId);
+
+      if (deps.signinConsent) {
+        const shown = await showConsent(
           deps,
-          tx,
+          consumed,
           profile,
           connection,
           identityProviderOf(connection),
           input.requestId,
-          tx.oauthTokens,
+          oauthTokens,
         );
+        notes.add({ stages: { consent_shown: deps.now().toISOString() } });
+        return shown;
       }
+      const location = await issueCode(deps, consumed, verified, profile.id, oauthTokens);
+      notes.add({ outcome: 'succeeded', stages: { code_issued: deps.now().toISOString() } });
+      return { kind: 'redirect', status: answer, location };
+    } catch (err) {
+      return fail(err);
     }
-    const expired = new BrokerError('transaction_expired', {
-      detail: { consumed_at: tx.consumedAt, expires_at: tx.expiresAt },
-    });
-    if (tx.consumedAt) {
-      // Already used (the back button or a refresh after the sign-in ended, or a second request racing the
-      // first): the session log already holds what happened to this sign-in, and keeps it; only note the replay.
-      log.warn({ code: expired.code, detail: expired.detail, session: tx.sessionId }, 'callback replayed');
-      await updateSessionSafely(
-        store,
-        tx.sessionId,
-        { stages: { callback_replayed: now.toISOString() } },
-        log,
-      );
-      return {
-        kind: 'redirect',
-        status: answer,
-        location: errorRedirect(
-          redirectUri,
-          tx.appState,
-          deps.publicUrl,
-          expired,
-          'callback_internal',
-          oauthProvider,
-        ),
-      };
-    }
-    await recordCallback();
-    return fail(expired);
-  }
-  await recordCallback();
-
-  try {
-    const opened = openConnector(connection, deps.secretBox, deps.connectorDeps);
-    if (!opened) {
-      throw new BrokerError('upstream_misconfigured', {
-        detail: { reason: `no connector implements connection_type "${connection.connectionType}"` },
-      });
-    }
-    const connectorState = JSON.parse(consumed.connectorState) as Record<string, unknown>;
-    const identity = await opened.connector.handleCallback({
-      url: input.url,
-      form: input.form,
-      state,
-      callbackUrl: callbackUrl(deps.publicUrl, opened.definition, connection),
-      connectorState,
-      secret: (label) => deps.secretBox.derive(label, state),
-    });
-    await claimOnce(deps, identity);
-    const profile = await saveProfile(store, connection, identity);
-    await updateSessionSafely(
-      store,
-      tx.sessionId,
-      { profileId: profile.id, idpId: identity.idpId, email: identity.email },
-      log,
-    );
-    await markFirstSignIn(deps, connection, log);
-    const oauthTokens = sealOAuthTokens(deps, identity, connection.connectionType, tx.sessionId);
-
-    if (deps.signinConsent) {
-      const shown = await showConsent(
-        deps,
-        consumed,
-        profile,
-        connection,
-        identityProviderOf(connection),
-        input.requestId,
-        oauthTokens,
-      );
-      await updateSessionSafely(
-        store,
-        tx.sessionId,
-        { stages: { consent_shown: deps.now().toISOString() } },
-        log,
-      );
-      return shown;
-    }
-    const location = await issueCode(deps, consumed, redirectUri, profile.id, oauthTokens);
-    await updateSessionSafely(
-      store,
-      tx.sessionId,
-      { outcome: 'succeeded', stages: { code_issued: deps.now().toISOString() } },
-      log,
-    );
-    return { kind: 'redirect', status: answer, location };
-  } catch (err) {
-    return fail(err);
   }
 
   async function fail(err: unknown): Promise<FlowOutcome> {
@@ -208,12 +199,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
       log.error({ err, session: tx?.sessionId }, 'sign-in failed unexpectedly at the callback');
     }
     const t = tx as LoginTransactionRecord;
-    await updateSessionSafely(
-      store,
-      t.sessionId,
-      failurePatch(err, failureStage(err, 'upstream_error'), deps.now(), oauthProvider),
-      log,
-    );
+    notes.add(failurePatch(err, failureStage(err, 'upstream_error'), deps.now(), oauthProvider));
     return {
       kind: 'redirect',
       status: answer,
