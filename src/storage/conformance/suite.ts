@@ -1352,6 +1352,35 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal((await store.getLoginTransaction(first.id, first.stateHash))?.consumedAt, null);
       });
 
+      test('many logins created at once (as under load, where backends group their writes): each is stored whole, and a duplicate among them fails alone', async (store) => {
+        const logins = Array.from({ length: 120 }, (_, i) =>
+          txInput({
+            appState: i % 2 ? `state ${i} with 'quotes', "double", \\ and , commas {}` : null,
+            codeChallenge: i % 3 ? null : `challenge-${i}`,
+            codeChallengeMethod: i % 3 ? null : 'S256',
+          }),
+        );
+        const duplicate = txInput({ id: logins[60]?.id as string });
+        const results = await Promise.allSettled([
+          ...logins.map((tx) => createTx(store, tx)),
+          createTx(store, duplicate),
+        ]);
+        const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ i, reason: r.reason }] : []));
+        // Exactly one of the two with the same ID lost (whichever came second), with its own error.
+        assert.equal(failed.length, 1, JSON.stringify(failed));
+        assert.ok([60, 120].includes(failed[0]?.i as number));
+        assert.ok(failed[0]?.reason instanceof AlreadyExistsError);
+        for (const [i, tx] of logins.entries()) {
+          if (i === 60) continue;
+          const stored = await store.getLoginTransaction(tx.id, tx.stateHash);
+          assert.equal(stored?.appState, tx.appState, `login ${i}`);
+          assert.equal(stored?.codeChallenge, tx.codeChallenge);
+          assert.equal(stored?.connectorState, tx.connectorState);
+          assert.equal(stored?.expiresAt.toISOString(), tx.expiresAt.toISOString());
+          assert.equal((await store.getSession(tx.id))?.outcome, 'started');
+        }
+      });
+
       test('consumeLoginTransaction returns the record once, then null', async (store) => {
         const input = txInput();
         await createTx(store, input);

@@ -271,6 +271,102 @@ function accessToken(r: Row): AccessTokenRecord {
 const jsonParam = (v: Record<string, unknown> | null): string | null =>
   v === null ? null : JSON.stringify(v);
 
+type NewTransaction = Omit<
+  LoginTransactionRecord,
+  'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
+>;
+
+/** The columns a new session record (and its login transaction, if any) is inserted with, and their types. */
+const SESSION_ROW: [column: string, type: string][] = [
+  ['id', 'text'],
+  ['client_id', 'text'],
+  ['connection_id', 'text'],
+  ['organization_id', 'text'],
+  ['connection_type', 'text'],
+  ['redirect_uri', 'text'],
+  ['outcome', 'text'],
+  ['failed_stage', 'text'],
+  ['reason', 'text'],
+  ['wire_code', 'text'],
+  ['upstream_error', 'json'],
+  ['detail', 'json'],
+  ['profile_id', 'text'],
+  ['idp_id', 'text'],
+  ['email', 'text'],
+  ['authorize_request_id', 'text'],
+  ['callback_request_id', 'text'],
+  ['consent_request_id', 'text'],
+  ['stages', 'jsonb'],
+  ['expires_at', 'timestamptz'],
+  ['created_at', 'timestamptz'],
+  ['tx_state_hash', 'text'],
+  ['tx_browser_hash', 'text'],
+  ['tx_app_state', 'text'],
+  ['tx_code_challenge', 'text'],
+  ['tx_code_challenge_method', 'text'],
+  ['tx_connector_state', 'text'],
+  ['tx_created_at', 'timestamptz'],
+  ['tx_expires_at', 'timestamptz'],
+];
+const SESSION_ROW_TYPES = SESSION_ROW.map(([, type]) => type);
+const SESSION_COLUMNS = `${SESSION_ROW.map(([column]) => column).join(', ')}, updated_at`;
+/** created_at is also updated_at: its parameter (or array) is used twice. */
+const CREATED_AT = SESSION_ROW.findIndex(([column]) => column === 'created_at') + 1;
+const INSERT_SESSION = `INSERT INTO sso_sessions (${SESSION_COLUMNS})
+  VALUES (${SESSION_ROW.map((_, i) => `$${i + 1}`).join(', ')}, $${CREATED_AT})`;
+const INSERT_SESSIONS = `INSERT INTO sso_sessions (${SESSION_COLUMNS})
+  SELECT u.*, u.c${CREATED_AT} FROM unnest(${SESSION_ROW.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+    AS u(${SESSION_ROW.map((_, i) => `c${i + 1}`).join(', ')})`;
+
+/** A session record's parameters, in SESSION_ROW order. */
+function sessionRow(
+  x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+  now: string,
+  tx?: NewTransaction,
+): Param[] {
+  return [
+    x.id,
+    x.clientId,
+    x.connectionId,
+    x.organizationId,
+    x.connectionType,
+    x.redirectUri,
+    x.outcome,
+    x.failedStage,
+    x.reason,
+    x.wireCode,
+    jsonParam(x.upstreamError),
+    jsonParam(x.detail),
+    x.profileId,
+    x.idpId,
+    x.email,
+    x.authorizeRequestId,
+    x.callbackRequestId,
+    x.consentRequestId,
+    JSON.stringify(x.stages),
+    iso(x.expiresAt),
+    now,
+    tx?.stateHash ?? null,
+    tx?.browserHash ?? null,
+    tx?.appState ?? null,
+    tx?.codeChallenge ?? null,
+    tx?.codeChallengeMethod ?? null,
+    tx?.connectorState ?? null,
+    tx ? iso(tx.createdAt) : null,
+    tx ? iso(tx.expiresAt) : null,
+  ];
+}
+
+/** Grouped login inserts in flight at once, and logins per grouped insert (see `#queueLogin`). */
+const LOGIN_BATCHES = 2;
+const LOGIN_BATCH_ROWS = 200;
+
+interface PendingLogin {
+  row: Param[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /**
  * Key of the session-level advisory lock held while migrating ("Gate"). Its second half is the hash of the
  * connection's `search_path`: the nodes of one deployment share it, and stores on other schemas of the same
@@ -320,6 +416,9 @@ export function postgresConnection(
 export class PostgresStore implements Store {
   readonly #pool: Pool;
   readonly #schema: string | null;
+  /** Logins waiting for a grouped insert, and grouped inserts in flight (see `#queueLogin`). */
+  readonly #loginQueue: PendingLogin[] = [];
+  #loginBatches = 0;
   #closed = false;
 
   /**
@@ -891,8 +990,8 @@ export class PostgresStore implements Store {
       tx.requestId === sess.authorizeRequestId;
     if (!shared)
       throw new TypeError('a login transaction and its session record must agree on the fields they share');
-    // One row, one statement: the session record with the transaction in its tx_ columns.
-    await this.#insertSession(sess, iso(new Date()), tx);
+    // One row: the session record with the transaction in its tx_ columns, grouped with concurrent logins.
+    await this.#queueLogin(sessionRow(sess, iso(new Date()), tx));
     return {
       ...tx,
       consumedAt: null,
@@ -904,53 +1003,56 @@ export class PostgresStore implements Store {
     };
   }
 
-  async #insertSession(
-    x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
-    now: string,
-    tx?: Omit<
-      LoginTransactionRecord,
-      'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
-    >,
-  ): Promise<void> {
-    await this.#query(
-      `INSERT INTO sso_sessions (id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome,
-         failed_stage, reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id,
-         callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at,
-         tx_state_hash, tx_browser_hash, tx_app_state, tx_code_challenge, tx_code_challenge_method,
-         tx_connector_state, tx_created_at, tx_expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21,
-         $22, $23, $24, $25, $26, $27, $28, $29)`,
-      [
-        x.id,
-        x.clientId,
-        x.connectionId,
-        x.organizationId,
-        x.connectionType,
-        x.redirectUri,
-        x.outcome,
-        x.failedStage,
-        x.reason,
-        x.wireCode,
-        jsonParam(x.upstreamError),
-        jsonParam(x.detail),
-        x.profileId,
-        x.idpId,
-        x.email,
-        x.authorizeRequestId,
-        x.callbackRequestId,
-        x.consentRequestId,
-        JSON.stringify(x.stages),
-        iso(x.expiresAt),
-        now,
-        tx?.stateHash ?? null,
-        tx?.browserHash ?? null,
-        tx?.appState ?? null,
-        tx?.codeChallenge ?? null,
-        tx?.codeChallengeMethod ?? null,
-        tx?.connectorState ?? null,
-        tx ? iso(tx.createdAt) : null,
-        tx ? iso(tx.expiresAt) : null,
-      ],
+  async #insertSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>, now: string): Promise<void> {
+    await this.#query(INSERT_SESSION, sessionRow(x, now));
+  }
+
+  /**
+   * Group insert of logins: while LOGIN_BATCHES inserts are in flight, the logins that arrive wait and then go
+   * together, as one multi-row `INSERT … SELECT FROM unnest(…)` (one statement, one commit, one WAL flush for
+   * up to LOGIN_BATCH_ROWS logins). With no queue, a login is inserted at once, alone: grouping only happens
+   * under load, where it saves the database most of its per-statement and per-commit work. Each caller still
+   * gets its own answer: when a grouped insert fails (a duplicate ID, say), its rows are inserted again one by
+   * one.
+   */
+  #queueLogin(row: Param[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#loginQueue.push({ row, resolve, reject });
+      this.#sendLogins();
+    });
+  }
+
+  #sendLogins(): void {
+    while (this.#loginBatches < LOGIN_BATCHES && this.#loginQueue.length > 0) {
+      const batch = this.#loginQueue.splice(0, LOGIN_BATCH_ROWS);
+      this.#loginBatches++;
+      void this.#insertLogins(batch).finally(() => {
+        this.#loginBatches--;
+        this.#sendLogins();
+      });
+    }
+  }
+
+  async #insertLogins(batch: PendingLogin[]): Promise<void> {
+    if (batch.length > 1) {
+      try {
+        const columns = SESSION_ROW_TYPES.map((_, i) => batch.map((login) => login.row[i] as string | null));
+        await this.#query(INSERT_SESSIONS, columns);
+        for (const login of batch) login.resolve();
+        return;
+      } catch {
+        // One by one below: each caller gets its own result or error.
+      }
+    }
+    await Promise.all(
+      batch.map(async (login) => {
+        try {
+          await this.#query(INSERT_SESSION, login.row);
+          login.resolve();
+        } catch (err) {
+          login.reject(err);
+        }
+      }),
     );
   }
 
