@@ -17,6 +17,7 @@ export type Stage =
   | 'token_exchange'
   | 'id_token'
   | 'userinfo'
+  | 'saml_validation'
   | 'profile_mapping'
   | 'consent'
   | 'internal';
@@ -51,6 +52,7 @@ const STAGES = new Set<string>([
   'token_exchange',
   'id_token',
   'userinfo',
+  'saml_validation',
   'profile_mapping',
   'consent',
   'internal',

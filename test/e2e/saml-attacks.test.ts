@@ -127,7 +127,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
     g: TestGatehouse,
     name: string,
     domain: string,
-    options: { allowOutside?: boolean } = {},
+    options: { allowOutside?: boolean; encrypt?: boolean } = {},
   ): Promise<SamlSetup> {
     const org = await g.api('POST', '/organizations', {
       name,
@@ -143,6 +143,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
         idp_entity_id: idp.entityId,
         idp_sso_url: idp.ssoUrl,
         idp_certificates: [idp.keys.certificate],
+        ...(options.encrypt ? { encrypt_assertions: true } : {}),
       },
     });
     assert.equal(conn.status, 201, JSON.stringify(conn.body));
@@ -305,7 +306,8 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
   }
 
   /**
-   * The session failed with `code` at the IdP's answer, without a profile or identity, and its detail is
+   * The session failed with `code` at the validation of the IdP's answer (stage `saml_validation`), without a
+   * profile or identity, and its detail is
    * exactly `detail` (plus, when `timed`, `now`: the time of the check).
    */
   async function assertFailedSession(
@@ -316,7 +318,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
   ): Promise<SessionView> {
     const session = await sessionOf(res, options.g);
     assert.equal(session.outcome, 'failed');
-    assert.equal(session.failed_stage, 'upstream_error');
+    assert.equal(session.failed_stage, 'saml_validation');
     assert.equal(session.reason, code);
     assert.equal(session.error, catalog[code].wire);
     assert.equal(session.upstream_error, null);
@@ -839,6 +841,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       await assertFailedSession(res, 'saml_audience_mismatch', {
         stage: 'saml_validation',
         reason: `SAML assertion audience mismatch. Expected: ${acme.spEntityId} Received: ${wrong}`,
+        expected: acme.spEntityId,
         received: [wrong],
       });
     });
@@ -918,6 +921,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
           {
             stage: 'saml_validation',
             reason: `SAML assertion audience mismatch. Expected: ${acme.spEntityId} Received: ${outside.spEntityId}`,
+            expected: acme.spEntityId,
             received: [outside.spEntityId],
           },
           { connectionId: acme.connectionId },
@@ -1247,6 +1251,34 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
         hint: 'set saml_options.allow_sha1 or configure SHA-256 at the IdP',
       });
     });
+
+    attack(
+      'a SHA-1 signature inside an encrypted assertion while allow_sha1 is false: saml_sha1_not_allowed once decrypted',
+      async () => {
+        const secret = await connect(gh, 'Secret', 'secret.test', { encrypt: true });
+        assert.match(secret.spMetadata, /use="encryption"/);
+        const encryptingSha1Idp = await makeIdp({
+          entityId: idp.entityId,
+          ssoUrl: idp.ssoUrl,
+          keys: idp.keys,
+          settings: { requestSignatureAlgorithm: RSA_SHA1, isAssertionEncrypted: true },
+        });
+        const login = await signIn(secret, 'sha1-encrypted');
+        const response = await samlResponse({ ...secret, idp: encryptingSha1Idp }, login.request, {
+          email: 'ada@secret.test',
+        });
+        const xml = serialize(decode(response));
+        // Nothing to see before decryption: no signature in clear, only the key transport's SHA-1 digest.
+        assert.ok(xml.includes('EncryptedAssertion') && !xml.includes(RSA_SHA1), xml.slice(0, 400));
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_sha1_not_allowed', 'sha1-encrypted');
+        await assertFailedSession(res, 'saml_sha1_not_allowed', {
+          stage: 'saml_validation',
+          algorithms: [RSA_SHA1, 'http://www.w3.org/2000/09/xmldsig#sha1'],
+          hint: 'set saml_options.allow_sha1 or configure SHA-256 at the IdP',
+        });
+      },
+    );
 
     attack('a SHA-1 signature once allow_sha1 is true (PUT /connections/{id}): accepted', async () => {
       const updated = await gh.api('PUT', `/connections/${legacy.connectionId}`, {

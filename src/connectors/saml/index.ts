@@ -1,9 +1,11 @@
+import { promisify } from 'node:util';
 import {
   generateServiceProviderMetadata,
   SAML,
   SamlStatusError,
   ValidateInResponseTo,
 } from '@node-saml/node-saml';
+import { decrypt } from 'xml-encryption';
 import xpath from 'xpath';
 import { BrokerError } from '../../errors/broker-error.ts';
 import type { ErrorCode } from '../../errors/catalog.ts';
@@ -51,6 +53,7 @@ const SHA1 = /#(rsa-)?sha1$|#dsa-sha1$|#ecdsa-sha1$/i;
 const STATUS_PREFIX = 'urn:oasis:names:tc:SAML:2.0:status:';
 
 const select = (expr: string, node: unknown) => xpath.select(expr, node as Node) as unknown[];
+const decryptXml = promisify(decrypt) as (xml: string, options: { key: string }) => Promise<string>;
 
 interface SavedState {
   requestId: string;
@@ -244,24 +247,7 @@ class SamlConnector implements Connector {
         detail: { stage: 'saml_validation', reason: err instanceof XmlRejected ? err.message : String(err) },
       });
     }
-    if (!this.#config.allowSha1) {
-      const algorithms = (
-        select(
-          "//*[local-name()='Signature']/*[local-name()='SignedInfo']/*[local-name()='SignatureMethod' or local-name()='Reference']/descendant-or-self::*/@Algorithm",
-          doc,
-        ) as Attr[]
-      ).map((a) => a.value);
-      const weak = algorithms.filter((a) => SHA1.test(a));
-      if (weak.length > 0) {
-        throw new BrokerError('saml_sha1_not_allowed', {
-          detail: {
-            stage: 'saml_validation',
-            algorithms: weak,
-            hint: 'set saml_options.allow_sha1 or configure SHA-256 at the IdP',
-          },
-        });
-      }
-    }
+    this.#rejectSha1(doc);
 
     // 2. The IdP's status.
     const status = statusOf(doc);
@@ -296,13 +282,23 @@ class SamlConnector implements Connector {
             ? 'saml_not_yet_valid'
             : code;
       }
-      throw new BrokerError(code, { detail: this.#detailFor(code, err, doc, requestId), cause: err });
+      throw new BrokerError(code, {
+        detail: this.#detailFor(code, err, doc, requestId, request.callbackUrl),
+        cause: err,
+      });
     }
     if (!profile) throw new BrokerError('saml_assertion_missing', { detail: { stage: 'saml_validation' } });
 
-    // 4. Read from the verified assertion only.
+    // 4. Read from the verified assertion only. An encrypted one's signature shows only once decrypted: node-saml
+    // gives the verified content without it, so it is decrypted again here to check its algorithms.
     const assertionXml = profile.getAssertionXml?.() ?? '';
     const assertion = parseXml(assertionXml);
+    if (!this.#config.allowSha1) {
+      const encrypted = select("/*[local-name()='Response']/*[local-name()='EncryptedAssertion']", doc)[0];
+      if (encrypted && this.#decryptionKey) {
+        this.#rejectSha1(parseXml(await decryptXml(String(encrypted), { key: this.#decryptionKey })));
+      }
+    }
     const issuer = (
       select("/*[local-name()='Assertion']/*[local-name()='Issuer']", assertion)[0] as Element | undefined
     )?.textContent?.trim();
@@ -410,8 +406,38 @@ class SamlConnector implements Connector {
     };
   }
 
+  /**
+   * Unless the connection allows SHA-1: refuses a document with a SHA-1 signature or digest method in any of its
+   * signatures (not the key transport of an EncryptedKey, which is no signature).
+   */
+  #rejectSha1(doc: unknown): void {
+    if (this.#config.allowSha1) return;
+    const algorithms = (
+      select(
+        "//*[local-name()='Signature']/*[local-name()='SignedInfo']/*[local-name()='SignatureMethod' or local-name()='Reference']/descendant-or-self::*/@Algorithm",
+        doc,
+      ) as Attr[]
+    ).map((a) => a.value);
+    const weak = algorithms.filter((a) => SHA1.test(a));
+    if (weak.length > 0) {
+      throw new BrokerError('saml_sha1_not_allowed', {
+        detail: {
+          stage: 'saml_validation',
+          algorithms: weak,
+          hint: 'set saml_options.allow_sha1 or configure SHA-256 at the IdP',
+        },
+      });
+    }
+  }
+
   /** Expected-vs-received values for the session log. */
-  #detailFor(code: ErrorCode, err: unknown, doc: unknown, requestId: string | null): Record<string, unknown> {
+  #detailFor(
+    code: ErrorCode,
+    err: unknown,
+    doc: unknown,
+    requestId: string | null,
+    acsUrl: string,
+  ): Record<string, unknown> {
     const detail: Record<string, unknown> = { stage: 'saml_validation', reason: (err as Error).message };
     if (code === 'saml_signature_invalid') {
       const certs = (
@@ -429,6 +455,7 @@ class SamlConnector implements Connector {
       detail.received =
         (select("/*[local-name()='Response']/@InResponseTo", doc)[0] as Attr | undefined)?.value ?? null;
     } else if (code === 'saml_audience_mismatch') {
+      detail.expected = spUrls(acsUrl).entityId;
       detail.received = (select("//*[local-name()='Audience']", doc) as Element[]).map((a) => a.textContent);
     } else if (code === 'saml_expired' || code === 'saml_not_yet_valid') {
       const conditions = select("//*[local-name()='Conditions']", doc)[0] as Element | undefined;
