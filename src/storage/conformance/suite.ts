@@ -1377,7 +1377,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           assert.equal(stored?.codeChallenge, tx.codeChallenge);
           assert.equal(stored?.connectorState, tx.connectorState);
           assert.equal(stored?.expiresAt.toISOString(), tx.expiresAt.toISOString());
-          assert.equal((await store.getSession(tx.id))?.outcome, 'started');
+          const record = await store.getSession(tx.id);
+          assert.equal(record?.outcome, 'started');
+          assert.equal(record?.connectionId, tx.connectionId);
+          assert.equal(record?.authorizeRequestId, tx.requestId);
+          assert.equal(record?.createdAt.getTime(), record?.updatedAt.getTime());
         }
       });
 
