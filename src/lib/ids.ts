@@ -72,5 +72,7 @@ export function newId(prefix: IdPrefix): string {
  * the primary key.
  */
 export function firstIdAt(prefix: IdPrefix, time: Date): string {
-  return `${prefix}_${encodeTime(time.getTime())}`;
+  // ULID time is 48 bits from the epoch: before it, nothing sorts lower; past its end, everything does.
+  const ms = Math.min(Math.max(time.getTime(), 0), 2 ** 48 - 1);
+  return `${prefix}_${encodeTime(Number.isNaN(ms) ? 0 : ms)}`;
 }

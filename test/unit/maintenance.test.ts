@@ -72,6 +72,25 @@ describe('maintenance: the session log retention', () => {
     // Nothing more to do on the next run.
     assert.equal((await runMaintenance(store, { now: NOW, sessionLogRetentionDays: 30 })).sessions, 0);
   });
+
+  it('a retention that reaches before 1970 (36 500 days) deletes nothing: IDs before the epoch do not exist', async () => {
+    const kept = (await store.createSession(session(1))).id;
+    const result = await runMaintenance(store, { now: NOW, sessionLogRetentionDays: 36_500 });
+    assert.equal(result.sessions, 0);
+    assert.ok(await store.getSession(kept));
+  });
+
+  it('firstIdAt sorts below every ID created at that time or later, above every earlier one, and clamps to the ULID range', () => {
+    const t = new Date('2030-05-06T07:08:09.010Z');
+    const at = firstIdAt('sess', t);
+    const before = firstIdAt('sess', new Date(t.getTime() - 1));
+    assert.ok(before < at);
+    assert.ok(`${before}ZZZZZZZZZZZZZZZZ` < at);
+    assert.ok(at <= `${at}0000000000000000`);
+    assert.equal(firstIdAt('sess', new Date(-1e12)), 'sess_0000000000');
+    assert.equal(firstIdAt('sess', new Date(Number.NaN)), 'sess_0000000000');
+    assert.equal(firstIdAt('sess', new Date(8.64e15)), 'sess_7ZZZZZZZZZ');
+  });
 });
 
 describe('maintenance: scheduled by the server', () => {
