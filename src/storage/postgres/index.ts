@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DatabaseError, Pool, type PoolClient } from 'pg';
 import { firstIdAt } from '../../lib/ids.ts';
+import { rowMappers } from '../rows.ts';
 import {
   type AccessTokenRecord,
   AlreadyExistsError,
@@ -48,11 +49,6 @@ const str = (v: unknown): string => String(v);
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 /** timestamptz columns arrive as `Date` (the driver's parser); millisecond values round-trip exactly. */
 const date = (v: unknown): Date => v as Date;
-const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : (v as Date));
-/** json/jsonb columns arrive parsed. */
-const json = <T>(v: unknown): T => v as T;
-const jsonOrNull = (v: unknown): Record<string, unknown> | null =>
-  v === null || v === undefined ? null : (v as Record<string, unknown>);
 /** The folding of the `name_folded` search columns and of search terms: the SQLite store's `unicode_lower`. */
 const fold = (s: string): string => s.toLowerCase();
 
@@ -113,159 +109,23 @@ const AUTHORIZATION_CODE = `code_hash, client_id, redirect_uri, code_challenge, 
   created_at, expires_at, consumed_at`;
 const ACCESS_TOKEN = 'token_hash, code_hash, client_id, profile_id, created_at, expires_at, revoked_at';
 
-function organization(r: Row): OrganizationRecord {
-  return {
-    id: str(r.id),
-    name: str(r.name),
-    externalId: strOrNull(r.external_id),
-    allowProfilesOutsideOrganization: r.allow_profiles_outside_organization === true,
-    metadata: json(r.metadata),
-    stripeCustomerId: strOrNull(r.stripe_customer_id),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function domain(r: Row): OrganizationDomainRecord {
-  return {
-    id: str(r.id),
-    organizationId: str(r.organization_id),
-    domain: str(r.domain),
-    state: str(r.state) as OrganizationDomainRecord['state'],
-    verificationStrategy: str(r.verification_strategy) as OrganizationDomainRecord['verificationStrategy'],
-    verificationToken: strOrNull(r.verification_token),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function connection(r: Row): ConnectionRecord {
-  return {
-    id: str(r.id),
-    organizationId: strOrNull(r.organization_id),
-    connectionType: str(r.connection_type),
-    name: str(r.name),
-    state: str(r.state) as ConnectionRecord['state'],
-    externalKey: str(r.external_key),
-    config: json(r.config),
-    firstLoginAt: dateOrNull(r.first_login_at),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function redirectUri(r: Row): RedirectUriRecord {
-  return {
-    id: str(r.id),
-    uri: str(r.uri),
-    isDefault: r.is_default === true,
-    createdAt: date(r.created_at),
-  };
-}
-
-function apiKey(r: Row): ApiKeyRecord {
-  return {
-    id: str(r.id),
-    name: str(r.name),
-    keyHash: str(r.key_hash),
-    lastFour: str(r.last_four),
-    createdAt: date(r.created_at),
-    revokedAt: dateOrNull(r.revoked_at),
-  };
-}
-
-function transaction(r: Row): LoginTransactionRecord {
-  return {
-    id: str(r.id),
-    stateHash: str(r.tx_state_hash),
-    browserHash: str(r.tx_browser_hash),
-    clientId: str(r.client_id),
-    connectionId: str(r.connection_id),
-    organizationId: strOrNull(r.organization_id),
-    redirectUri: str(r.redirect_uri),
-    appState: strOrNull(r.tx_app_state),
-    codeChallenge: strOrNull(r.tx_code_challenge),
-    codeChallengeMethod: strOrNull(
-      r.tx_code_challenge_method,
-    ) as LoginTransactionRecord['codeChallengeMethod'],
-    connectorState: str(r.tx_connector_state),
-    requestId: str(r.authorize_request_id),
-    sessionId: str(r.id),
-    createdAt: date(r.tx_created_at),
-    expiresAt: date(r.tx_expires_at),
-    consumedAt: dateOrNull(r.tx_consumed_at),
-    profileId: strOrNull(r.tx_profile_id),
-    consentHash: strOrNull(r.tx_consent_hash),
-    consentExpiresAt: dateOrNull(r.tx_consent_expires_at),
-    consentDecidedAt: dateOrNull(r.tx_consent_decided_at),
-    oauthTokens: strOrNull(r.tx_oauth_tokens),
-  };
-}
-
-function session(r: Row): SsoSessionRecord {
-  return {
-    id: str(r.id),
-    clientId: str(r.client_id),
-    connectionId: strOrNull(r.connection_id),
-    organizationId: strOrNull(r.organization_id),
-    connectionType: strOrNull(r.connection_type),
-    redirectUri: str(r.redirect_uri),
-    outcome: str(r.outcome) as SsoSessionRecord['outcome'],
-    failedStage: strOrNull(r.failed_stage),
-    reason: strOrNull(r.reason),
-    wireCode: strOrNull(r.wire_code),
-    upstreamError: jsonOrNull(r.upstream_error),
-    detail: jsonOrNull(r.detail),
-    profileId: strOrNull(r.profile_id),
-    idpId: strOrNull(r.idp_id),
-    email: strOrNull(r.email),
-    authorizeRequestId: str(r.authorize_request_id),
-    callbackRequestId: strOrNull(r.callback_request_id),
-    consentRequestId: strOrNull(r.consent_request_id),
-    stages: json(r.stages),
-    expiresAt: date(r.expires_at),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function profile(r: Row): ProfileRecord {
-  return {
-    id: str(r.id),
-    connectionId: str(r.connection_id),
-    idpId: str(r.idp_id),
-    data: json(r.data),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function authorizationCode(r: Row): AuthorizationCodeRecord {
-  return {
-    codeHash: str(r.code_hash),
-    clientId: str(r.client_id),
-    redirectUri: str(r.redirect_uri),
-    codeChallenge: strOrNull(r.code_challenge),
-    profileId: str(r.profile_id),
-    sessionId: str(r.session_id),
-    oauthTokens: strOrNull(r.oauth_tokens),
-    createdAt: date(r.created_at),
-    expiresAt: date(r.expires_at),
-    consumedAt: dateOrNull(r.consumed_at),
-  };
-}
-
-function accessToken(r: Row): AccessTokenRecord {
-  return {
-    tokenHash: str(r.token_hash),
-    codeHash: str(r.code_hash),
-    clientId: str(r.client_id),
-    profileId: str(r.profile_id),
-    createdAt: date(r.created_at),
-    expiresAt: date(r.expires_at),
-    revokedAt: dateOrNull(r.revoked_at),
-  };
-}
+/** Booleans, timestamptz (a `Date`) and json/jsonb (parsed) arrive decoded by the driver. */
+const {
+  organization,
+  domain,
+  connection,
+  redirectUri,
+  apiKey,
+  transaction,
+  session,
+  profile,
+  authorizationCode,
+  accessToken,
+} = rowMappers({
+  bool: (v) => v === true,
+  json: <T>(v: unknown) => v as T,
+  date: (v) => v as Date,
+});
 
 /** JSON text for a json/jsonb parameter. */
 const jsonParam = (v: Record<string, unknown> | null): string | null =>

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { firstIdAt } from '../../lib/ids.ts';
+import { rowMappers } from '../rows.ts';
 import {
   type AccessTokenRecord,
   AlreadyExistsError,
@@ -36,8 +37,6 @@ type Row = Record<string, SQLInputValue>;
 type Cell = SQLInputValue | undefined;
 
 const iso = (d: Date): string => d.toISOString();
-const date = (v: Cell): Date => new Date(String(v));
-const dateOrNull = (v: Cell): Date | null => (v === null || v === undefined ? null : new Date(String(v)));
 const str = (v: Cell): string => String(v);
 const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
 
@@ -60,163 +59,22 @@ function translate(err: unknown): unknown {
   return err;
 }
 
-function organization(r: Row): OrganizationRecord {
-  return {
-    id: str(r.id),
-    name: str(r.name),
-    externalId: strOrNull(r.external_id),
-    allowProfilesOutsideOrganization: Number(r.allow_profiles_outside_organization) === 1,
-    metadata: JSON.parse(str(r.metadata)),
-    stripeCustomerId: strOrNull(r.stripe_customer_id),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function domain(r: Row): OrganizationDomainRecord {
-  return {
-    id: str(r.id),
-    organizationId: str(r.organization_id),
-    domain: str(r.domain),
-    state: str(r.state) as OrganizationDomainRecord['state'],
-    verificationStrategy: str(r.verification_strategy) as OrganizationDomainRecord['verificationStrategy'],
-    verificationToken: strOrNull(r.verification_token),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function connection(r: Row): ConnectionRecord {
-  return {
-    id: str(r.id),
-    organizationId: strOrNull(r.organization_id),
-    connectionType: str(r.connection_type),
-    name: str(r.name),
-    state: str(r.state) as ConnectionRecord['state'],
-    externalKey: str(r.external_key),
-    config: JSON.parse(str(r.config)),
-    firstLoginAt: dateOrNull(r.first_login_at),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function redirectUri(r: Row): RedirectUriRecord {
-  return {
-    id: str(r.id),
-    uri: str(r.uri),
-    isDefault: Number(r.is_default) === 1,
-    createdAt: date(r.created_at),
-  };
-}
-
-function apiKey(r: Row): ApiKeyRecord {
-  return {
-    id: str(r.id),
-    name: str(r.name),
-    keyHash: str(r.key_hash),
-    lastFour: str(r.last_four),
-    createdAt: date(r.created_at),
-    revokedAt: dateOrNull(r.revoked_at),
-  };
-}
-
-/** A login transaction: its session row's `tx_` columns, and the fields it shares with the session. */
-function transaction(r: Row): LoginTransactionRecord {
-  return {
-    id: str(r.id),
-    stateHash: str(r.tx_state_hash),
-    browserHash: str(r.tx_browser_hash),
-    clientId: str(r.client_id),
-    connectionId: str(r.connection_id),
-    organizationId: strOrNull(r.organization_id),
-    redirectUri: str(r.redirect_uri),
-    appState: strOrNull(r.tx_app_state),
-    codeChallenge: strOrNull(r.tx_code_challenge),
-    codeChallengeMethod: strOrNull(
-      r.tx_code_challenge_method,
-    ) as LoginTransactionRecord['codeChallengeMethod'],
-    connectorState: str(r.tx_connector_state),
-    requestId: str(r.authorize_request_id),
-    sessionId: str(r.id),
-    createdAt: date(r.tx_created_at),
-    expiresAt: date(r.tx_expires_at),
-    consumedAt: dateOrNull(r.tx_consumed_at),
-    profileId: strOrNull(r.tx_profile_id),
-    consentHash: strOrNull(r.tx_consent_hash),
-    consentExpiresAt: dateOrNull(r.tx_consent_expires_at),
-    consentDecidedAt: dateOrNull(r.tx_consent_decided_at),
-    oauthTokens: strOrNull(r.tx_oauth_tokens),
-  };
-}
-
-const jsonOrNull = (v: Cell): Record<string, unknown> | null =>
-  v === null || v === undefined ? null : JSON.parse(String(v));
-
-function session(r: Row): SsoSessionRecord {
-  return {
-    id: str(r.id),
-    clientId: str(r.client_id),
-    connectionId: strOrNull(r.connection_id),
-    organizationId: strOrNull(r.organization_id),
-    connectionType: strOrNull(r.connection_type),
-    redirectUri: str(r.redirect_uri),
-    outcome: str(r.outcome) as SsoSessionRecord['outcome'],
-    failedStage: strOrNull(r.failed_stage),
-    reason: strOrNull(r.reason),
-    wireCode: strOrNull(r.wire_code),
-    upstreamError: jsonOrNull(r.upstream_error),
-    detail: jsonOrNull(r.detail),
-    profileId: strOrNull(r.profile_id),
-    idpId: strOrNull(r.idp_id),
-    email: strOrNull(r.email),
-    authorizeRequestId: str(r.authorize_request_id),
-    callbackRequestId: strOrNull(r.callback_request_id),
-    consentRequestId: strOrNull(r.consent_request_id),
-    stages: JSON.parse(str(r.stages)),
-    expiresAt: date(r.expires_at),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function profile(r: Row): ProfileRecord {
-  return {
-    id: str(r.id),
-    connectionId: str(r.connection_id),
-    idpId: str(r.idp_id),
-    data: JSON.parse(str(r.data)),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-  };
-}
-
-function authorizationCode(r: Row): AuthorizationCodeRecord {
-  return {
-    codeHash: str(r.code_hash),
-    clientId: str(r.client_id),
-    redirectUri: str(r.redirect_uri),
-    codeChallenge: strOrNull(r.code_challenge),
-    profileId: str(r.profile_id),
-    sessionId: str(r.session_id),
-    oauthTokens: strOrNull(r.oauth_tokens),
-    createdAt: date(r.created_at),
-    expiresAt: date(r.expires_at),
-    consumedAt: dateOrNull(r.consumed_at),
-  };
-}
-
-function accessToken(r: Row): AccessTokenRecord {
-  return {
-    tokenHash: str(r.token_hash),
-    codeHash: str(r.code_hash),
-    clientId: str(r.client_id),
-    profileId: str(r.profile_id),
-    createdAt: date(r.created_at),
-    expiresAt: date(r.expires_at),
-    revokedAt: dateOrNull(r.revoked_at),
-  };
-}
+const {
+  organization,
+  domain,
+  connection,
+  redirectUri,
+  apiKey,
+  transaction,
+  session,
+  profile,
+  authorizationCode,
+  accessToken,
+} = rowMappers({
+  bool: (v) => Number(v) === 1,
+  json: (v) => JSON.parse(String(v)),
+  date: (v) => new Date(String(v)),
+});
 
 /** `SQLITE` store: the embedded default. One connection; node:sqlite is synchronous, so each method is atomic. */
 export class SqliteStore implements Store {

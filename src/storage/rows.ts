@@ -1,0 +1,195 @@
+import type {
+  AccessTokenRecord,
+  ApiKeyRecord,
+  AuthorizationCodeRecord,
+  ConnectionRecord,
+  LoginTransactionRecord,
+  OrganizationDomainRecord,
+  OrganizationRecord,
+  ProfileRecord,
+  RedirectUriRecord,
+  SsoSessionRecord,
+} from './store.ts';
+
+/**
+ * Rows → records, for every backend: the column names are the same everywhere (each backend's migrations make
+ * them so); what differs is how its driver hands over three kinds of cell, which `cells` decodes.
+ */
+
+type Row = Record<string, unknown>;
+
+export interface CellDecoder {
+  /** A boolean column (SQLite: 0/1; PostgreSQL: boolean). */
+  bool(v: unknown): boolean;
+  /** A JSON document column that is never null (SQLite: text; PostgreSQL: json/jsonb, parsed by the driver). */
+  json<T>(v: unknown): T;
+  /** A timestamp column that is not null (SQLite: ISO text; PostgreSQL: timestamptz, a `Date` from the driver). */
+  date(v: unknown): Date;
+}
+
+const str = (v: unknown): string => String(v);
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+export function rowMappers(cells: CellDecoder) {
+  const date = (v: unknown): Date => cells.date(v);
+  const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : cells.date(v));
+  const jsonOrNull = (v: unknown): Record<string, unknown> | null =>
+    v === null || v === undefined ? null : cells.json<Record<string, unknown>>(v);
+  return {
+    organization(r: Row): OrganizationRecord {
+      return {
+        id: str(r.id),
+        name: str(r.name),
+        externalId: strOrNull(r.external_id),
+        allowProfilesOutsideOrganization: cells.bool(r.allow_profiles_outside_organization),
+        metadata: cells.json(r.metadata),
+        stripeCustomerId: strOrNull(r.stripe_customer_id),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+      };
+    },
+
+    domain(r: Row): OrganizationDomainRecord {
+      return {
+        id: str(r.id),
+        organizationId: str(r.organization_id),
+        domain: str(r.domain),
+        state: str(r.state) as OrganizationDomainRecord['state'],
+        verificationStrategy: str(
+          r.verification_strategy,
+        ) as OrganizationDomainRecord['verificationStrategy'],
+        verificationToken: strOrNull(r.verification_token),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+      };
+    },
+
+    connection(r: Row): ConnectionRecord {
+      return {
+        id: str(r.id),
+        organizationId: strOrNull(r.organization_id),
+        connectionType: str(r.connection_type),
+        name: str(r.name),
+        state: str(r.state) as ConnectionRecord['state'],
+        externalKey: str(r.external_key),
+        config: cells.json(r.config),
+        firstLoginAt: dateOrNull(r.first_login_at),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+      };
+    },
+
+    redirectUri(r: Row): RedirectUriRecord {
+      return {
+        id: str(r.id),
+        uri: str(r.uri),
+        isDefault: cells.bool(r.is_default),
+        createdAt: date(r.created_at),
+      };
+    },
+
+    apiKey(r: Row): ApiKeyRecord {
+      return {
+        id: str(r.id),
+        name: str(r.name),
+        keyHash: str(r.key_hash),
+        lastFour: str(r.last_four),
+        createdAt: date(r.created_at),
+        revokedAt: dateOrNull(r.revoked_at),
+      };
+    },
+
+    transaction(r: Row): LoginTransactionRecord {
+      return {
+        id: str(r.id),
+        stateHash: str(r.tx_state_hash),
+        browserHash: str(r.tx_browser_hash),
+        clientId: str(r.client_id),
+        connectionId: str(r.connection_id),
+        organizationId: strOrNull(r.organization_id),
+        redirectUri: str(r.redirect_uri),
+        appState: strOrNull(r.tx_app_state),
+        codeChallenge: strOrNull(r.tx_code_challenge),
+        codeChallengeMethod: strOrNull(
+          r.tx_code_challenge_method,
+        ) as LoginTransactionRecord['codeChallengeMethod'],
+        connectorState: str(r.tx_connector_state),
+        requestId: str(r.authorize_request_id),
+        sessionId: str(r.id),
+        createdAt: date(r.tx_created_at),
+        expiresAt: date(r.tx_expires_at),
+        consumedAt: dateOrNull(r.tx_consumed_at),
+        profileId: strOrNull(r.tx_profile_id),
+        consentHash: strOrNull(r.tx_consent_hash),
+        consentExpiresAt: dateOrNull(r.tx_consent_expires_at),
+        consentDecidedAt: dateOrNull(r.tx_consent_decided_at),
+        oauthTokens: strOrNull(r.tx_oauth_tokens),
+      };
+    },
+
+    session(r: Row): SsoSessionRecord {
+      return {
+        id: str(r.id),
+        clientId: str(r.client_id),
+        connectionId: strOrNull(r.connection_id),
+        organizationId: strOrNull(r.organization_id),
+        connectionType: strOrNull(r.connection_type),
+        redirectUri: str(r.redirect_uri),
+        outcome: str(r.outcome) as SsoSessionRecord['outcome'],
+        failedStage: strOrNull(r.failed_stage),
+        reason: strOrNull(r.reason),
+        wireCode: strOrNull(r.wire_code),
+        upstreamError: jsonOrNull(r.upstream_error),
+        detail: jsonOrNull(r.detail),
+        profileId: strOrNull(r.profile_id),
+        idpId: strOrNull(r.idp_id),
+        email: strOrNull(r.email),
+        authorizeRequestId: str(r.authorize_request_id),
+        callbackRequestId: strOrNull(r.callback_request_id),
+        consentRequestId: strOrNull(r.consent_request_id),
+        stages: cells.json(r.stages),
+        expiresAt: date(r.expires_at),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+      };
+    },
+
+    profile(r: Row): ProfileRecord {
+      return {
+        id: str(r.id),
+        connectionId: str(r.connection_id),
+        idpId: str(r.idp_id),
+        data: cells.json(r.data),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+      };
+    },
+
+    authorizationCode(r: Row): AuthorizationCodeRecord {
+      return {
+        codeHash: str(r.code_hash),
+        clientId: str(r.client_id),
+        redirectUri: str(r.redirect_uri),
+        codeChallenge: strOrNull(r.code_challenge),
+        profileId: str(r.profile_id),
+        sessionId: str(r.session_id),
+        oauthTokens: strOrNull(r.oauth_tokens),
+        createdAt: date(r.created_at),
+        expiresAt: date(r.expires_at),
+        consumedAt: dateOrNull(r.consumed_at),
+      };
+    },
+
+    accessToken(r: Row): AccessTokenRecord {
+      return {
+        tokenHash: str(r.token_hash),
+        codeHash: str(r.code_hash),
+        clientId: str(r.client_id),
+        profileId: str(r.profile_id),
+        createdAt: date(r.created_at),
+        expiresAt: date(r.expires_at),
+        revokedAt: dateOrNull(r.revoked_at),
+      };
+    },
+  };
+}
