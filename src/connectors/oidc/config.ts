@@ -85,26 +85,7 @@ export function parseOidcOptions(
     // Stored exactly as given: discovery compares the document's `issuer` to it by string equality.
     else config.issuer = issuer as string;
   }
-  if (o.client_id !== undefined) {
-    if (typeof o.client_id !== 'string' || o.client_id.length === 0 || o.client_id.length > 512) {
-      errors.push({
-        field: 'oidc_options.client_id',
-        message: 'must be a non-empty string of at most 512 characters',
-      });
-    } else config.clientId = o.client_id;
-  }
-  if (o.client_secret !== undefined) {
-    if (
-      typeof o.client_secret !== 'string' ||
-      o.client_secret.length === 0 ||
-      o.client_secret.length > 4096
-    ) {
-      errors.push({
-        field: 'oidc_options.client_secret',
-        message: 'must be a non-empty string of at most 4096 characters',
-      });
-    } else config.clientSecret = sealer.seal(o.client_secret, 'client_secret');
-  }
+  Object.assign(config, parseClientCredentials(o, 'oidc_options', sealer, errors));
   if (o.scopes !== undefined) {
     if (!Array.isArray(o.scopes) || !o.scopes.every((s) => typeof s === 'string' && SCOPE.test(s))) {
       errors.push({ field: 'oidc_options.scopes', message: 'must be an array of scope tokens' });
@@ -144,4 +125,38 @@ export function presentOidcOptions(
     scopes: c.scopes ?? DEFAULT_SCOPES,
     redirect_uri: callbackUrl,
   };
+}
+
+/**
+ * `client_id` and `client_secret` of `optionsKey` (OIDC and OAuth provider connections), when given: the ID as
+ * it is, the secret sealed. A bad value is reported in `errors` and left out.
+ */
+export function parseClientCredentials(
+  o: Record<string, unknown>,
+  optionsKey: string,
+  sealer: SecretSealer,
+  errors: ParsedOptions['errors'],
+): { clientId?: string; clientSecret?: string } {
+  const out: { clientId?: string; clientSecret?: string } = {};
+  if (o.client_id !== undefined) {
+    if (typeof o.client_id !== 'string' || o.client_id.length === 0 || o.client_id.length > 512) {
+      errors.push({
+        field: `${optionsKey}.client_id`,
+        message: 'must be a non-empty string of at most 512 characters',
+      });
+    } else out.clientId = o.client_id;
+  }
+  if (o.client_secret !== undefined) {
+    if (
+      typeof o.client_secret !== 'string' ||
+      o.client_secret.length === 0 ||
+      o.client_secret.length > 4096
+    ) {
+      errors.push({
+        field: `${optionsKey}.client_secret`,
+        message: 'must be a non-empty string of at most 4096 characters',
+      });
+    } else out.clientSecret = sealer.seal(o.client_secret, 'client_secret');
+  }
+  return out;
 }

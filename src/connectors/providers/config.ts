@@ -1,5 +1,5 @@
 import type { OptionsContext, ParsedOptions, SecretSealer } from '../connector.ts';
-import { urlProblem } from '../oidc/config.ts';
+import { parseClientCredentials, urlProblem } from '../oidc/config.ts';
 
 /**
  * OAuth provider connection options (`oauth_options`), as the management API takes them:
@@ -104,26 +104,7 @@ export function parseProviderOptions(
     }
   }
 
-  if (o.client_id !== undefined) {
-    if (typeof o.client_id !== 'string' || o.client_id.length === 0 || o.client_id.length > 512) {
-      errors.push({
-        field: 'oauth_options.client_id',
-        message: 'must be a non-empty string of at most 512 characters',
-      });
-    } else config.clientId = o.client_id;
-  }
-  if (o.client_secret !== undefined) {
-    if (
-      typeof o.client_secret !== 'string' ||
-      o.client_secret.length === 0 ||
-      o.client_secret.length > 4096
-    ) {
-      errors.push({
-        field: 'oauth_options.client_secret',
-        message: 'must be a non-empty string of at most 4096 characters',
-      });
-    } else config.clientSecret = sealer.seal(o.client_secret, 'client_secret');
-  }
+  Object.assign(config, parseClientCredentials(o, 'oauth_options', sealer, errors));
   for (const [key, field] of [
     ['base_url', 'baseUrl'],
     ['api_base_url', 'apiBaseUrl'],

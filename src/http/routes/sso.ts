@@ -29,6 +29,13 @@ function rawQuery(request: FastifyRequest): string {
 
 /** Writes a browser-facing outcome: a redirect, an error page or the consent screen. */
 function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: boolean): FastifyReply {
+  // The browser binding cookie of a sign-in that continues (a redirect, a form post or the consent screen).
+  if (outcome.kind !== 'page' && outcome.bindingCookie) {
+    reply.header(
+      'set-cookie',
+      bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
+    );
+  }
   switch (outcome.kind) {
     case 'page':
       if (outcome.retryAfterSeconds !== undefined)
@@ -45,12 +52,6 @@ function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: 
           }),
         );
     case 'consent':
-      if (outcome.bindingCookie) {
-        reply.header(
-          'set-cookie',
-          bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
-        );
-      }
       return reply
         .code(200)
         .headers({
@@ -64,20 +65,8 @@ function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: 
         .send(renderConsentPage(outcome.view));
     case 'redirect':
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
-      if (outcome.bindingCookie) {
-        reply.header(
-          'set-cookie',
-          bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
-        );
-      }
       return reply.redirect(outcome.location, outcome.status);
     case 'form_post':
-      if (outcome.bindingCookie) {
-        reply.header(
-          'set-cookie',
-          bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
-        );
-      }
       return reply
         .code(200)
         .headers({
