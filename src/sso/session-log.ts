@@ -22,6 +22,18 @@ export type Stage =
   | 'consent'
   | 'internal';
 
+/** The fields of a new session record that only a later stage fills in. */
+export const NOTHING_RECORDED = {
+  failedStage: null,
+  reason: null,
+  wireCode: null,
+  upstreamError: null,
+  detail: null,
+  profileId: null,
+  idpId: null,
+  email: null,
+} as const;
+
 /** Which stage a catalog error belongs to, when the thrower did not say. */
 const STAGE_OF: Partial<Record<ErrorCode, Stage>> = {
   upstream_unavailable: 'upstream_redirect',

@@ -1,5 +1,6 @@
 import type { ParsedQuery } from '../../lib/urlencoded.ts';
 import type { ConnectionRecord, SsoSessionRecord } from '../../storage/store.ts';
+import { NOTHING_RECORDED } from '../session-log.ts';
 
 /**
  * The redirect URI after `checkRedirectUri` matched it against the allowlist. Only that step creates one
@@ -52,14 +53,7 @@ export function newSession(
     organizationId: ctx.connection?.organizationId ?? ctx.organizationId ?? null,
     connectionType: ctx.connection?.connectionType ?? null,
     redirectUri: ctx.redirectUri?.uri ?? '',
-    failedStage: null,
-    reason: null,
-    wireCode: null,
-    upstreamError: null,
-    detail: null,
-    profileId: null,
-    idpId: null,
-    email: null,
+    ...NOTHING_RECORDED,
     authorizeRequestId: ctx.requestId,
     callbackRequestId: null,
     consentRequestId: null,

@@ -10,7 +10,7 @@ import type { FlowDeps } from '../deps.ts';
 import { sealOAuthTokens } from '../oauth-tokens.ts';
 import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
-import { failurePatch, failureStage } from '../session-log.ts';
+import { failurePatch, failureStage, NOTHING_RECORDED } from '../session-log.ts';
 import type { CallbackInput } from './index.ts';
 import { claimOnce, identityProviderOf, type Log, markFirstSignIn } from './shared.ts';
 
@@ -177,14 +177,7 @@ function sessionFor(
     organizationId: connection.organizationId,
     connectionType: connection.connectionType,
     redirectUri: to.uri,
-    failedStage: null,
-    reason: null,
-    wireCode: null,
-    upstreamError: null,
-    detail: null,
-    profileId: null,
-    idpId: null,
-    email: null,
+    ...NOTHING_RECORDED,
     authorizeRequestId: requestId,
     callbackRequestId: requestId,
     consentRequestId: null,
