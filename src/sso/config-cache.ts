@@ -17,8 +17,10 @@ export type ConfigReader = Pick<
   | 'getOrganization'
   | 'listOrganizationConnections'
   | 'getConnection'
+  | 'getConnectionByExternalKey'
   | 'listConnectionsByType'
   | 'findVerifiedDomain'
+  | 'listDomains'
   | 'listRedirectUris'
 >;
 
@@ -67,6 +69,11 @@ export class ConfigCache implements ConfigReader {
     return this.#read(`conn:${id}`, () => this.#store.getConnection(id));
   }
 
+  /** The connection whose callback URL this is (the key in `/sso/oauth/callback/:key`, `/sso/saml/acs/:key`). */
+  getConnectionByExternalKey(externalKey: string): Promise<ConnectionRecord | null> {
+    return this.#read(`conn-key:${externalKey}`, () => this.#store.getConnectionByExternalKey(externalKey));
+  }
+
   listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]> {
     return this.#read(`conns-type:${connectionType}`, () =>
       this.#store.listConnectionsByType(connectionType),
@@ -75,6 +82,11 @@ export class ConfigCache implements ConfigReader {
 
   findVerifiedDomain(domain: string): Promise<OrganizationDomainRecord | null> {
     return this.#read(`domain:${domain}`, () => this.#store.findVerifiedDomain(domain));
+  }
+
+  /** The domains of these organizations (the callback's domain policy asks for one at a time). */
+  listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]> {
+    return this.#read(`domains:${organizationIds.join(',')}`, () => this.#store.listDomains(organizationIds));
   }
 
   listRedirectUris(): Promise<RedirectUriRecord[]> {

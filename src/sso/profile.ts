@@ -2,6 +2,7 @@ import type { UpstreamIdentity } from '../connectors/connector.ts';
 import { BrokerError } from '../errors/broker-error.ts';
 import { newId } from '../lib/ids.ts';
 import type { ConnectionRecord, ProfileRecord, Store } from '../storage/store.ts';
+import type { ConfigReader } from './config-cache.ts';
 
 /**
  * From the IdP's identity to the WorkOS profile (design/workos-api.md §2), with the organization's domain
@@ -34,11 +35,13 @@ export function presentProfile(record: ProfileRecord): WorkosProfile {
 }
 
 /**
- * Applies the domain policy and stores the profile.
+ * Applies the domain policy (reading organizations and domains through `config`, the per-node cache) and stores
+ * the profile.
  * @throws BrokerError `profile_incomplete` (no email), `email_domain_not_allowed`.
  */
 export async function saveProfile(
   store: Store,
+  config: ConfigReader,
   connection: ConnectionRecord,
   identity: UpstreamIdentity,
 ): Promise<ProfileRecord> {
@@ -60,11 +63,11 @@ export async function saveProfile(
   if (!organizationId) {
     // An environment connection (OAuth provider, whose connectors return only verified emails): the user
     // belongs to the organization that verified their email's domain, if any.
-    organizationId = (await store.findVerifiedDomain(domain))?.organizationId ?? null;
+    organizationId = (await config.findVerifiedDomain(domain))?.organizationId ?? null;
   } else {
-    const org = await store.getOrganization(organizationId);
+    const org = await config.getOrganization(organizationId);
     if (org && !org.allowProfilesOutsideOrganization) {
-      const verified = (await store.listDomains([org.id]))
+      const verified = (await config.listDomains([org.id]))
         .filter((d) => d.state === 'verified')
         .map((d) => d.domain);
       if (!verified.includes(domain)) {

@@ -38,7 +38,7 @@ async function target(deps: FlowDeps, relayState: string | undefined): Promise<V
 
 export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Log): Promise<FlowOutcome> {
   const { store } = deps;
-  const connection = await store.getConnectionByExternalKey(input.externalKey);
+  const connection = await deps.config.getConnectionByExternalKey(input.externalKey);
   const opened = connection ? openConnector(connection, deps.secretBox, deps.connectorDeps) : undefined;
   if (!connection || !opened || opened.definition.callbackMethod !== 'POST') {
     return pageOutcome('saml_response_unbound', input.requestId);
@@ -104,7 +104,7 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
       secret: (label) => deps.secretBox.derive(label, `idp-initiated:${sessionId}`),
     });
     await claimOnce(deps, identity);
-    const profile = await saveProfile(store, connection, identity);
+    const profile = await saveProfile(store, deps.config, connection, identity);
     await markFirstSignIn(deps, connection, log);
 
     // A transaction of its own, so that the consent screen and the code work as for any other sign-in.

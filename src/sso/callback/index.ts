@@ -65,7 +65,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   const tx = ours ? await store.getLoginTransaction(id, sha256(state)) : null;
   if (!tx) return pageOutcome('callback_state_unknown', input.requestId);
   const answer = input.method === 'POST' ? 303 : 302;
-  const connection = await store.getConnectionByExternalKey(input.externalKey);
+  const connection = await deps.config.getConnectionByExternalKey(input.externalKey);
   if (!connection || connection.id !== tx.connectionId) {
     log.warn({ transaction: tx.id, connection: connection?.id ?? null }, 'callback at another connection');
     return pageOutcome('callback_connection_mismatch', input.requestId);
@@ -163,7 +163,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
         secret: (label) => deps.secretBox.derive(label, state),
       });
       await claimOnce(deps, identity);
-      const profile = await saveProfile(store, connection, identity);
+      const profile = await saveProfile(store, deps.config, connection, identity);
       notes.add({ profileId: profile.id, idpId: identity.idpId, email: identity.email });
       await markFirstSignIn(deps, connection, log);
       const oauthTokens = sealOAuthTokens(deps, identity, connection.connectionType, t.sessionId);
