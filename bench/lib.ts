@@ -382,8 +382,9 @@ export async function startGatehouse(options: {
       GATEHOUSE_REDIRECT_URIS: options.redirectUris.join(','),
       GATEHOUSE_ALLOW_PRIVATE_URLS: 'on',
       GATEHOUSE_LOG_LEVEL: 'warn',
-      // The benchmarks measure throughput far above the default limits (1000 authorize/min per connection).
-      GATEHOUSE_RATE_LIMITS: 'off',
+      // The benchmarks measure throughput far above the default limits (1000 authorize/min per connection), so
+      // the limits are off; BENCH_RATE_LIMITS=counted turns them on but out of reach, to measure the counting.
+      ...rateLimitEnv(),
       ...options.env,
     },
     // Settings from the caller's shell would change what is measured.
@@ -409,6 +410,24 @@ export async function startGatehouse(options: {
       }
       return (text ? JSON.parse(text) : undefined) as T;
     },
+  };
+}
+
+/**
+ * BENCH_RATE_LIMITS: `off` (the default: no counting) or `counted` (every limit on, at 999 999 999 per second:
+ * each request is counted in the store as in production, and none is ever limited).
+ */
+function rateLimitEnv(): Record<string, string> {
+  if (choice('BENCH_RATE_LIMITS', ['off', 'counted'] as const, 'off') === 'off') {
+    return { GATEHOUSE_RATE_LIMITS: 'off' };
+  }
+  const unreachable = '999999999/1s';
+  return {
+    GATEHOUSE_RATE_LIMITS: 'on',
+    GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION: unreachable,
+    GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP: unreachable,
+    GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT: unreachable,
+    GATEHOUSE_RATE_LIMIT_API_KEY: unreachable,
   };
 }
 

@@ -2037,6 +2037,38 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         );
         assert.equal(results.filter((r) => r[0]?.allowed).length, 15);
       });
+
+      test('a burst of calls with several limits each, the later half in the next window: each window counts 1..n exactly', async (store) => {
+        const call = (i: number, window: number) =>
+          store.hitRateLimits(
+            [
+              { key: 'authorize:conn:hot', limit: 150, windowMs: WINDOW },
+              { key: `authorize:ip:${i % 2}`, limit: 1000, windowMs: WINDOW },
+            ],
+            at(window),
+          );
+        // All at once, in this order: 200 calls in window 9, then 100 in window 10.
+        const results = await Promise.all([
+          ...Array.from({ length: 200 }, (_, i) => call(i, 9)),
+          ...Array.from({ length: 100 }, (_, i) => call(i, 10)),
+        ]);
+        const sorted = (rs: typeof results, index: number) =>
+          rs.map((r) => r[index]?.count as number).sort((a, b) => a - b);
+        const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+        assert.deepEqual(sorted(results.slice(0, 200), 0), oneTo(200));
+        assert.deepEqual(sorted(results.slice(200), 0), oneTo(100));
+        assert.equal(results.slice(0, 200).filter((r) => r[0]?.allowed).length, 150);
+        assert.equal(results.slice(200).filter((r) => r[0]?.allowed).length, 100);
+        // The per-IP keys: 100 calls each in window 9, 50 each in window 10.
+        const evenFirst = results.slice(0, 200).filter((_, i) => i % 2 === 0);
+        assert.deepEqual(sorted(evenFirst, 1), oneTo(100));
+        const oddNext = results.slice(200).filter((_, i) => i % 2 === 1);
+        assert.deepEqual(sorted(oddNext, 1), oneTo(50));
+        assert.equal(
+          results[0]?.[0]?.resetAt.toISOString(),
+          new Date(at(9).getTime() - (at(9).getTime() % WINDOW) + WINDOW).toISOString(),
+        );
+      });
     });
   });
 }

@@ -217,6 +217,21 @@ function sessionRow(
   ];
 }
 
+/**
+ * Rate-limit statements in flight at once, and hits per statement (see `hitRateLimits`). One at a time: two
+ * groups in flight could straddle a window boundary and reach the database out of order, and a hit of the old
+ * window that arrives after the row moved to the new one counts in the new one (see `#countHits`).
+ */
+const LIMIT_BATCHES = 1;
+const LIMIT_BATCH_HITS = 1000;
+
+interface PendingHits {
+  hits: RateLimitHit[];
+  now: Date;
+  resolve(results: RateLimitResult[]): void;
+  reject(err: unknown): void;
+}
+
 /** Grouped login inserts in flight at once, and logins per grouped insert (see `#queueLogin`). */
 const LOGIN_BATCHES = 2;
 const LOGIN_BATCH_ROWS = 200;
@@ -279,6 +294,9 @@ export class PostgresStore implements Store {
   /** Logins waiting for a grouped insert, and grouped inserts in flight (see `#queueLogin`). */
   readonly #loginQueue: PendingLogin[] = [];
   #loginBatches = 0;
+  /** Rate-limit calls waiting to be counted, and counting statements in flight (see `hitRateLimits`). */
+  readonly #limitQueue: PendingHits[] = [];
+  #limitBatches = 0;
   #closed = false;
 
   /**
@@ -1217,59 +1235,115 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One statement for all the hits of a call: an upsert per counter row (`<windowMs>:<key>`, as the SQLite store
-   * keys its counters). A hit in a later window than the row's starts the count again; a hit stamped earlier
-   * than the row's window (a node whose clock is behind) counts in the row's window, so that nodes with a little
-   * clock skew do not reset each other's counts. Rows are sent in key order, so concurrent calls lock them in the
-   * same order and cannot deadlock; a key named twice in one call is one row counted twice.
+   * Concurrent calls are counted together: while a statement is in flight, the calls that arrive wait and go as
+   * the next one (up to LIMIT_BATCH_HITS hits), in the order they came. A hot counter (one per
+   * connection, hit by every authorize) is a row that statements update one after the other, each holding its
+   * lock until it commits: one update for a group of hits instead of one per hit is what lets a node count as
+   * fast as it answers (on a 2-core machine, /sso/authorize with every limit counted went from
+   * 3,500 to 9,200–9,700 requests/s). An idle node sends a call at once, alone. The counts stay exact.
+   */
+  hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]> {
+    if (hits.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.#limitQueue.push({ hits, now, resolve, reject });
+      this.#sendLimits();
+    });
+  }
+
+  #sendLimits(): void {
+    while (this.#limitBatches < LIMIT_BATCHES && this.#limitQueue.length > 0) {
+      // Calls join a group while every counter they name is in the same window as in the group: one statement
+      // can update a row once only (a call stamped in the next window waits for the next group).
+      const group: PendingHits[] = [];
+      const starts = new Map<string, number>();
+      let size = 0;
+      for (const call of this.#limitQueue) {
+        if (group.length > 0 && size + call.hits.length > LIMIT_BATCH_HITS) break;
+        const t = call.now.getTime();
+        const mine = call.hits.map(
+          ({ key, windowMs }) => [`${windowMs}:${key}`, t - (t % windowMs)] as const,
+        );
+        if (mine.some(([rowKey, start]) => (starts.get(rowKey) ?? start) !== start)) break;
+        for (const [rowKey, start] of mine) starts.set(rowKey, start);
+        group.push(call);
+        size += call.hits.length;
+      }
+      this.#limitQueue.splice(0, group.length);
+      this.#limitBatches++;
+      void this.#countHits(group).finally(() => {
+        this.#limitBatches--;
+        this.#sendLimits();
+      });
+    }
+  }
+
+  /**
+   * One statement for all the hits of a group: an upsert per counter row (`<windowMs>:<key>`, as the SQLite
+   * store keys its counters). A hit in a later window than the row's starts the count again; a hit stamped
+   * earlier than the row's window (a node whose clock is behind) counts in the row's window, so that nodes with a
+   * little clock skew do not reset each other's counts. Rows are sent in key order, so concurrent statements lock
+   * them in the same order and cannot deadlock; a key named twice is one row counted twice.
    *
    * The statement commits asynchronously (`set_config('synchronous_commit', 'off', true)` is SET LOCAL for its
-   * own implicit transaction): a hot counter (one per connection, hit by every authorize) is a row that callers
-   * update one after the other, and each holds its lock until its commit; not waiting for the WAL flush took one
-   * hot key from ~1,250 to ~5,000 hits/s on a 2-core machine. The counts stay exact (visibility does not wait
-   * for the flush); a database crash may forget the last fraction of a second of hits, which is harmless.
+   * own implicit transaction): a hot row's lock is held until the commit, and not waiting for the WAL flush took
+   * one hot key from ~1,250 to ~5,000 statements/s on a 2-core machine. The counts stay exact (visibility does
+   * not wait for the flush); a database crash may forget the last fraction of a second of hits, which is
+   * harmless.
    */
-  async hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]> {
-    if (hits.length === 0) return [];
-    const t = now.getTime();
-    const counters = new Map<string, { start: number; end: number; n: number }>();
-    const slots = hits.map(({ key, windowMs }) => {
-      const rowKey = `${windowMs}:${key}`;
-      let c = counters.get(rowKey);
-      if (!c) {
-        const start = t - (t % windowMs);
-        c = { start, end: start + windowMs, n: 0 };
-        counters.set(rowKey, c);
+  async #countHits(group: PendingHits[]): Promise<void> {
+    try {
+      const counters = new Map<string, { start: number; end: number; n: number }>();
+      const slots = group.map(({ hits, now }) => {
+        const t = now.getTime();
+        return hits.map(({ key, windowMs }) => {
+          const rowKey = `${windowMs}:${key}`;
+          let c = counters.get(rowKey);
+          if (!c) {
+            const start = t - (t % windowMs);
+            c = { start, end: start + windowMs, n: 0 };
+            counters.set(rowKey, c);
+          }
+          c.n += 1;
+          return { rowKey, nth: c.n };
+        });
+      });
+      const keys = [...counters.keys()].sort();
+      const rows = keys.map((k) => counters.get(k) as { start: number; end: number; n: number });
+      const { rows: result } = await this.#query(
+        `INSERT INTO rate_limits AS r (key, window_start, window_end, count)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[])
+         WHERE (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
+         ON CONFLICT (key) DO UPDATE SET
+           count = CASE WHEN excluded.window_start > r.window_start THEN excluded.count ELSE r.count + excluded.count END,
+           window_start = greatest(r.window_start, excluded.window_start),
+           window_end = greatest(r.window_end, excluded.window_end)
+         RETURNING key, count, window_end`,
+        [
+          keys,
+          rows.map((c) => new Date(c.start).toISOString()),
+          rows.map((c) => new Date(c.end).toISOString()),
+          rows.map((c) => c.n),
+        ],
+      );
+      const after = new Map(result.map((r) => [str(r.key), r]));
+      for (const [i, call] of group.entries()) {
+        call.resolve(
+          (slots[i] ?? []).map(({ rowKey, nth }, j) => {
+            const r = after.get(rowKey) as Row;
+            const c = counters.get(rowKey) as { n: number };
+            // The row's count includes every hit of the group on it; the nth of them saw the count before the rest.
+            const count = Number(r.count) - c.n + nth;
+            return {
+              count,
+              allowed: count <= (call.hits[j] as RateLimitHit).limit,
+              resetAt: date(r.window_end),
+            };
+          }),
+        );
       }
-      c.n += 1;
-      return { rowKey, nth: c.n };
-    });
-    const keys = [...counters.keys()].sort();
-    const rows = keys.map((k) => counters.get(k) as { start: number; end: number; n: number });
-    const { rows: result } = await this.#query(
-      `INSERT INTO rate_limits AS r (key, window_start, window_end, count)
-       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[])
-       WHERE (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN excluded.window_start > r.window_start THEN excluded.count ELSE r.count + excluded.count END,
-         window_start = greatest(r.window_start, excluded.window_start),
-         window_end = greatest(r.window_end, excluded.window_end)
-       RETURNING key, count, window_end`,
-      [
-        keys,
-        rows.map((c) => new Date(c.start).toISOString()),
-        rows.map((c) => new Date(c.end).toISOString()),
-        rows.map((c) => c.n),
-      ],
-    );
-    const after = new Map(result.map((r) => [str(r.key), r]));
-    return slots.map(({ rowKey, nth }, i) => {
-      const r = after.get(rowKey) as Row;
-      const c = counters.get(rowKey) as { n: number };
-      // The row's count includes every hit of this call on it; the i-th of them saw the count before the others.
-      const count = Number(r.count) - c.n + nth;
-      return { count, allowed: count <= (hits[i] as RateLimitHit).limit, resetAt: date(r.window_end) };
-    });
+    } catch (err) {
+      for (const call of group) call.reject(err);
+    }
   }
 }
 
