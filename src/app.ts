@@ -5,6 +5,7 @@ import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
 import { BrokerError } from './errors/broker-error.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
+import { requestForLog } from './http/log.ts';
 import { registerFormParser } from './http/routes/body.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
@@ -53,6 +54,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      // Request URLs without the values of credential and personal-data query parameters.
+      serializers: { req: requestForLog },
     },
     genReqId: () => newId('req'),
     // Which peer is the client (request.ip): the TCP peer, or X-Forwarded-For from trusted proxies.

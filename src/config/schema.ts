@@ -311,7 +311,7 @@ export const variables = {
     name: 'GATEHOUSE_LOG_LEVEL',
     defaultDoc: '`info`',
     description:
-      'Log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines on stdout. `info` logs every request (two lines: received, answered), which costs a busy node about 15% of its `/sso/authorize` throughput (bench/README.md); `warn` keeps failures and problems only.',
+      'Log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines on stdout. `info` logs every request (two lines: received, answered; the URL without the values of codes, states, login hints, tokens and SAML messages), which costs a busy node about 15% of its `/sso/authorize` throughput (bench/README.md); `warn` keeps failures and problems only.',
     parse: logLevel,
   },
 } as const satisfies Record<string, VariableSpec<unknown>>;

@@ -123,3 +123,47 @@ describe('start-up stops on bad configuration, naming the variable', () => {
     });
   }
 });
+
+describe('the access log (GATEHOUSE_LOG_LEVEL=info)', () => {
+  it('logs each request with its parameter names but not the values of codes, states, hints, tokens or SAML messages', async () => {
+    const port = await freePort();
+    const r = run(tmpdir(), {
+      PORT: String(port),
+      GATEHOUSE_DATABASE_URL: 'sqlite::memory:',
+      GATEHOUSE_LOG_LEVEL: 'info',
+      GATEHOUSE_REDIRECT_URIS: 'http://localhost:3000/callback',
+    });
+    try {
+      await waitFor(() => r.output().includes('Gatehouse listening'), 'the start-up banner');
+      const base = `http://127.0.0.1:${port}`;
+      const secrets = ['IDP-CODE-1234', 'OUR-STATE-5678', 'ada%40secret.example', 'ada@secret.example'];
+      await fetch(
+        `${base}/sso/authorize?response_type=code&client_id=client_x&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&organization=org_1&state=OUR-STATE-5678&login_hint=ada%40secret.example`,
+        { redirect: 'manual' },
+      );
+      await fetch(
+        `${base}/sso/oauth/callback/somekey?code=IDP-CODE-1234&state=OUR-STATE-5678&Code=IDP-CODE-1234`,
+        {
+          redirect: 'manual',
+        },
+      );
+      await waitFor(
+        () => (r.output().match(/"msg":"request completed"/g) ?? []).length >= 2,
+        'two access log lines',
+      );
+      const out = r.output();
+      for (const secret of secrets) assert.ok(!out.includes(secret), `${secret} in the log:\n${out}`);
+      assert.match(
+        out,
+        /"url":"\/sso\/oauth\/callback\/somekey\?code=\[redacted\]&state=\[redacted\]&Code=\[redacted\]"/,
+      );
+      assert.match(
+        out,
+        /"url":"\/sso\/authorize\?response_type=code&client_id=client_x&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&organization=org_1&state=\[redacted\]&login_hint=\[redacted\]"/,
+      );
+    } finally {
+      r.child.kill('SIGKILL');
+      await r.exited;
+    }
+  });
+});
