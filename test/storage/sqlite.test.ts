@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it } from 'node:test';
 import { runStoreConformance } from '../../src/storage/conformance/suite.ts';
 import { SqliteStore } from '../../src/storage/sqlite/index.ts';
 
@@ -18,4 +20,56 @@ describe('SQLite file', () => {
   });
   // Each test gets its own database file (in a subdirectory, which the store creates), so it starts empty.
   runStoreConformance('SQLite file', async () => new SqliteStore(join(dir, `db-${++n}`, 'gatehouse.db')));
+});
+
+describe('SQLite: the maintenance statements use indexes', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-plan-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // What the store runs every 5 minutes on tables that grow with sign-ins (src/maintenance.ts). A full scan
+  // here would hold SQLite's write lock for as long as it reads every session record the log keeps.
+  const statements: [string, string][] = [
+    [
+      'expired login transactions',
+      "UPDATE sso_sessions SET tx_state_hash = NULL WHERE tx_state_hash IS NOT NULL AND tx_expires_at < '2030-01-01'",
+    ],
+    [
+      'session log past its retention',
+      "DELETE FROM sso_sessions WHERE id IN (SELECT id FROM sso_sessions WHERE id < 'sess_0' ORDER BY id LIMIT 1000)",
+    ],
+    ['expired codes', "DELETE FROM authorization_codes WHERE expires_at < '2030-01-01'"],
+    ['expired access tokens', "DELETE FROM access_tokens WHERE expires_at < '2030-01-01'"],
+    ['expired idempotency records', "DELETE FROM idempotency_keys WHERE expires_at < '2030-01-01'"],
+    ['expired SAML assertion IDs', "DELETE FROM one_time_keys WHERE expires_at < '2030-01-01'"],
+  ];
+  for (const [what, sql] of statements) {
+    it(`${what}: no full table scan`, async () => {
+      const path = join(dir, `${what.replace(/\W+/g, '-')}.db`);
+      const store = new SqliteStore(path);
+      await store.migrate();
+      await store.close();
+      const db = new DatabaseSync(path);
+      try {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map(
+          (r) => r.detail,
+        );
+        assert.ok(
+          plan.every(
+            (step) =>
+              !/^SCAN (sso_sessions|authorization_codes|access_tokens|idempotency_keys|one_time_keys)\b(?! USING)/.test(
+                step,
+              ),
+          ),
+          `${sql}\n${plan.join('\n')}`,
+        );
+      } finally {
+        db.close();
+      }
+    });
+  }
 });

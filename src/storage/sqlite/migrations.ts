@@ -236,4 +236,14 @@ ALTER TABLE sso_sessions ADD COLUMN tx_oauth_tokens TEXT;
 ALTER TABLE authorization_codes ADD COLUMN oauth_tokens TEXT;
 `,
   },
+  {
+    version: 6,
+    name: 'an index for the purge of expired login transactions',
+    sql: `
+-- The purge (every 5 minutes) finds the transactions that expired; without this it scanned every session record
+-- kept for the log's retention, holding the write lock meanwhile. Only live transactions are indexed, and their
+-- expiry grows with time, so the insert at /sso/authorize appends to it. (PostgreSQL has had it from the start.)
+CREATE INDEX sso_sessions_tx_expires ON sso_sessions(tx_expires_at) WHERE tx_state_hash IS NOT NULL;
+`,
+  },
 ];
