@@ -283,7 +283,7 @@ export const variables = {
     name: 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP',
     defaultDoc: '`6000/60s` (WorkOS)',
     description:
-      "`/sso/authorize` requests per client IP address. Over it: `error=temporarily_unavailable` to the app once its redirect URI is verified, an HTTP 429 page before. Behind a load balancer, set `GATEHOUSE_TRUST_PROXY` so that the address is the browser's, not the balancer's.",
+      "`/sso/authorize` requests per client IP address (IPv6: per /64, the block one host or site is given). Over it: `error=temporarily_unavailable` to the app once its redirect URI is verified, an HTTP 429 page before. Behind a load balancer, set `GATEHOUSE_TRUST_PROXY` so that the address is the browser's, not the balancer's.",
     parse: rateLimit,
   },
   GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT: {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RateLimitExceededException, WorkOS } from '@workos-inc/node';
 import { catalog } from '../../src/errors/catalog.ts';
+import { clientIpKey } from '../../src/sso/authorize/rate-limits.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 
 /**
@@ -128,6 +129,33 @@ describe('rate limit per client IP behind a trusted proxy', () => {
     assert.equal(errorOf(await authorize(gh, org, 'a', first)).get('error'), 'server_error');
     assert.equal(errorOf(await authorize(gh, org, 'b', second)).get('error'), 'server_error');
     assert.equal(errorOf(await authorize(gh, org, 'c', first)).get('error'), 'temporarily_unavailable');
+  });
+
+  it('IPv6 clients are counted per /64: a fresh address from the same block gets no fresh count', async () => {
+    const at = (ip: string) => ({ 'x-forwarded-for': ip });
+    assert.equal(errorOf(await authorize(gh, org, 'd', at('2001:db8:1:2::1'))).get('error'), 'server_error');
+    assert.equal(
+      errorOf(await authorize(gh, org, 'e', at('2001:db8:1:2:ffff:ffff:ffff:9'))).get('error'),
+      'temporarily_unavailable',
+    );
+    assert.equal(errorOf(await authorize(gh, org, 'f', at('2001:db8:1:3::1'))).get('error'), 'server_error');
+    // An IPv4-mapped address is its IPv4 address (198.51.100.1 used its count above).
+    assert.equal(
+      errorOf(await authorize(gh, org, 'g', at('::ffff:198.51.100.1'))).get('error'),
+      'temporarily_unavailable',
+    );
+  });
+});
+
+describe('clientIpKey', () => {
+  it('IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 as its /64 in one spelling', () => {
+    assert.equal(clientIpKey('203.0.113.9'), '203.0.113.9');
+    assert.equal(clientIpKey('::ffff:203.0.113.9'), '203.0.113.9');
+    assert.equal(clientIpKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+    assert.equal(clientIpKey('2001:0DB8:0001:0002::'), '2001:db8:1:2::/64');
+    assert.equal(clientIpKey('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(clientIpKey('::1'), '0:0:0:0::/64');
+    assert.equal(clientIpKey('fe80::1:2:3:4'), 'fe80:0:0:0::/64');
   });
 });
 

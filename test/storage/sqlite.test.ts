@@ -73,3 +73,31 @@ describe('SQLite: the maintenance statements use indexes', () => {
     });
   }
 });
+
+describe('SQLite: in-memory rate-limit counters stay bounded', () => {
+  it('counters whose window has ended are forgotten once there are many (a busy node, or a flood of addresses)', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.migrate();
+    try {
+      const windowMs = 60_000;
+      const t0 = new Date(1_800_000_000_000 + 30_000);
+      for (let i = 0; i < 12_000; i++) {
+        await store.hitRateLimits(
+          [{ key: `authorizeIp:198.51.${i >> 8}.${i & 255}`, limit: 10, windowMs }],
+          t0,
+        );
+      }
+      assert.equal(store.rateLimitCounters, 12_000);
+      // Two windows later: every earlier counter has ended and goes; the new hit counts from 1.
+      const later = new Date(t0.getTime() + 2 * windowMs);
+      const [result] = await store.hitRateLimits(
+        [{ key: 'authorizeIp:198.51.0.0', limit: 10, windowMs }],
+        later,
+      );
+      assert.equal(result?.count, 1);
+      assert.equal(store.rateLimitCounters, 1);
+    } finally {
+      await store.close();
+    }
+  });
+});

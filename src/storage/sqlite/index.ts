@@ -942,31 +942,47 @@ export class SqliteStore implements Store {
   }
 
   /** SQLite serves a single node, so its rate-limit counters live in memory: no write per request. */
-  readonly #rateLimits = new Map<string, { windowStart: number; count: number }>();
+  /** Rate-limit counters by `<windowMs>:<key>`, in the order they were last renewed (see `hitRateLimits`). */
+  readonly #rateLimits = new Map<string, { windowStart: number; windowEnd: number; count: number }>();
+  #nextRateLimitSweep = 0;
 
   async hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]> {
     const t = now.getTime();
-    if (this.#rateLimits.size > MAX_RATE_LIMIT_KEYS) {
-      // Forget counters whose window has passed (a key's window is at most a day).
-      for (const [key, c] of this.#rateLimits) if (t - c.windowStart > DAY_MS) this.#rateLimits.delete(key);
+    if (t >= this.#nextRateLimitSweep && this.#rateLimits.size > SWEEP_RATE_LIMITS_ABOVE) {
+      // At most once a second: forget the counters whose window has ended; then, if a flood of distinct
+      // clients within one window still leaves too many, the ones renewed longest ago.
+      this.#nextRateLimitSweep = t + 1000;
+      for (const [key, c] of this.#rateLimits) if (c.windowEnd <= t) this.#rateLimits.delete(key);
+      for (const key of this.#rateLimits.keys()) {
+        if (this.#rateLimits.size <= MAX_RATE_LIMIT_KEYS) break;
+        this.#rateLimits.delete(key);
+      }
     }
     return hits.map(({ key, limit, windowMs }) => {
       const windowStart = t - (t % windowMs);
       const mapKey = `${windowMs}:${key}`;
       let counter = this.#rateLimits.get(mapKey);
       if (!counter || counter.windowStart !== windowStart) {
-        counter = { windowStart, count: 0 };
+        counter = { windowStart, windowEnd: windowStart + windowMs, count: 0 };
+        // Re-inserted, so that the map stays in the order counters were renewed (the sweep's eviction order).
+        this.#rateLimits.delete(mapKey);
         this.#rateLimits.set(mapKey, counter);
       }
       counter.count += 1;
       return {
         count: counter.count,
         allowed: counter.count <= limit,
-        resetAt: new Date(windowStart + windowMs),
+        resetAt: new Date(counter.windowEnd),
       };
     });
   }
+
+  /** How many rate-limit counters this node keeps in memory (for tests and monitoring). */
+  get rateLimitCounters(): number {
+    return this.#rateLimits.size;
+  }
 }
 
-const MAX_RATE_LIMIT_KEYS = 100_000;
-const DAY_MS = 24 * 60 * 60 * 1000;
+/** In-memory rate-limit counters: swept above this many, and never more than the maximum after a sweep. */
+const SWEEP_RATE_LIMITS_ABOVE = 10_000;
+const MAX_RATE_LIMIT_KEYS = 1_000_000;
