@@ -1371,6 +1371,27 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
         await assertConsent(await post(login, response), ADA);
       },
     );
+
+    attack(
+      'algorithmic complexity: a ~900 KB unsigned response of 6 000 attributes posted unsolicited is refused in linear time',
+      async () => {
+        // The document-wide XPath searches (`//…`) of the checks took 15 s of CPU on this input (node sets sorted
+        // into document order); linear walks take a fraction of a second. The bound leaves a wide margin.
+        const attribute =
+          '<saml:Attribute Name="group"><saml:AttributeValue>engineering-team-with-a-long-name</saml:AttributeValue></saml:Attribute>';
+        const xml = `<samlp:Response xmlns:samlp="${SAMLP_NS}" xmlns:saml="${SAML_NS}" ID="_flood" Version="2.0"><saml:Issuer>${idp.entityId}</saml:Issuer><saml:Assertion ID="_a"><saml:AttributeStatement>${attribute.repeat(6_000)}</saml:AttributeStatement></saml:Assertion></samlp:Response>`;
+        const encoded = Buffer.from(xml).toString('base64');
+        assert.ok(encoded.length > 900_000 && encoded.length < 1_000_000, String(encoded.length));
+        const started = performance.now();
+        const res = await noProfile(() =>
+          new TestBrowser().request(acme.acsUrl, { form: { SAMLResponse: encoded } }),
+        );
+        const ms = performance.now() - started;
+        assert.equal(res.status, 303);
+        assert.ok(new URL(res.headers.get('location') ?? '').searchParams.get('error'));
+        assert.ok(ms < 5_000, `took ${ms.toFixed(0)} ms`);
+      },
+    );
   });
 
   /** The forged identity never reached a profile, over the whole suite. */

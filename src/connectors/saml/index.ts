@@ -29,7 +29,7 @@ import {
   spUrls,
 } from './config.ts';
 import { parseCertificate } from './keys.ts';
-import { parseXml, XmlRejected } from './xml.ts';
+import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts';
 
 /**
  * SAML 2.0 service provider (GenericSAML and the IdP flavours), on @node-saml/node-saml.
@@ -372,13 +372,12 @@ class SamlConnector implements Connector {
     const assertionId =
       (select("/*[local-name()='Assertion']/@ID", assertion)[0] as Attr | undefined)?.value ?? '';
     const notOnOrAfter = [
-      ...(select("//*[local-name()='SubjectConfirmationData']/@NotOnOrAfter", assertion) as Attr[]),
-      ...(select(
-        "/*[local-name()='Assertion']/*[local-name()='Conditions']/@NotOnOrAfter",
-        assertion,
-      ) as Attr[]),
+      ...descendantsNamed(assertion, 'SubjectConfirmationData').map((d) => d.getAttribute('NotOnOrAfter')),
+      ...(
+        select("/*[local-name()='Assertion']/*[local-name()='Conditions']/@NotOnOrAfter", assertion) as Attr[]
+      ).map((a) => a.value),
     ]
-      .map((a) => Date.parse(a.value))
+      .map((v) => (v ? Date.parse(v) : Number.NaN))
       .filter((t) => Number.isFinite(t));
     const validUntil = notOnOrAfter.length ? Math.max(...notOnOrAfter) : Date.now() + 10 * 60 * 1000;
 
@@ -412,12 +411,22 @@ class SamlConnector implements Connector {
    */
   #rejectSha1(doc: unknown): void {
     if (this.#config.allowSha1) return;
-    const algorithms = (
-      select(
-        "//*[local-name()='Signature']/*[local-name()='SignedInfo']/*[local-name()='SignatureMethod' or local-name()='Reference']/descendant-or-self::*/@Algorithm",
-        doc,
-      ) as Attr[]
-    ).map((a) => a.value);
+    // Every Signature's SignedInfo: its SignatureMethod, and each Reference with what is inside it (DigestMethod,
+    // Transforms): every Algorithm attribute there.
+    const algorithms: string[] = [];
+    for (const signature of descendantsNamed(doc, 'Signature')) {
+      for (const info of childrenNamed(signature, 'SignedInfo')) {
+        for (const child of [
+          ...childrenNamed(info, 'SignatureMethod'),
+          ...childrenNamed(info, 'Reference'),
+        ]) {
+          for (const element of [child, ...descendantsNamed(child, '*')]) {
+            const algorithm = element.getAttribute('Algorithm');
+            if (algorithm !== null) algorithms.push(algorithm);
+          }
+        }
+      }
+    }
     const weak = algorithms.filter((a) => SHA1.test(a));
     if (weak.length > 0) {
       throw new BrokerError('saml_sha1_not_allowed', {
@@ -440,9 +449,8 @@ class SamlConnector implements Connector {
   ): Record<string, unknown> {
     const detail: Record<string, unknown> = { stage: 'saml_validation', reason: (err as Error).message };
     if (code === 'saml_signature_invalid') {
-      const certs = (
-        select("//*[local-name()='Signature']//*[local-name()='X509Certificate']", doc) as Element[]
-      )
+      const certs = descendantsNamed(doc, 'Signature')
+        .flatMap((signature) => descendantsNamed(signature, 'X509Certificate'))
         .map((c) => parseCertificate(c.textContent ?? ''))
         .map((p) => (p.ok ? p.fingerprint : 'unparseable'));
       detail.expected_certificates = this.#config.idpCertificates.map((pem) => {
@@ -456,9 +464,9 @@ class SamlConnector implements Connector {
         (select("/*[local-name()='Response']/@InResponseTo", doc)[0] as Attr | undefined)?.value ?? null;
     } else if (code === 'saml_audience_mismatch') {
       detail.expected = spUrls(acsUrl).entityId;
-      detail.received = (select("//*[local-name()='Audience']", doc) as Element[]).map((a) => a.textContent);
+      detail.received = descendantsNamed(doc, 'Audience').map((a) => a.textContent);
     } else if (code === 'saml_expired' || code === 'saml_not_yet_valid') {
-      const conditions = select("//*[local-name()='Conditions']", doc)[0] as Element | undefined;
+      const conditions = descendantsNamed(doc, 'Conditions')[0];
       detail.not_before = conditions?.getAttribute('NotBefore') ?? null;
       detail.not_on_or_after = conditions?.getAttribute('NotOnOrAfter') ?? null;
       detail.now = new Date().toISOString();

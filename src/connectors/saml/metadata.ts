@@ -1,6 +1,6 @@
 import xpath from 'xpath';
 import { parseCertificate } from './keys.ts';
-import { parseXml, XmlRejected } from './xml.ts';
+import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts';
 
 /**
  * Reading an IdP's SAML metadata (EntityDescriptor → IDPSSODescriptor): its entity ID, where to send
@@ -32,10 +32,10 @@ export function parseIdpMetadata(
     return { ok: false, problems: [err instanceof XmlRejected ? err.message : 'is not XML'] };
   }
   const problems: string[] = [];
-  const descriptors = select(
-    "//*[local-name()='EntityDescriptor' and *[local-name()='IDPSSODescriptor']]",
-    doc,
-  ) as Element[];
+  // A linear walk, not XPath `//` (see descendantsNamed): federation metadata can be large.
+  const descriptors = descendantsNamed(doc, 'EntityDescriptor').filter(
+    (d) => childrenNamed(d, 'IDPSSODescriptor').length > 0,
+  );
   if (descriptors.length === 0)
     return { ok: false, problems: ['has no EntityDescriptor with an IDPSSODescriptor'] };
   if (descriptors.length > 1) {
