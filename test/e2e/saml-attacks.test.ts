@@ -1372,6 +1372,17 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       },
     );
 
+    attack('elements nested 100 000 deep: saml_malformed before parsing', async () => {
+      const login = await signIn(acme, 'deep');
+      const xml = `<samlp:Response xmlns:samlp="${SAMLP_NS}">${'<a>'.repeat(100_000)}${'</a>'.repeat(100_000)}</samlp:Response>`;
+      const res = await noProfile(() => post(login, Buffer.from(xml).toString('base64')));
+      await assertRejected(res, 'saml_malformed', 'deep');
+      await assertFailedSession(res, 'saml_malformed', {
+        stage: 'saml_validation',
+        reason: 'XML nested deeper than 256 elements',
+      });
+    });
+
     attack(
       'algorithmic complexity: a ~900 KB unsigned response of 6 000 attributes posted unsolicited is refused in linear time',
       async () => {

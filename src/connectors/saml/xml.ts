@@ -12,9 +12,14 @@ export class XmlRejected extends Error {
   }
 }
 
+/** Deeper than any SAML message or metadata (~15 levels); the parser's cost grows faster than linearly in depth. */
+export const MAX_XML_DEPTH = 256;
+
 export function parseXml(text: string): Document {
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text))
     throw new XmlRejected('XML with a DOCTYPE or entity declaration');
+  if (nestingDepth(text) > MAX_XML_DEPTH)
+    throw new XmlRejected(`XML nested deeper than ${MAX_XML_DEPTH} elements`);
   let problem: string | null = null;
   const doc = new DOMParser({
     onError: (level: string, message: string) => {
@@ -53,4 +58,56 @@ export function childrenNamed(node: unknown, localName: string): Element[] {
     if (child.nodeType === 1 && (child as Element).localName === localName) found.push(child as Element);
   }
   return found;
+}
+
+/**
+ * How deep the elements of `text` nest, counted by a linear scan of its tags before any parsing (comments,
+ * CDATA sections and processing instructions skipped, quoted attribute values respected). Malformed input gives
+ * some number; the parser refuses it afterwards anyway.
+ */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let i = text.indexOf('<');
+  while (i !== -1 && i < text.length) {
+    if (text.startsWith('<!--', i)) {
+      i = text.indexOf('-->', i + 4);
+      if (i === -1) break;
+      i += 3;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      i = text.indexOf(']]>', i + 9);
+      if (i === -1) break;
+      i += 3;
+    } else if (text.startsWith('<?', i) || text.startsWith('<!', i)) {
+      i = text.indexOf('>', i + 2);
+      if (i === -1) break;
+      i += 1;
+    } else if (text.startsWith('</', i)) {
+      depth -= 1;
+      i = text.indexOf('>', i + 2);
+      if (i === -1) break;
+      i += 1;
+    } else {
+      // A start tag: to its `>`, past quoted attribute values (which may hold `>`).
+      let j = i + 1;
+      let quote = '';
+      for (; j < text.length; j++) {
+        const c = text[j];
+        if (quote) {
+          if (c === quote) quote = '';
+        } else if (c === '"' || c === "'") {
+          quote = c;
+        } else if (c === '>') {
+          break;
+        }
+      }
+      if (text[j - 1] !== '/') {
+        depth += 1;
+        if (depth > deepest) deepest = depth;
+      }
+      i = j + 1;
+    }
+    i = text.indexOf('<', i);
+  }
+  return deepest;
 }
