@@ -41,17 +41,22 @@ export class ConfigCache implements ConfigReader {
     this.#entries.clear();
   }
 
-  #read<T>(key: string, load: () => Promise<T>): Promise<T> {
+  /** `keepNull: false`: a null result is not kept (for keys that come from the request, so that made-up ones do
+   * not fill the cache and push out the configuration in use). */
+  #read<T>(key: string, load: () => Promise<T>, keepNull = true): Promise<T> {
     const now = Date.now();
     const hit = this.#entries.get(key);
     if (hit && hit.expires > now) return hit.value as Promise<T>;
     const value = load();
     if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
     this.#entries.set(key, { expires: now + this.#ttlMs, value });
-    // A failed read is not cached.
-    value.catch(() => {
+    const forget = () => {
       if (this.#entries.get(key)?.value === value) this.#entries.delete(key);
-    });
+    };
+    // A failed read is not cached.
+    value.then((v) => {
+      if (v === null && !keepNull) forget();
+    }, forget);
     return value;
   }
 
@@ -71,7 +76,11 @@ export class ConfigCache implements ConfigReader {
 
   /** The connection whose callback URL this is (the key in `/sso/oauth/callback/:key`, `/sso/saml/acs/:key`). */
   getConnectionByExternalKey(externalKey: string): Promise<ConnectionRecord | null> {
-    return this.#read(`conn-key:${externalKey}`, () => this.#store.getConnectionByExternalKey(externalKey));
+    return this.#read(
+      `conn-key:${externalKey}`,
+      () => this.#store.getConnectionByExternalKey(externalKey),
+      false,
+    );
   }
 
   listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]> {
