@@ -41,8 +41,11 @@ export class ConfigCache implements ConfigReader {
     this.#entries.clear();
   }
 
-  /** `keepNull: false`: a null result is not kept (for keys that come from the request, so that made-up ones do
-   * not fill the cache and push out the configuration in use). */
+  /**
+   * `keepNull: false`: a null result is not kept. For lookups by a value from the request (an organization,
+   * connection or callback key, a domain), so that made-up values cannot fill the cache and push out the
+   * configuration in use; a miss costs one indexed query.
+   */
   #read<T>(key: string, load: () => Promise<T>, keepNull = true): Promise<T> {
     const now = Date.now();
     const hit = this.#entries.get(key);
@@ -61,7 +64,7 @@ export class ConfigCache implements ConfigReader {
   }
 
   getOrganization(id: string): Promise<OrganizationRecord | null> {
-    return this.#read(`org:${id}`, () => this.#store.getOrganization(id));
+    return this.#read(`org:${id}`, () => this.#store.getOrganization(id), false);
   }
 
   listOrganizationConnections(organizationId: string): Promise<ConnectionRecord[]> {
@@ -71,7 +74,7 @@ export class ConfigCache implements ConfigReader {
   }
 
   getConnection(id: string): Promise<ConnectionRecord | null> {
-    return this.#read(`conn:${id}`, () => this.#store.getConnection(id));
+    return this.#read(`conn:${id}`, () => this.#store.getConnection(id), false);
   }
 
   /** The connection whose callback URL this is (the key in `/sso/oauth/callback/:key`, `/sso/saml/acs/:key`). */
@@ -90,7 +93,7 @@ export class ConfigCache implements ConfigReader {
   }
 
   findVerifiedDomain(domain: string): Promise<OrganizationDomainRecord | null> {
-    return this.#read(`domain:${domain}`, () => this.#store.findVerifiedDomain(domain));
+    return this.#read(`domain:${domain}`, () => this.#store.findVerifiedDomain(domain), false);
   }
 
   /** The domains of these organizations (the callback's domain policy asks for one at a time). */
