@@ -27,8 +27,9 @@ export interface CellDecoder {
   date(v: unknown): Date;
 }
 
-const str = (v: unknown): string => String(v);
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+/** Text cells, alike in every driver. */
+export const str = (v: unknown): string => String(v);
+export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 export function rowMappers(cells: CellDecoder) {
   const date = (v: unknown): Date => cells.date(v);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DatabaseError, Pool, type PoolClient } from 'pg';
 import { firstIdAt } from '../../lib/ids.ts';
-import { rowMappers } from '../rows.ts';
+import { rowMappers, str, strOrNull } from '../rows.ts';
 import {
   type AccessTokenRecord,
   AlreadyExistsError,
@@ -45,8 +45,6 @@ type Row = Record<string, unknown>;
 type Param = string | number | boolean | null | (string | null)[] | number[];
 
 const iso = (d: Date): string => d.toISOString();
-const str = (v: unknown): string => String(v);
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 /** timestamptz columns arrive as `Date` (the driver's parser); millisecond values round-trip exactly. */
 const date = (v: unknown): Date => v as Date;
 /** The folding of the `name_folded` search columns and of search terms: the SQLite store's `unicode_lower`. */

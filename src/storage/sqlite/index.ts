@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { firstIdAt } from '../../lib/ids.ts';
-import { rowMappers } from '../rows.ts';
+import { rowMappers, str, strOrNull } from '../rows.ts';
 import {
   type AccessTokenRecord,
   AlreadyExistsError,
@@ -34,11 +34,8 @@ import {
 import { migrations } from './migrations.ts';
 
 type Row = Record<string, SQLInputValue>;
-type Cell = SQLInputValue | undefined;
 
 const iso = (d: Date): string => d.toISOString();
-const str = (v: Cell): string => String(v);
-const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
 
 /** Maps SQLite's "UNIQUE constraint failed: table.column" to the logical constraint names of the contract. */
 const UNIQUE_NAMES: Record<string, string> = {
