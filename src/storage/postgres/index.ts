@@ -216,6 +216,23 @@ function sessionRow(
 }
 
 /**
+ * The `SET` list of an UPDATE, its values appended to `args` as numbered parameters; it starts with
+ * `updated_at`.
+ */
+function setList(
+  args: Param[],
+  updatedAt: string,
+): { sets: string[]; set(column: string, value: Param): void } {
+  const sets: string[] = [];
+  const set = (column: string, value: Param) => {
+    args.push(value);
+    sets.push(`${column} = $${args.length}`);
+  };
+  set('updated_at', updatedAt);
+  return { sets, set };
+}
+
+/**
  * Rate-limit statements in flight at once, and hits per statement (see `hitRateLimits`). One at a time: two
  * groups in flight could straddle a window boundary and reach the database out of order, and a hit of the old
  * window that arrives after the row moved to the new one counts in the new one (see `#countHits`).
@@ -548,12 +565,8 @@ export class PostgresStore implements Store {
     domains?: NewDomain[],
   ): Promise<OrganizationRecord> {
     const now = iso(new Date());
-    const args: Param[] = [id, now];
-    const sets: string[] = ['updated_at = $2'];
-    const set = (column: string, value: Param) => {
-      args.push(value);
-      sets.push(`${column} = $${args.length}`);
-    };
+    const args: Param[] = [id];
+    const { sets, set } = setList(args, now);
     if (patch.name !== undefined) {
       set('name', patch.name);
       set('name_folded', fold(patch.name));
@@ -734,12 +747,8 @@ export class PostgresStore implements Store {
   }
 
   async updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord> {
-    const args: Param[] = [id, iso(new Date())];
-    const sets: string[] = ['updated_at = $2'];
-    const set = (column: string, value: Param) => {
-      args.push(value);
-      sets.push(`${column} = $${args.length}`);
-    };
+    const args: Param[] = [id];
+    const { sets, set } = setList(args, iso(new Date()));
     if (patch.name !== undefined) {
       set('name', patch.name);
       set('name_folded', fold(patch.name));
@@ -1005,8 +1014,8 @@ export class PostgresStore implements Store {
   }
 
   async updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord> {
-    const args: Param[] = [id, iso(new Date())];
-    const sets: string[] = ['updated_at = $2'];
+    const args: Param[] = [id];
+    const { sets, set } = setList(args, iso(new Date()));
     const columns: [keyof SessionPatch, string, (v: never) => Param][] = [
       ['outcome', 'outcome', (v: string) => v],
       ['failedStage', 'failed_stage', (v: string | null) => v],
@@ -1021,10 +1030,7 @@ export class PostgresStore implements Store {
       ['consentRequestId', 'consent_request_id', (v: string | null) => v],
     ];
     for (const [key, column, encode] of columns) {
-      if (patch[key] !== undefined) {
-        args.push(encode(patch[key] as never));
-        sets.push(`${column} = $${args.length}`);
-      }
+      if (patch[key] !== undefined) set(column, encode(patch[key] as never));
     }
     if (patch.stages) {
       // jsonb `||`: the stages given replace those of the same name, the others stay (stages are flat strings,
