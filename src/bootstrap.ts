@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { type Config, ConfigError } from './config/load.ts';
 import { variables } from './config/schema.ts';
 import { newId } from './lib/ids.ts';
@@ -22,6 +22,8 @@ export interface Environment {
   generatedApiKey: string | null;
   /** Where the secret key came from, for the start-up banner. */
   secretKeySource: 'environment' | 'file' | 'generated-file' | 'ephemeral';
+  /** The absolute path of `secret.key` when the key is in (or was generated into) that file. */
+  secretKeyFile: string | null;
 }
 
 /** The setting that proves which secret key sealed this database's secrets (a known text, sealed). */
@@ -41,8 +43,12 @@ export function opensKeyCheck(box: SecretBox, sealed: string): boolean {
  * Reads GATEHOUSE_SECRET_KEY or `secret.key` in the data directory, creating the file on first start.
  * PostgreSQL deployments have several nodes and no data directory: the key must be configured.
  */
-export function resolveSecretKey(config: Config): { key: Buffer; source: Environment['secretKeySource'] } {
-  if (config.secretKey) return { key: config.secretKey, source: 'environment' };
+export function resolveSecretKey(config: Config): {
+  key: Buffer;
+  source: Environment['secretKeySource'];
+  file: string | null;
+} {
+  if (config.secretKey) return { key: config.secretKey, source: 'environment', file: null };
   if (config.database.kind === 'postgres') {
     throw new ConfigError(
       'GATEHOUSE_SECRET_KEY',
@@ -50,13 +56,13 @@ export function resolveSecretKey(config: Config): { key: Buffer; source: Environ
     );
   }
   if (!config.database.dataDir) {
-    return { key: randomBytes(32), source: 'ephemeral' };
+    return { key: randomBytes(32), source: 'ephemeral', file: null };
   }
-  const file = join(config.database.dataDir, 'secret.key');
+  const file = resolve(config.database.dataDir, 'secret.key');
   if (existsSync(file)) {
     const raw = readFileSync(file, 'utf8').trim();
     try {
-      return { key: variables.GATEHOUSE_SECRET_KEY.parse(raw), source: 'file' };
+      return { key: variables.GATEHOUSE_SECRET_KEY.parse(raw), source: 'file', file };
     } catch (err) {
       throw new ConfigError(
         'GATEHOUSE_SECRET_KEY',
@@ -68,12 +74,12 @@ export function resolveSecretKey(config: Config): { key: Buffer; source: Environ
   const key = randomBytes(32);
   writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
-  return { key, source: 'generated-file' };
+  return { key, source: 'generated-file', file };
 }
 
 export async function bootstrapEnvironment(config: Config, store: Store): Promise<Environment> {
   // 1. The secret key must be the one this database's secrets were sealed with.
-  const { key, source } = resolveSecretKey(config);
+  const { key, source, file } = resolveSecretKey(config);
   const secretBox = new SecretBox(key);
   // Nodes starting together on a new database race to record it: the first wins, the others check against it.
   const check = await store.initSetting(KEY_CHECK, secretBox.encrypt(KEY_CHECK_TEXT, KEY_CHECK));
@@ -128,7 +134,7 @@ export async function bootstrapEnvironment(config: Config, store: Store): Promis
     if (i === 0 && !rec.isDefault) await store.setDefaultRedirectUri(rec.id);
   }
 
-  return { secretBox, clientId, generatedApiKey, secretKeySource: source };
+  return { secretBox, clientId, generatedApiKey, secretKeySource: source, secretKeyFile: file };
 }
 
 /** Another node starting at the same time wrote the same row first: that is the outcome we wanted. */

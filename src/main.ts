@@ -44,8 +44,8 @@ async function main(): Promise<void> {
     `  Secret key: ${
       {
         environment: 'GATEHOUSE_SECRET_KEY',
-        file: 'secret.key in the data directory',
-        'generated-file': 'generated into secret.key in the data directory (back it up)',
+        file: environment.secretKeyFile,
+        'generated-file': `generated into ${environment.secretKeyFile} (back it up)`,
         ephemeral: 'generated for this process only (in-memory database)',
       }[environment.secretKeySource]
     }`,

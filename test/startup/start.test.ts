@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +57,9 @@ describe('npm start on a fresh directory (embedded SQLite)', () => {
       assert.match(out, new RegExp(`Gatehouse listening on http://127\\.0\\.0\\.1:${port}`));
       assert.match(out, /Database: SQLite \.\/data\/gatehouse\.db/);
       assert.match(out, new RegExp(`Public URL \\(API and browser base\\): http://localhost:${port}`));
+      // The full path of the key file, so that the operator can back it up without guessing the directory.
+      const keyFile = join(realpathSync(dir), 'data', 'secret.key');
+      assert.ok(out.includes(`\n  Secret key: generated into ${keyFile} (back it up)\n`), out);
       const apiKey = /GATEHOUSE API KEY: (sk_[A-Za-z0-9]{43})/.exec(out)?.[1];
       const clientId = /Client ID: (client_[0-9A-Z]{26})/.exec(out)?.[1];
       assert.ok(apiKey && clientId, out);
@@ -84,6 +87,7 @@ describe('npm start on a fresh directory (embedded SQLite)', () => {
       await waitFor(() => second.output().includes('Gatehouse listening'), 'the second start');
       assert.ok(!second.output().includes('GATEHOUSE API KEY'), second.output());
       assert.ok(second.output().includes(`Client ID: ${clientId}`));
+      assert.ok(second.output().includes(`\n  Secret key: ${keyFile}\n`), second.output());
       assert.equal((await workos.organizations.getOrganization(org.id)).name, 'Persisted Inc');
       second.child.kill('SIGTERM');
       assert.equal(await second.exited, 0);
