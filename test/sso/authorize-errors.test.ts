@@ -694,10 +694,29 @@ describe('/sso/authorize errors', () => {
       }
     });
 
-    it('invalid_request: oversized state (4097 characters), which is still returned as sent', async () => {
-      const state = 's'.repeat(4097);
-      const res = await get(authorizeUrl(gh, base({ state })));
-      await expectRedirectError(gh, res, 'parameter_malformed', { redirectUri: CALLBACK, state });
+    it('invalid_request: oversized state (4097 characters), not sent back', async () => {
+      const res = await get(authorizeUrl(gh, base({ state: 's'.repeat(4097) })));
+      const url = await expectRedirectError(gh, res, 'parameter_malformed', { redirectUri: CALLBACK });
+      assert.equal(url.searchParams.has('state'), false);
+    });
+
+    it('reflection attack: a 12 000-character state is never echoed into the Location header', async () => {
+      // The app state is kept for error redirects only once its length is checked: otherwise anyone could make
+      // Gatehouse send kilobytes of their choosing back through a trusted redirect (and past header limits).
+      const state = 'A'.repeat(12_000);
+      for (const extra of [[], [['state', 'short']]] as Params[]) {
+        // Alone, and first of two states: the repeat is reported without either state.
+        const res = await get(authorizeUrl(gh, base({ state }, extra)));
+        assert.equal(res.status, 302);
+        const expected = extra.length === 0 ? catalog.parameter_malformed : catalog.parameter_repeated;
+        assert.equal(
+          res.headers.get('location'),
+          `${CALLBACK}?error=invalid_request&error_description=${encodeURIComponent(expected.description)}` +
+            `&iss=${encodeURIComponent(gh.url)}`,
+        );
+        assert.equal(res.headers.get('set-cookie'), null);
+        assert.ok(!(await res.text()).includes('AAAA'), 'nor in the body');
+      }
     });
 
     it('invalid_request: oversized login_hint (513 characters)', async () => {

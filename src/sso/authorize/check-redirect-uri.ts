@@ -1,5 +1,6 @@
 import { BrokerError } from '../../errors/broker-error.ts';
 import type { FlowDeps } from '../deps.ts';
+import { MAX_STATE_LENGTH } from './check-request.ts';
 import type { AuthorizeContext, VerifiedRedirectUri } from './context.ts';
 
 /**
@@ -20,8 +21,17 @@ export async function checkRedirectUri(ctx: AuthorizeContext, deps: FlowDeps): P
     });
   }
   ctx.redirectUri = { uri: candidate } as VerifiedRedirectUri;
-  // From here on errors go back to the app, and they carry its state exactly as sent.
-  ctx.appState = ctx.query.values.get('state')?.[0] ?? null;
+  // From here on errors go back to the app, and they carry its state exactly as sent: if it is within bounds.
+  ctx.appState = keptAppState(ctx.query.values.get('state')?.[0]);
+}
+
+/**
+ * The app's `state` as kept for the redirects back to it, checked BEFORE it is kept: an over-long state is
+ * not kept, so that no answer reflects it (checkRequest then rejects the request with `invalid_request`,
+ * without `state`). Otherwise anyone could have Gatehouse echo kilobytes of their choosing in a `Location`.
+ */
+function keptAppState(state: string | undefined): string | null {
+  return state === undefined || state.length > MAX_STATE_LENGTH ? null : state;
 }
 
 /**

@@ -5,8 +5,9 @@ import { type AuthorizeContext, param } from './context.ts';
 const REPEATABLE = new Set(['provider_scopes']);
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/;
 const QUERY_PARAM_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+/** The longest `state` accepted, and so the longest ever sent back to the app (see `keptAppState`). */
+export const MAX_STATE_LENGTH = 4096;
 const LIMITS = {
-  state: 4096,
   login_hint: 512,
   domain_hint: 253,
   provider_query_value: 1024,
@@ -45,7 +46,7 @@ export function checkRequest(ctx: AuthorizeContext): void {
   }
 
   const malformed = (parameter: string) => new BrokerError('parameter_malformed', { detail: { parameter } });
-  if ((ctx.appState?.length ?? 0) > LIMITS.state) throw malformed('state');
+  if ((param(ctx, 'state')?.length ?? 0) > MAX_STATE_LENGTH) throw malformed('state');
   const loginHint = param(ctx, 'login_hint');
   if (loginHint !== undefined && loginHint.length > LIMITS.login_hint) throw malformed('login_hint');
   const domainHint = param(ctx, 'domain_hint');
