@@ -1082,4 +1082,81 @@ describe('SAML connections: management API', { timeout: 120_000 }, () => {
       assert.equal((await fetch(draft.saml_options.sp_metadata_url)).status, 404);
     });
   });
+
+  // ---------- the set-up order of docs/saml.md and the README ----------
+
+  describe('draft first (docs/saml.md "Create a connection")', () => {
+    it('POST without saml_options gives the IT admin the SP URLs; PUT idp_metadata_url makes it usable for sign-in; activate is not needed', async () => {
+      const org = (await gh.api('POST', '/organizations', { name: 'Draft First Inc' })).body.id;
+      const callback = 'http://localhost:3000/draft-first/callback';
+      assert.equal((await gh.api('POST', '/redirect_uris', { uri: callback })).status, 201);
+      /** Where `/sso/authorize` for this connection sends the browser (the SDK builds the URL). */
+      const authorize = async (connection: string) => {
+        const url = gh.workos.sso.getAuthorizationUrl({
+          clientId: gh.clientId,
+          connection,
+          redirectUri: callback,
+          state: 'draft-first-state',
+        });
+        const res = await fetch(url, { redirect: 'manual' });
+        return { status: res.status, location: new URL(res.headers.get('location') ?? '') };
+      };
+
+      // 1. The draft: exactly the documented request, with nothing about the IdP.
+      const created = await gh.api('POST', '/connections', {
+        organization_id: org,
+        connection_type: 'OktaSAML',
+        name: 'Acme Okta',
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const draft = created.body;
+      assert.equal(draft.state, 'draft');
+      assert.equal(draft.status, 'unlinked');
+      const key = acsKey(draft.saml_options.acs_url);
+      assert.deepEqual(
+        draft.saml_options,
+        expectedOptions(key, { idp_entity_id: null, idp_sso_url: null, idp_certificate_fingerprints: [] }),
+      );
+
+      // 2. What the IT admin is given works already: the SP metadata names the ACS URL and the entity ID.
+      const md = await fetch(draft.saml_options.sp_metadata_url);
+      assert.equal(md.status, 200);
+      const xml = await md.text();
+      assert.ok(xml.includes(`entityID="${draft.saml_options.sp_entity_id}"`), xml);
+      assert.ok(xml.includes(`Location="${draft.saml_options.acs_url}"`), xml);
+      // A draft takes no sign-in yet.
+      const early = await authorize(draft.id);
+      assert.equal(early.status, 302);
+      assert.equal(`${early.location.origin}${early.location.pathname}`, callback);
+      assert.equal(early.location.searchParams.get('error'), 'connection_unlinked');
+      assert.equal(early.location.searchParams.get('state'), 'draft-first-state');
+
+      // 3. The IdP's metadata URL completes it: validating, linked, the SP URLs unchanged.
+      const done = await gh.api('PUT', `/connections/${draft.id}`, {
+        saml_options: { idp_metadata_url: `${base}/metadata` },
+      });
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      assert.equal(done.body.state, 'validating');
+      assert.equal(done.body.status, 'linked');
+      assert.equal(typeof done.body.saml_options.metadata_fetched_at, 'string');
+      assert.deepEqual(
+        done.body.saml_options,
+        expectedOptions(key, {
+          idp_metadata_url: `${base}/metadata`,
+          metadata_fetched_at: done.body.saml_options.metadata_fetched_at,
+        }),
+      );
+
+      // 4. Sign-in starts without an activate call: /sso/authorize hands over to the IdP.
+      const ready = await authorize(draft.id);
+      assert.equal(ready.status, 302);
+      assert.equal(`${ready.location.origin}${ready.location.pathname}`, idp.ssoUrl);
+      assert.ok(ready.location.searchParams.get('SAMLRequest'));
+
+      // activate on it changes nothing (it is for a deactivated connection).
+      const activated = await gh.api('POST', `/connections/${draft.id}/activate`);
+      assert.equal(activated.status, 200);
+      assert.deepEqual(activated.body, done.body);
+    });
+  });
 });
