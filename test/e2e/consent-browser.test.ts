@@ -5,26 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page, type Request } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import { chooseChromium, DEBIAN_CHROMIUM, findChromium, launchChromium } from '../helpers/chromium.ts';
 import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 
 /**
- * The sign-in consent screen in a real browser: Debian's headless Chromium drives the whole sign-in (the IdP's
- * login and consent forms, Gatehouse's consent screen, the redirect to a real app server) on loopback. Also takes
- * the screenshot in the README: `UPDATE_SCREENSHOTS=1` writes docs/images/consent-screen.png, otherwise a temp dir.
+ * The sign-in consent screen in a real browser: headless Chromium drives the whole sign-in (the IdP's login and
+ * consent forms, Gatehouse's consent screen, the redirect to a real app server) on loopback. The browser is
+ * Debian's /usr/bin/chromium when installed, else the one inside the @sparticuz/chromium dev dependency
+ * (test/helpers/chromium.ts; GATEHOUSE_TEST_CHROMIUM=bundled or a path forces one). Also takes the screenshot in
+ * the README: `UPDATE_SCREENSHOTS=1` writes docs/images/consent-screen.png, otherwise a temp dir.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Every navigation and wait is bounded by this. */
 const STEP_MS = 15_000;
 const SCREENSHOT = fileURLToPath(new URL('../../docs/images/consent-screen.png', import.meta.url));
@@ -48,22 +41,6 @@ async function startApp(): Promise<{ server: Server; callback: string }> {
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return { server, callback: `http://127.0.0.1:${port}/callback` };
-}
-
-/** Debian's Chromium; `launch` gives it a fresh temporary profile (user-data dir), removed on close. */
-async function launchChromium(): Promise<Browser> {
-  try {
-    return await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: 30_000,
-    });
-  } catch (err) {
-    throw new Error(
-      `Chromium could not start from ${CHROMIUM}. Install Debian's Chromium: apt-get install -y chromium\n${String(err)}`,
-    );
-  }
 }
 
 describe('the sign-in consent screen in headless Chromium', () => {
@@ -242,5 +219,50 @@ describe('the sign-in consent screen in headless Chromium', () => {
       clientId: gh.clientId,
     });
     assert.equal(profile.email, 'grace@acme.com');
+  });
+});
+
+describe('the browser the tests find (test/helpers/chromium.ts)', () => {
+  it("a fresh machine without Debian's Chromium gets the bundled one, never a cancelled suite", () => {
+    assert.deepEqual(chooseChromium({}, false), { source: 'bundled' });
+    assert.deepEqual(chooseChromium({}, true), { source: 'debian', path: DEBIAN_CHROMIUM });
+    assert.deepEqual(chooseChromium({ GATEHOUSE_TEST_CHROMIUM: 'bundled' }, true), { source: 'bundled' });
+    assert.deepEqual(chooseChromium({ GATEHOUSE_TEST_CHROMIUM: '/opt/chrome/chrome' }, false), {
+      source: 'path',
+      path: '/opt/chrome/chrome',
+    });
+  });
+
+  it('a GATEHOUSE_TEST_CHROMIUM that is neither "bundled" nor an absolute path stops with a message naming it', () => {
+    assert.throws(() => chooseChromium({ GATEHOUSE_TEST_CHROMIUM: 'chromium' }, true), {
+      message:
+        'GATEHOUSE_TEST_CHROMIUM must be "bundled" or an absolute path to a Chromium binary, not "chromium"',
+    });
+  });
+
+  it('the bundled Chromium (the fallback) starts with the same flags and renders a page, with no download', {
+    skip: process.platform === 'linux' && process.arch === 'x64' ? false : 'the bundled binary is linux-x64',
+  }, async () => {
+    const { source, path } = await findChromium({ GATEHOUSE_TEST_CHROMIUM: 'bundled' });
+    assert.equal(source, 'bundled');
+    assert.ok(path.includes('/node_modules/.cache/gatehouse-chromium/'), path);
+    const browser = await launchChromium({ GATEHOUSE_TEST_CHROMIUM: 'bundled' });
+    try {
+      assert.match(browser.version(), /^\d+\.\d+\.\d+\.\d+$/);
+      const page = await browser.newPage();
+      // Nothing may leave the machine: any request the page makes is refused and recorded.
+      const requested: string[] = [];
+      await page.route('**', (route) => {
+        requested.push(route.request().url());
+        return route.abort('blockedbyclient');
+      });
+      await page.setContent('<!doctype html><title>t</title><main><h1>Confirm it is you</h1></main>');
+      await page.getByRole('heading', { name: 'Confirm it is you' }).waitFor({ timeout: STEP_MS });
+      const png = await page.screenshot({ timeout: STEP_MS });
+      assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+      assert.deepEqual(requested, []);
+    } finally {
+      await browser.close();
+    }
   });
 });
