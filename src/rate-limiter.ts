@@ -3,7 +3,8 @@ import type { Store } from './storage/store.ts';
 
 /**
  * The rate limits (`GATEHOUSE_RATE_LIMIT_*`), counted in the store so that every node of a deployment shares
- * them: `/sso/authorize` per client IP and per connection, `/sso/token` per client, the management API per key.
+ * them: `/sso/authorize` and the callback URLs per client IP and per connection, `/sso/token` per client and (its
+ * failures) per client IP, the management API per key.
  * Fixed windows (WorkOS states its limits as N requests per 60 seconds). When the store cannot count (the
  * database is down), requests go through and the failure is logged: a limiter must not turn an outage of its
  * counters into an outage of sign-in.

@@ -34,7 +34,10 @@ export interface Config {
 export interface RateLimits {
   authorizeConnection: RateLimitSpec | null;
   authorizeIp: RateLimitSpec | null;
+  callbackConnection: RateLimitSpec | null;
+  callbackIp: RateLimitSpec | null;
   tokenClient: RateLimitSpec | null;
+  tokenIp: RateLimitSpec | null;
   apiKey: RateLimitSpec | null;
 }
 
@@ -94,7 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: read(env, 'GATEHOUSE_SECRET_KEY') ?? null,
     allowPrivateUrls: read(env, 'GATEHOUSE_ALLOW_PRIVATE_URLS') ?? false,
     upstreamTimeoutMs: read(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS') ?? 10_000,
-    samlMaxBytes: read(env, 'GATEHOUSE_SAML_MAX_BYTES') ?? 1024 * 1024,
+    samlMaxBytes: read(env, 'GATEHOUSE_SAML_MAX_BYTES') ?? 512 * 1024,
     samlMetadataRefreshMinutes: read(env, 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES') ?? 360,
     sessionLogRetentionDays: read(env, 'GATEHOUSE_SESSION_LOG_RETENTION_DAYS') ?? 90,
     rateLimits: rateLimitsFrom(env),
@@ -110,10 +113,16 @@ function rateLimitsFrom(env: NodeJS.ProcessEnv): RateLimits {
   const limits: RateLimits = {
     authorizeConnection: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION'), PER_MINUTE(1000)),
     authorizeIp: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP'), PER_MINUTE(6000)),
+    callbackConnection: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_CALLBACK_CONNECTION'), PER_MINUTE(1000)),
+    callbackIp: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_CALLBACK_IP'), PER_MINUTE(6000)),
     tokenClient: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT'), PER_MINUTE(6000)),
+    tokenIp: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_TOKEN_IP'), PER_MINUTE(6000)),
     apiKey: orDefault(read(env, 'GATEHOUSE_RATE_LIMIT_API_KEY'), PER_MINUTE(6000)),
   };
-  return enabled ? limits : { authorizeConnection: null, authorizeIp: null, tokenClient: null, apiKey: null };
+  if (enabled) return limits;
+  const off = { ...limits };
+  for (const name of Object.keys(off) as (keyof RateLimits)[]) off[name] = null;
+  return off;
 }
 
 /** `undefined` (unset) takes the default; `null` (`off`) stays off. */

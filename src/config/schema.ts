@@ -239,9 +239,9 @@ export const variables = {
   },
   GATEHOUSE_SAML_MAX_BYTES: {
     name: 'GATEHOUSE_SAML_MAX_BYTES',
-    defaultDoc: '`1048576` (1 MiB)',
+    defaultDoc: '`524288` (512 KiB)',
     description:
-      'Largest SAML response accepted at an ACS (the whole form post). Larger posts get HTTP 413 before any parsing.',
+      'Largest SAML response accepted at an ACS (the whole form post). Larger posts get HTTP 413 before any parsing. A response carrying 2 000 group names in Okta\'s format (a namespace declaration on every value) is ~510 KiB; 150 groups (where Entra ID stops listing them) ~45 KiB.',
     parse: integer(10_000, 50 * 1024 * 1024),
   },
   GATEHOUSE_SAML_METADATA_REFRESH_MINUTES: {
@@ -286,11 +286,32 @@ export const variables = {
       "`/sso/authorize` requests per client IP address (IPv6: per /64, the block one host or site is given). Over it: `error=temporarily_unavailable` to the app once its redirect URI is verified, an HTTP 429 page before. Behind a load balancer, set `GATEHOUSE_TRUST_PROXY` so that the address is the browser's, not the balancer's.",
     parse: rateLimit,
   },
+  GATEHOUSE_RATE_LIMIT_CALLBACK_CONNECTION: {
+    name: 'GATEHOUSE_RATE_LIMIT_CALLBACK_CONNECTION',
+    defaultDoc: "`1000/60s` (authorize's)",
+    description:
+      'Requests per connection at its callback URLs (the SAML ACS `POST /sso/saml/acs/:key`, `GET /sso/oidc/callback/:key`, `GET /sso/oauth/callback/:key`), counted once the address is within its limit, and only when the key names a connection (made-up keys create no counter). Over it: an HTTP 429 page with `Retry-After`, before the request body is read.',
+    parse: rateLimit,
+  },
+  GATEHOUSE_RATE_LIMIT_CALLBACK_IP: {
+    name: 'GATEHOUSE_RATE_LIMIT_CALLBACK_IP',
+    defaultDoc: '`6000/60s` (WorkOS)',
+    description:
+      'Requests per client IP address (IPv6: per /64) at the callback URLs (the SAML ACS and the OIDC and OAuth callbacks), valid or not, counted before anything else: over it, an HTTP 429 page with `Retry-After`, before the request body is read or parsed.',
+    parse: rateLimit,
+  },
   GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT: {
     name: 'GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT',
     defaultDoc: '`6000/60s`',
     description:
-      '`POST /sso/token` requests per client ID. Over it: HTTP 429 with `Retry-After` (the SDK waits and retries).',
+      '`POST /sso/token` requests per client ID, counted only once the caller is authenticated (its API key checked) or, for a public client (PKCE, no secret), once its code is found: a caller without the key or a code cannot use it up. Over it: HTTP 429 with `Retry-After` (the SDK waits and retries).',
+    parse: rateLimit,
+  },
+  GATEHOUSE_RATE_LIMIT_TOKEN_IP: {
+    name: 'GATEHOUSE_RATE_LIMIT_TOKEN_IP',
+    defaultDoc: '`6000/60s` (WorkOS)',
+    description:
+      '`POST /sso/token` requests that fail before they count for the client (a wrong or missing API key, an unknown client ID or code, a malformed request), per client IP address (IPv6: per /64). Over it, such a request gets HTTP 429 `rate_limit_exceeded` with `Retry-After` instead of its error; an authenticated request from the same address still goes through.',
     parse: rateLimit,
   },
   GATEHOUSE_RATE_LIMIT_API_KEY: {
@@ -304,7 +325,7 @@ export const variables = {
     name: 'GATEHOUSE_TRUST_PROXY',
     defaultDoc: '`off`',
     description:
-      'Whether the client address comes from `X-Forwarded-For`: `off` (the TCP peer), `on` (trust every hop: only when every request comes through your proxies), a number of proxy hops, or comma-separated proxy IPs/CIDRs. Used by the per-IP rate limit and the logs.',
+      'Whether the client address comes from `X-Forwarded-For`: `off` (the TCP peer), `on` (trust every hop: only when every request comes through your proxies), a number of proxy hops, or comma-separated proxy IPs/CIDRs. Used by the per-IP rate limits and the logs.',
     parse: trustProxy,
   },
   GATEHOUSE_LOG_LEVEL: {

@@ -1,8 +1,9 @@
-import { BrokerError } from '../errors/broker-error.ts';
+import { BrokerError, isBrokerError } from '../errors/broker-error.ts';
 import { pkceS256, randomToken, safeEqual, sha256 } from '../lib/tokens.ts';
 import type { FlowDeps } from './deps.ts';
 import { openOAuthTokens, type WorkosOAuthTokens } from './oauth-tokens.ts';
 import { presentProfile, type WorkosProfile } from './profile.ts';
+import { clientIpKey } from './rate-limits.ts';
 import { updateSessionSafely } from './session-log.ts';
 
 /**
@@ -27,6 +28,8 @@ export interface TokenInput {
   authorization: string | undefined;
   idempotencyKey: string | undefined;
   requestId: string;
+  /** The client's IP address (per GATEHOUSE_TRUST_PROXY), for the per-IP limit on failed requests. */
+  clientIp: string;
 }
 
 export interface TokenResponse {
@@ -43,8 +46,46 @@ interface Log {
   error(obj: Record<string, unknown>, msg: string): void;
 }
 
+/**
+ * The rate limits: the per-client limit counts a request only once the caller has shown it may use the client:
+ * its API key checked, or (a public client) a well-formed request whose code exists. The client ID is public, so
+ * counting earlier would let anyone use up the limit and lock the app out of every code exchange. A request that
+ * fails before that point counts against its IP address instead, and over that limit its answer is HTTP 429 in
+ * place of its error; a later authenticated request from the same address is not held back by it.
+ */
 export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log): Promise<TokenResponse> {
+  const counted = { client: false };
+  try {
+    return await exchange(input, deps, log, counted);
+  } catch (err) {
+    if (counted.client || !isBrokerError(err) || !deps.limiter.enabled('tokenIp')) throw err;
+    const verdict = await deps.limiter.hit({ tokenIp: clientIpKey(input.clientIp) }, log);
+    if (!verdict.limited) throw err;
+    throw new BrokerError('token_rate_limited', {
+      detail: { limit: 'tokenIp', ip: input.clientIp, failure: err.code },
+      retryAfterSeconds: verdict.retryAfterSeconds,
+    });
+  }
+}
+
+async function exchange(
+  input: TokenInput,
+  deps: FlowDeps,
+  log: Log,
+  counted: { client: boolean },
+): Promise<TokenResponse> {
   const { store } = deps;
+  /** The per-client limit, once the caller is authenticated or its code is found. */
+  const countClient = async (clientId: string) => {
+    counted.client = true;
+    const verdict = await deps.limiter.hit({ tokenClient: clientId }, log);
+    if (verdict.limited) {
+      throw new BrokerError('token_rate_limited', {
+        detail: { limit: 'tokenClient', client_id: clientId },
+        retryAfterSeconds: verdict.retryAfterSeconds,
+      });
+    }
+  };
   const params = input.params;
   if (!params) throw new BrokerError('token_body_invalid');
   for (const [name, values] of params) {
@@ -60,13 +101,6 @@ export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log):
     throw new BrokerError('grant_type_unsupported', { detail: { grantType } });
   if (!safeEqual(clientId, deps.clientId))
     throw new BrokerError('client_invalid', { detail: { reason: 'unknown client_id' } });
-  const verdict = await deps.limiter.hit({ tokenClient: clientId }, log);
-  if (verdict.limited) {
-    throw new BrokerError('token_rate_limited', {
-      detail: { client_id: clientId },
-      retryAfterSeconds: verdict.retryAfterSeconds,
-    });
-  }
 
   // Client authentication: the API key as client_secret and/or Bearer (the SDK sends both); none for public clients.
   const secret = get('client_secret');
@@ -79,6 +113,7 @@ export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log):
     const key = await store.findActiveApiKey(sha256((secret ?? bearer) as string));
     if (!key) throw new BrokerError('client_invalid', { detail: { reason: 'unknown or revoked API key' } });
     confidential = true;
+    await countClient(clientId);
   }
   if (!code) throw new BrokerError('token_parameter_missing');
 
@@ -89,6 +124,7 @@ export async function exchangeCode(input: TokenInput, deps: FlowDeps, log: Log):
       detail: { reason: record ? 'issued to another client' : 'unknown code' },
     });
   }
+  if (!confidential) await countClient(clientId);
   const redirectUri = get('redirect_uri');
   if (redirectUri !== undefined && redirectUri !== record.redirectUri) {
     throw new BrokerError('token_redirect_uri_mismatch', {

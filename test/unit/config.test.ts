@@ -100,21 +100,30 @@ describe('rate limit and proxy variables', () => {
     assert.deepEqual(defaults.rateLimits, {
       authorizeConnection: { limit: 1000, windowMs: 60_000 },
       authorizeIp: { limit: 6000, windowMs: 60_000 },
+      callbackConnection: { limit: 1000, windowMs: 60_000 },
+      callbackIp: { limit: 6000, windowMs: 60_000 },
       tokenClient: { limit: 6000, windowMs: 60_000 },
+      tokenIp: { limit: 6000, windowMs: 60_000 },
       apiKey: { limit: 6000, windowMs: 60_000 },
     });
     assert.equal(defaults.trustProxy, false);
     const c = loadConfig({
       GATEHOUSE_RATE_LIMIT_AUTHORIZE_CONNECTION: '50/1m',
       GATEHOUSE_RATE_LIMIT_AUTHORIZE_IP: 'off',
+      GATEHOUSE_RATE_LIMIT_CALLBACK_CONNECTION: '20/1m',
+      GATEHOUSE_RATE_LIMIT_CALLBACK_IP: '30/10s',
       GATEHOUSE_RATE_LIMIT_TOKEN_CLIENT: '10/30s',
+      GATEHOUSE_RATE_LIMIT_TOKEN_IP: 'off',
       GATEHOUSE_RATE_LIMIT_API_KEY: '100000/1h',
       GATEHOUSE_TRUST_PROXY: '10.0.0.0/8, 192.0.2.10',
     });
     assert.deepEqual(c.rateLimits, {
       authorizeConnection: { limit: 50, windowMs: 60_000 },
       authorizeIp: null,
+      callbackConnection: { limit: 20, windowMs: 60_000 },
+      callbackIp: { limit: 30, windowMs: 10_000 },
       tokenClient: { limit: 10, windowMs: 30_000 },
+      tokenIp: null,
       apiKey: { limit: 100_000, windowMs: 3_600_000 },
     });
     assert.deepEqual(c.trustProxy, ['10.0.0.0/8', '192.0.2.10']);
@@ -123,7 +132,10 @@ describe('rate limit and proxy variables', () => {
     assert.deepEqual(loadConfig({ GATEHOUSE_RATE_LIMITS: 'off' }).rateLimits, {
       authorizeConnection: null,
       authorizeIp: null,
+      callbackConnection: null,
+      callbackIp: null,
       tokenClient: null,
+      tokenIp: null,
       apiKey: null,
     });
   });

@@ -8,6 +8,7 @@ import { callbackUrl } from '../../sso/connections.ts';
 import { decideConsent } from '../../sso/consent.ts';
 import type { FlowDeps } from '../../sso/deps.ts';
 import type { FlowOutcome } from '../../sso/outcome.ts';
+import { limitCallback } from '../../sso/rate-limits.ts';
 import { exchangeCode, profileForToken } from '../../sso/token.ts';
 import { bindingCookieHeaders, readBindingCookie } from '../cookies.ts';
 import {
@@ -97,6 +98,20 @@ export function ssoRoutes(
   options: { secureCookies: boolean; samlMaxBytes: number },
 ): void {
   const { secureCookies } = options;
+
+  // The callback URLs' rate limits, counted when the request arrives: before its body is read or parsed (the ACS
+  // takes up to GATEHOUSE_SAML_MAX_BYTES) and before any SAML or OIDC work. Over a limit: the 429 page.
+  const limitCallbacks = async (
+    request: FastifyRequest<{ Params: { key: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const limited = await limitCallback(
+      { clientIp: request.ip, externalKey: request.params.key, requestId: request.id },
+      deps,
+      request.log,
+    );
+    if (limited) return writeOutcome(reply, limited, secureCookies);
+  };
   app.get('/sso/authorize', { config: { family: 'browser' } }, async (request, reply) => {
     const outcome = await authorize(
       {
@@ -114,30 +129,34 @@ export function ssoRoutes(
   // The OIDC callback (the `redirect_uri` registered at the customer's IdP) and the OAuth provider callback (the
   // one registered with Google, Microsoft or GitHub): both GET with `code` and `state`, or `error`.
   for (const path of ['/sso/oidc/callback/:key', '/sso/oauth/callback/:key']) {
-    app.get<{ Params: { key: string } }>(path, { config: { family: 'browser' } }, async (request, reply) => {
-      const query = parseQuery(rawQuery(request));
-      const outcome = await callback(
-        {
-          externalKey: request.params.key,
-          url: new URL(request.url, deps.publicUrl),
-          form: {},
-          stateValues: query.values.get('state') ?? [],
-          bindingCookie: readBindingCookie(request.headers.cookie),
-          requestId: request.id,
-          method: 'GET',
-        },
-        deps,
-        request.log,
-      );
-      return writeOutcome(reply, outcome, secureCookies);
-    });
+    app.get<{ Params: { key: string } }>(
+      path,
+      { config: { family: 'browser' }, onRequest: limitCallbacks },
+      async (request, reply) => {
+        const query = parseQuery(rawQuery(request));
+        const outcome = await callback(
+          {
+            externalKey: request.params.key,
+            url: new URL(request.url, deps.publicUrl),
+            form: {},
+            stateValues: query.values.get('state') ?? [],
+            bindingCookie: readBindingCookie(request.headers.cookie),
+            requestId: request.id,
+            method: 'GET',
+          },
+          deps,
+          request.log,
+        );
+        return writeOutcome(reply, outcome, secureCookies);
+      },
+    );
   }
 
-  // The SAML Assertion Consumer Service (HTTP-POST binding): `saml_options.acs_url`. The body limit applies
-  // before any parsing; a larger post gets 413.
+  // The SAML Assertion Consumer Service (HTTP-POST binding): `saml_options.acs_url`. The rate limits come first,
+  // then the body limit, before any parsing: a larger post gets 413.
   app.post<{ Params: { key: string }; Body: FormBody }>(
     '/sso/saml/acs/:key',
-    { config: { family: 'browser' }, bodyLimit: options.samlMaxBytes },
+    { config: { family: 'browser' }, bodyLimit: options.samlMaxBytes, onRequest: limitCallbacks },
     async (request, reply) => {
       const form = isFormBody(request.body) ? request.body : null;
       const fields: Record<string, string> = {};
@@ -199,6 +218,7 @@ export function ssoRoutes(
         authorization: request.headers.authorization,
         idempotencyKey: Array.isArray(key) ? key[0] : key,
         requestId: request.id,
+        clientIp: request.ip,
       },
       deps,
       request.log,

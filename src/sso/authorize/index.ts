@@ -5,6 +5,7 @@ import { newId } from '../../lib/ids.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { FlowOutcome } from '../outcome.ts';
+import { rateLimitedPage } from '../rate-limits.ts';
 import { failurePatch, failureStage } from '../session-log.ts';
 import { checkClient } from './check-client.ts';
 import { checkRedirectUri } from './check-redirect-uri.ts';
@@ -129,14 +130,7 @@ export function renderAuthorizeError(
   if (!verified) {
     if (ctx.ipLimitedFor !== undefined) {
       // Over the per-IP limit and no verified redirect URI: whatever else is wrong, the answer is to wait.
-      return {
-        kind: 'page',
-        status: 429,
-        code: 'authorize_rate_limited_page',
-        message: catalog.authorize_rate_limited_page.description,
-        requestId: ctx.requestId,
-        retryAfterSeconds: ctx.ipLimitedFor,
-      };
+      return rateLimitedPage(ctx.requestId, ctx.ipLimitedFor);
     }
     if (known?.entry.transport === 'page') {
       return {
