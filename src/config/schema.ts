@@ -241,7 +241,7 @@ export const variables = {
     name: 'GATEHOUSE_SAML_MAX_BYTES',
     defaultDoc: '`524288` (512 KiB)',
     description:
-      'Largest SAML response accepted at an ACS (the whole form post). Larger posts get HTTP 413 before any parsing. A response carrying 2 000 group names in Okta\'s format (a namespace declaration on every value) is ~510 KiB; 150 groups (where Entra ID stops listing them) ~45 KiB.',
+      "Largest SAML response accepted at an ACS (the whole form post). Larger posts get HTTP 413 before any parsing. A response carrying 2 000 group names in Okta's format (a namespace declaration on every value) is ~510 KiB; 150 groups (where Entra ID stops listing them) ~45 KiB.",
     parse: integer(10_000, 50 * 1024 * 1024),
   },
   GATEHOUSE_SAML_METADATA_REFRESH_MINUTES: {
