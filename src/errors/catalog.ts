@@ -182,6 +182,11 @@ export const catalog = {
     'invalid_request',
     'This SAML response cannot be used here: it does not belong to a sign-in started in this browser. Return to the application and sign in again.',
   ),
+  saml_unsolicited_unverified: page(
+    400,
+    'invalid_request',
+    'This sign-in response could not be verified, so it was not used. Start the sign-in from the application; if this keeps happening, ask your IT admin to check the connection.',
+  ),
   default_redirect_uri_missing: page(
     400,
     'invalid_request',

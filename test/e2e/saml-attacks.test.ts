@@ -487,7 +487,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
           root.setAttribute('ID', '_evil_response');
           setNameId(child(root, 'Assertion'), FORGED);
         },
-        "Invalid signature: Referenced node does not refer to it's parent element",
+        'Invalid signature: the Reference does not point at the Response that holds the Signature',
       );
     });
 
@@ -503,7 +503,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
           root.setAttribute('ID', '_evil_response');
           setNameId(child(root, 'Assertion'), FORGED);
         },
-        "Invalid signature: Referenced node does not refer to it's parent element",
+        'Invalid signature: the Reference does not point at the Response that holds the Signature',
       );
     });
 
@@ -529,7 +529,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
           doc.documentElement?.replaceChild(evil, original);
           evil.appendChild(original);
         },
-        'Invalid signature',
+        'Invalid signature: multiple assertions',
       );
     });
 
@@ -564,7 +564,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
             doc.documentElement?.replaceChild(evil, original);
             sig.appendChild(original);
           },
-          "Invalid signature: Referenced node does not refer to it's parent element",
+          'Invalid signature: multiple assertions',
         );
       },
     );
@@ -583,7 +583,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
             root.replaceChild(forged(original, '_evil'), original);
             extensions.appendChild(original);
           },
-          'Invalid signature',
+          'Invalid signature: multiple assertions',
         );
       },
     );
@@ -603,7 +603,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
             doc.documentElement?.replaceChild(evil, original);
             object.appendChild(original);
           },
-          "Invalid signature: Referenced node does not refer to it's parent element",
+          'Invalid signature: multiple assertions',
         );
       },
     );
@@ -639,7 +639,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
             root.replaceChild(evil, original);
             extensions.appendChild(original);
           },
-          'Invalid signature: ID cannot refer to more than one element',
+          'Invalid signature: multiple assertions',
         );
       },
     );
@@ -659,7 +659,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
             child(root, 'Signature').appendChild(object);
             setNameId(child(root, 'Assertion'), FORGED);
           },
-          'Invalid signature: ID cannot refer to more than one element',
+          'Invalid signature: the ID of the Response is carried by more than one element',
         );
       },
     );
@@ -677,7 +677,7 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
             "./*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']",
           ).appendChild(original);
         },
-        'Invalid signature',
+        'Invalid signature: multiple assertions',
       );
     });
   });
@@ -747,7 +747,11 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       assert.deepEqual(signedParts(response), { response: false, assertion: false });
       const res = await noProfile(() => post(login, response));
       await assertRejected(res, 'saml_signature_invalid', 'unsigned-response');
-      await assertFailedSession(res, 'saml_signature_invalid', signatureDetail('Invalid signature', []));
+      await assertFailedSession(
+        res,
+        'saml_signature_invalid',
+        signatureDetail('Invalid signature: not signed', []),
+      );
     });
 
     attack(
@@ -758,7 +762,11 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
         assert.deepEqual(signedParts(response), { response: false, assertion: false });
         const res = await noProfile(() => post(login, response));
         await assertRejected(res, 'saml_signature_invalid', 'unsigned-assertion');
-        await assertFailedSession(res, 'saml_signature_invalid', signatureDetail('Invalid signature', []));
+        await assertFailedSession(
+          res,
+          'saml_signature_invalid',
+          signatureDetail('Invalid signature: not signed', []),
+        );
       },
     );
 
@@ -767,7 +775,11 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       const response = edit(await idpResponse(login, { signed: 'both' }), (doc) => stripSignatures(doc));
       const res = await noProfile(() => post(login, response));
       await assertRejected(res, 'saml_signature_invalid', 'unsigned-both');
-      await assertFailedSession(res, 'saml_signature_invalid', signatureDetail('Invalid signature', []));
+      await assertFailedSession(
+        res,
+        'saml_signature_invalid',
+        signatureDetail('Invalid signature: not signed', []),
+      );
     });
 
     attack(
@@ -806,7 +818,10 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       await assertFailedSession(
         res,
         'saml_signature_invalid',
-        signatureDetail('Invalid signature', [fingerprint(rogue.keys.certificate)]),
+        signatureDetail(
+          'Invalid signature: the signature value does not verify with any trusted certificate',
+          [fingerprint(rogue.keys.certificate)],
+        ),
       );
     },
   );
@@ -823,7 +838,14 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
     assert.ok(serialize(decode(response)).includes(HMAC_SHA1));
     const res = await noProfile(() => post(login, response));
     await assertRejected(res, 'saml_signature_invalid', 'hmac');
-    await assertFailedSession(res, 'saml_signature_invalid', signatureDetail('Invalid signature', []));
+    await assertFailedSession(
+      res,
+      'saml_signature_invalid',
+      signatureDetail(
+        'Invalid signature: unsupported SignatureMethod http://www.w3.org/2000/09/xmldsig#hmac-sha1',
+        [],
+      ),
+    );
   });
 
   // ---------- addressed elsewhere (each re-signed, so only that field differs) ----------
@@ -1372,37 +1394,17 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       },
     );
 
-    attack('elements nested 100 000 deep: saml_malformed before parsing', async () => {
+    attack('elements nested 20 000 deep: saml_malformed before parsing', async () => {
       const login = await signIn(acme, 'deep');
-      const xml = `<samlp:Response xmlns:samlp="${SAMLP_NS}">${'<a>'.repeat(100_000)}${'</a>'.repeat(100_000)}</samlp:Response>`;
+      const xml = `<samlp:Response xmlns:samlp="${SAMLP_NS}">${'<a>'.repeat(20_000)}${'</a>'.repeat(20_000)}</samlp:Response>`;
       const res = await noProfile(() => post(login, Buffer.from(xml).toString('base64')));
       await assertRejected(res, 'saml_malformed', 'deep');
       await assertFailedSession(res, 'saml_malformed', {
         stage: 'saml_validation',
-        reason: 'XML nested deeper than 256 elements',
+        reason: 'XML nested deeper than 64 elements',
       });
     });
-
-    attack(
-      'algorithmic complexity: a ~900 KB unsigned response of 6 000 attributes posted unsolicited is refused in linear time',
-      async () => {
-        // The document-wide XPath searches (`//…`) of the checks took 15 s of CPU on this input (node sets sorted
-        // into document order); linear walks take a fraction of a second. The bound leaves a wide margin.
-        const attribute =
-          '<saml:Attribute Name="group"><saml:AttributeValue>engineering-team-with-a-long-name</saml:AttributeValue></saml:Attribute>';
-        const xml = `<samlp:Response xmlns:samlp="${SAMLP_NS}" xmlns:saml="${SAML_NS}" ID="_flood" Version="2.0"><saml:Issuer>${idp.entityId}</saml:Issuer><saml:Assertion ID="_a"><saml:AttributeStatement>${attribute.repeat(6_000)}</saml:AttributeStatement></saml:Assertion></samlp:Response>`;
-        const encoded = Buffer.from(xml).toString('base64');
-        assert.ok(encoded.length > 900_000 && encoded.length < 1_000_000, String(encoded.length));
-        const started = performance.now();
-        const res = await noProfile(() =>
-          new TestBrowser().request(acme.acsUrl, { form: { SAMLResponse: encoded } }),
-        );
-        const ms = performance.now() - started;
-        assert.equal(res.status, 303);
-        assert.ok(new URL(res.headers.get('location') ?? '').searchParams.get('error'));
-        assert.ok(ms < 5_000, `took ${ms.toFixed(0)} ms`);
-      },
-    );
+    // Hostile shapes and their CPU cost before the signature is checked: saml-hostile-shapes.test.ts.
   });
 
   /** The forged identity never reached a profile, over the whole suite. */

@@ -1103,10 +1103,39 @@ describe('SAML sign-in through the official WorkOS SDK', { timeout: 300_000 }, (
           status: c.top,
           sub_status: c.second,
           status_message: message,
+          signed: true,
         });
         assert.equal(session.profile_id, null);
       });
     }
+
+    it('an unsigned failure status on a sign-in this browser started: the error reaches the app, logged as unsigned and capped', {
+      timeout: STEP_MS,
+    }, async () => {
+      // Many IdPs do not sign error responses. Bound to this browser's RelayState and cookie, such a status can
+      // only end this sign-in with an error; the session log marks it unsigned and keeps at most 512 characters.
+      const browser = new TestBrowser();
+      const { request, relayState } = await toIdp(browser, acme, 'status-unsigned');
+      const message = `Access denied. ${'x'.repeat(2_000)}`;
+      const signed = await samlResponseWith(acme, request, {
+        ...ADA,
+        status: { top: 'Responder', second: 'RequestDenied', message },
+      });
+      const xml = Buffer.from(signed, 'base64')
+        .toString('utf8')
+        .replace(/<ds:Signature[\s\S]*<\/ds:Signature>/, '');
+      assert.ok(!xml.includes('Signature'));
+      const acs = await postToAcs(browser, acme, Buffer.from(xml).toString('base64'), relayState);
+      assertAppError(acs, 'upstream_policy_denied', 'status-unsigned');
+      const session = await sessionOf(acs);
+      assert.equal(session.reason, 'upstream_policy_denied');
+      assert.deepEqual(session.upstream_error, {
+        status: 'Responder',
+        sub_status: 'RequestDenied',
+        status_message: message.slice(0, 512),
+        signed: false,
+      });
+    });
   });
 
   // ---------- IdP metadata ----------

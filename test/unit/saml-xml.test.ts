@@ -3,9 +3,12 @@ import { describe, it } from 'node:test';
 import {
   childrenNamed,
   descendantsNamed,
+  MAX_XML_ATTRIBUTES,
   MAX_XML_DEPTH,
+  MAX_XML_ELEMENTS,
   nestingDepth,
   parseXml,
+  scanXml,
   XmlRejected,
 } from '../../src/connectors/saml/xml.ts';
 
@@ -20,7 +23,8 @@ describe('nestingDepth: the pre-parse scan of how deep elements nest', () => {
   });
 
   it('a real SAML-shaped document is far below the limit; one nested past it is refused before parsing', () => {
-    assert.ok(MAX_XML_DEPTH >= 100);
+    // SAML responses and metadata nest ~12 deep.
+    assert.ok(MAX_XML_DEPTH >= 32);
     const deep = `<r>${'<a>'.repeat(MAX_XML_DEPTH)}${'</a>'.repeat(MAX_XML_DEPTH)}</r>`;
     assert.throws(
       () => parseXml(deep),
@@ -28,6 +32,30 @@ describe('nestingDepth: the pre-parse scan of how deep elements nest', () => {
     );
     const ok = `<r>${'<a>'.repeat(MAX_XML_DEPTH - 1)}${'</a>'.repeat(MAX_XML_DEPTH - 1)}</r>`;
     assert.equal(parseXml(ok).documentElement?.localName, 'r');
+  });
+});
+
+describe('scanXml: elements and attributes counted before parsing', () => {
+  it('counts every element (self-closing too) and the most attributes on one, namespace declarations included', () => {
+    assert.deepEqual(scanXml('<a xmlns:p="u" b="1"><p:c d="x=y"/><!-- <e f="1" g="2" h="3"/> --><e/></a>'), {
+      depth: 1,
+      elements: 3,
+      attributes: 2,
+    });
+  });
+
+  it('refuses more elements, or more attributes on one element, than the caps, before parsing', () => {
+    assert.throws(
+      () => parseXml(`<r>${'<a/>'.repeat(MAX_XML_ELEMENTS)}</r>`),
+      (err: unknown) => err instanceof XmlRejected && /more than 10000 elements/.test(String(err)),
+    );
+    assert.equal(parseXml(`<r>${'<a/>'.repeat(MAX_XML_ELEMENTS - 1)}</r>`).documentElement?.localName, 'r');
+    const attributes = (n: number) => Array.from({ length: n }, (_, i) => `a${i}="1"`).join(' ');
+    assert.throws(
+      () => parseXml(`<r ${attributes(MAX_XML_ATTRIBUTES + 1)}/>`),
+      (err: unknown) => err instanceof XmlRejected && /attributes on one element/.test(String(err)),
+    );
+    assert.equal(parseXml(`<r ${attributes(MAX_XML_ATTRIBUTES)}/>`).documentElement?.localName, 'r');
   });
 });
 

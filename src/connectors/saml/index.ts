@@ -5,9 +5,10 @@ import {
   SamlStatusError,
   ValidateInResponseTo,
 } from '@node-saml/node-saml';
+import { type Document, XMLSerializer, type Element as XmlElement } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
 import xpath from 'xpath';
-import { BrokerError } from '../../errors/broker-error.ts';
+import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
 import type { ErrorCode } from '../../errors/catalog.ts';
 import type {
   CallbackRequest,
@@ -29,6 +30,7 @@ import {
   spUrls,
 } from './config.ts';
 import { parseCertificate } from './keys.ts';
+import { idCounts, trustedKeys, verifyEnvelopedSignature } from './signature.ts';
 import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts';
 
 /**
@@ -36,21 +38,36 @@ import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts
  *
  * SP-initiated: an AuthnRequest by HTTP-Redirect (or HTTP-POST when the IdP only offers that), signed when the
  * connection says so, with our state as RelayState. At the ACS (HTTP-POST), in order:
- * 1. no DTD, and no SHA-1 in signatures unless `allow_sha1` (the RSA-OAEP key transport of an EncryptedKey,
- *    which commonly uses SHA-1, is not a signature and is not affected);
- * 2. the IdP's Status: a failure status is mapped to its code (error-taxonomy §5.5) without further checks;
- * 3. node-saml: the signature of the Response or of the Assertion by one of the connection's certificates
- *    (xml-crypto, checked against wrapping), exactly one assertion, decryption, Audience, NotBefore /
+ * 1. no DTD, within the shape caps of `parseXml`, and no SHA-1 in signatures unless `allow_sha1` (the RSA-OAEP
+ *    key transport of an EncryptedKey, which commonly uses SHA-1, is not a signature and is not affected);
+ * 2. the IdP's Status: a failure status is mapped to its code (error-taxonomy §5.5). It is trusted as the IdP's
+ *    when the Response is signed; unsigned, it may only end a sign-in that this browser started (solicited), and
+ *    an unsolicited one is refused with a page;
+ * 3. the signature gate (signature.ts), in linear time on the parsed document: exactly one assertion, a direct
+ *    child of the Response; the Response's signature, else the assertion's (decrypted first when encrypted), by
+ *    one of the connection's certificates. Nothing past this point runs for a response that no trusted key
+ *    signed. When only the assertion is signed, what the signature does not cover is left out of what follows;
+ * 4. node-saml on what the gate let through: the signature again (xml-crypto), decryption, Audience, NotBefore /
  *    NotOnOrAfter with the skew, InResponseTo against our request (or absent for IdP-initiated);
- * 4. what node-saml leaves to us, read from the verified assertion only: Issuer, SubjectConfirmationData
+ * 5. what node-saml leaves to us, read from the verified assertion only: Issuer, SubjectConfirmationData
  *    Recipient, and the Response's Destination; and, for unsolicited responses, which node-saml lets through
  *    unchecked there, no InResponseTo in the SubjectConfirmationData and its NotBefore / NotOnOrAfter;
- * 5. the assertion ID is returned as a one-time key: the flow claims it in the shared store (replay).
+ * 6. the assertion ID is returned as a one-time key: the flow claims it in the shared store (replay).
+ * An unsolicited response that fails before its signature is verified is answered with the
+ * `saml_unsolicited_unverified` page: nothing it says reaches the app or the session log.
  * Every failure carries the expected and received values in `detail` for the session log.
  */
 
 const SHA1 = /#(rsa-)?sha1$|#dsa-sha1$|#ecdsa-sha1$/i;
 const STATUS_PREFIX = 'urn:oasis:names:tc:SAML:2.0:status:';
+const SAMLP_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const SAML_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
+/** An EncryptedAssertion has ~10 elements (EncryptedData, its methods, key info, cipher data, EncryptedKey). */
+const MAX_ENCRYPTED_ASSERTION_ELEMENTS = 64;
+/** How much of an IdP's StatusMessage the session log keeps. */
+const MAX_STATUS_MESSAGE = 512;
+/** How many certificates of a failed signature the session log names. */
+const MAX_RECEIVED_CERTIFICATES = 4;
 
 const select = (expr: string, node: unknown) => xpath.select(expr, node as Node) as unknown[];
 const decryptXml = promisify(decrypt) as (xml: string, options: { key: string }) => Promise<string>;
@@ -73,22 +90,38 @@ function expectingOnly(requestId: string | null) {
   };
 }
 
-/** The IdP's status codes (top level and second level) and message, from the raw response. */
-function statusOf(doc: unknown): { top: string; second: string | null; message: string | null } {
-  const top = select(
-    "/*[local-name()='Response']/*[local-name()='Status']/*[local-name()='StatusCode']",
-    doc,
-  )[0] as Element | undefined;
-  const second = top ? (select("*[local-name()='StatusCode']", top)[0] as Element | undefined) : undefined;
-  const message = select(
-    "/*[local-name()='Response']/*[local-name()='Status']/*[local-name()='StatusMessage']",
-    doc,
-  )[0] as Element | undefined;
+/** The IdP's status codes (top level and second level) and message, from the Response. */
+function statusOf(response: Element): { top: string; second: string | null; message: string | null } {
+  const status = childrenNamed(response, 'Status')[0];
+  const top = status ? childrenNamed(status, 'StatusCode')[0] : undefined;
+  const second = top ? childrenNamed(top, 'StatusCode')[0] : undefined;
+  const message = status ? childrenNamed(status, 'StatusMessage')[0] : undefined;
   return {
     top: (top?.getAttribute('Value') ?? '').replace(STATUS_PREFIX, ''),
     second: second ? (second.getAttribute('Value') ?? '').replace(STATUS_PREFIX, '') : null,
-    message: message?.textContent ?? null,
+    message: message ? (message.textContent ?? '').slice(0, MAX_STATUS_MESSAGE) : null,
   };
+}
+
+/**
+ * What node-saml is given when only the assertion is signed: the Response element with its own attributes
+ * (Destination, InResponseTo, namespace declarations), its Issuer, its status code and the one assertion. The
+ * rest of the Response, which no signature covers, is left out, so that what an attacker adds around a signed
+ * assertion costs node-saml nothing.
+ */
+function signedPartsOnly(response: Element, assertion: Element): string {
+  const shell = response.cloneNode(false) as Element;
+  for (const issuer of childrenNamed(response, 'Issuer').slice(0, 1))
+    shell.appendChild(issuer.cloneNode(true));
+  const status = childrenNamed(response, 'Status')[0];
+  const code = status ? childrenNamed(status, 'StatusCode')[0] : undefined;
+  if (status && code) {
+    const statusCopy = status.cloneNode(false) as Element;
+    statusCopy.appendChild(code.cloneNode(false));
+    shell.appendChild(statusCopy);
+  }
+  shell.appendChild(assertion.cloneNode(true));
+  return new XMLSerializer().serializeToString(shell as unknown as XmlElement);
 }
 
 /** error-taxonomy §5.5: a SAML failure status → our code. */
@@ -234,11 +267,35 @@ class SamlConnector implements Connector {
   async handleCallback(request: CallbackRequest): Promise<UpstreamIdentity> {
     const saved = request.connectorState as Partial<SavedState>;
     const requestId = saved.requestId ?? null;
+    const progress = { verified: false };
+    try {
+      return await this.#validate(request, requestId, progress);
+    } catch (err) {
+      // Unsolicited and not verified: nothing the response says is used, stored or sent to the app.
+      if (requestId === null && !progress.verified) {
+        throw new BrokerError('saml_unsolicited_unverified', {
+          detail: {
+            stage: 'saml_validation',
+            failed_check: isBrokerError(err) ? err.code : 'internal',
+            signature_verified: false,
+          },
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  async #validate(
+    request: CallbackRequest,
+    requestId: string | null,
+    progress: { verified: boolean },
+  ): Promise<UpstreamIdentity> {
     const encoded = request.form.SAMLResponse;
     if (!encoded) throw new BrokerError('saml_response_missing');
     const xml = Buffer.from(encoded, 'base64').toString('utf8');
 
-    // 1. Well-formed, no DTD, no SHA-1 signatures (unless allowed).
+    // 1. Well-formed, no DTD, within the shape caps, no SHA-1 signatures (unless allowed).
     let doc: ReturnType<typeof parseXml>;
     try {
       doc = parseXml(xml);
@@ -248,21 +305,74 @@ class SamlConnector implements Connector {
       });
     }
     this.#rejectSha1(doc);
+    const response = doc.documentElement as unknown as Element;
+    if (response.localName !== 'Response' || response.namespaceURI !== SAMLP_NS) {
+      throw new BrokerError('saml_malformed', {
+        detail: { stage: 'saml_validation', reason: 'the document is not a SAML protocol Response' },
+      });
+    }
+    const ids = idCounts(doc);
+    const keys = trustedKeys(this.#config.idpCertificates);
+    const responseSignature = verifyEnvelopedSignature(response as unknown as XmlElement, ids, keys);
+    if (!responseSignature.valid && responseSignature.signed) {
+      throw this.#signatureInvalid(responseSignature.reason, doc);
+    }
 
-    // 2. The IdP's status.
-    const status = statusOf(doc);
+    // 2. The IdP's status. Signed, it is the IdP's word; unsigned, it can only end the sign-in of the browser
+    // that posted it (the RelayState and the binding cookie were checked), and is logged as unsigned.
+    const status = statusOf(response);
     if (status.top && status.top !== 'Success') {
+      if (requestId === null && !responseSignature.valid) {
+        throw new BrokerError('saml_signature_invalid', {
+          detail: { stage: 'saml_status', reason: 'an unsigned failure status' },
+        });
+      }
+      progress.verified = responseSignature.valid;
       throw new BrokerError(statusCode(status.top, status.second), {
-        upstream: { status: status.top, sub_status: status.second, status_message: status.message },
+        upstream: {
+          status: status.top,
+          sub_status: status.second,
+          status_message: status.message,
+          signed: responseSignature.valid,
+        },
         detail: { stage: 'saml_status' },
       });
     }
 
-    // 3. Signature, assertion, conditions, InResponseTo (node-saml).
+    // 3. The signature gate: one assertion, directly in the Response, signed with the Response or on its own.
+    const assertions = descendantsNamed(doc, 'Assertion').filter((e) => e.namespaceURI === SAML_NS);
+    const encrypted = descendantsNamed(doc, 'EncryptedAssertion').filter((e) => e.namespaceURI === SAML_NS);
+    if (assertions.length + encrypted.length === 0) {
+      throw new BrokerError('saml_assertion_missing', {
+        detail: { stage: 'saml_validation', reason: 'No Assertion in the response' },
+      });
+    }
+    const assertion = assertions[0] ?? encrypted[0];
+    if (assertions.length + encrypted.length > 1 || assertion?.parentNode !== response) {
+      throw this.#signatureInvalid(
+        assertions.length + encrypted.length > 1
+          ? 'multiple assertions'
+          : 'the assertion is not a child of the Response',
+        doc,
+      );
+    }
+    let decrypted: Document | null = null;
+    if (encrypted.length === 1) decrypted = await this.#decryptAssertion(encrypted[0] as Element);
+    if (!responseSignature.valid) {
+      const signed = (decrypted?.documentElement ?? assertion) as unknown as XmlElement;
+      const verdict = verifyEnvelopedSignature(signed, decrypted ? idCounts(decrypted) : ids, keys);
+      if (!verdict.valid) throw this.#signatureInvalid(verdict.reason, decrypted ?? doc);
+    }
+    progress.verified = true;
+    const verifiedResponse = responseSignature.valid
+      ? encoded
+      : Buffer.from(signedPartsOnly(response, assertion as Element)).toString('base64');
+
+    // 4. Signature again, decryption, conditions, InResponseTo (node-saml).
     const saml = this.#saml(request.callbackUrl, requestId);
     let profile: Awaited<ReturnType<SAML['validatePostResponseAsync']>>['profile'];
     try {
-      ({ profile } = await saml.validatePostResponseAsync({ SAMLResponse: encoded }));
+      ({ profile } = await saml.validatePostResponseAsync({ SAMLResponse: verifiedResponse }));
     } catch (err) {
       if (err instanceof SamlStatusError) {
         throw new BrokerError('upstream_error_unknown', {
@@ -289,18 +399,13 @@ class SamlConnector implements Connector {
     }
     if (!profile) throw new BrokerError('saml_assertion_missing', { detail: { stage: 'saml_validation' } });
 
-    // 4. Read from the verified assertion only. An encrypted one's signature shows only once decrypted: node-saml
-    // gives the verified content without it, so it is decrypted again here to check its algorithms.
+    // 5. Read from the verified assertion only (an encrypted one's algorithms were checked once decrypted).
     const assertionXml = profile.getAssertionXml?.() ?? '';
-    const assertion = parseXml(assertionXml);
-    if (!this.#config.allowSha1) {
-      const encrypted = select("/*[local-name()='Response']/*[local-name()='EncryptedAssertion']", doc)[0];
-      if (encrypted && this.#decryptionKey) {
-        this.#rejectSha1(parseXml(await decryptXml(String(encrypted), { key: this.#decryptionKey })));
-      }
-    }
+    const verifiedAssertion = parseXml(assertionXml);
     const issuer = (
-      select("/*[local-name()='Assertion']/*[local-name()='Issuer']", assertion)[0] as Element | undefined
+      select("/*[local-name()='Assertion']/*[local-name()='Issuer']", verifiedAssertion)[0] as
+        | Element
+        | undefined
     )?.textContent?.trim();
     if (issuer !== this.#config.idpEntityId) {
       throw new BrokerError('saml_issuer_mismatch', {
@@ -310,7 +415,7 @@ class SamlConnector implements Connector {
     const recipients = (
       select(
         "/*[local-name()='Assertion']/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']/@Recipient",
-        assertion,
+        verifiedAssertion,
       ) as Attr[]
     ).map((a) => a.value);
     if (recipients.length === 0 || recipients.some((r) => r !== request.callbackUrl)) {
@@ -337,11 +442,11 @@ class SamlConnector implements Connector {
     }
 
     // InResponseTo and the bearer confirmation's window, from the verified assertion. node-saml checks them only
-    // when the Response (unsigned when the IdP signs only the assertion) carries an InResponseTo. A response
-    // without a request of ours must not name one anywhere (Profiles §4.1.5): otherwise a solicited assertion,
+    // when the Response (unsigned when the IdP signs only the verifiedAssertion) carries an InResponseTo. A response
+    // without a request of ours must not name one anywhere (Profiles §4.1.5): otherwise a solicited verifiedAssertion,
     // which only the browser that asked may use, could be posted as IdP-initiated once the Response's attribute is
     // removed. Its confirmation must be within its window all the same (Profiles §4.1.4.3).
-    const confirmations = select(SUBJECT_CONFIRMATION_DATA, assertion) as Element[];
+    const confirmations = select(SUBJECT_CONFIRMATION_DATA, verifiedAssertion) as Element[];
     const named = confirmations.map((d) => d.getAttribute('InResponseTo') ?? '').filter((v) => v !== '');
     if (named.some((v) => v !== requestId)) {
       throw new BrokerError('saml_in_response_to_mismatch', {
@@ -368,13 +473,18 @@ class SamlConnector implements Connector {
       });
     }
 
-    // 5. The assertion ID, to be claimed once.
+    // 6. The assertion ID, to be claimed once.
     const assertionId =
-      (select("/*[local-name()='Assertion']/@ID", assertion)[0] as Attr | undefined)?.value ?? '';
+      (select("/*[local-name()='Assertion']/@ID", verifiedAssertion)[0] as Attr | undefined)?.value ?? '';
     const notOnOrAfter = [
-      ...descendantsNamed(assertion, 'SubjectConfirmationData').map((d) => d.getAttribute('NotOnOrAfter')),
+      ...descendantsNamed(verifiedAssertion, 'SubjectConfirmationData').map((d) =>
+        d.getAttribute('NotOnOrAfter'),
+      ),
       ...(
-        select("/*[local-name()='Assertion']/*[local-name()='Conditions']/@NotOnOrAfter", assertion) as Attr[]
+        select(
+          "/*[local-name()='Assertion']/*[local-name()='Conditions']/@NotOnOrAfter",
+          verifiedAssertion,
+        ) as Attr[]
       ).map((a) => a.value),
     ]
       .map((v) => (v ? Date.parse(v) : Number.NaN))
@@ -439,6 +549,68 @@ class SamlConnector implements Connector {
     }
   }
 
+  /** The fingerprints of the connection's certificates (what a signature must be made with). */
+  #expectedCertificates(): string[] {
+    return this.#config.idpCertificates.map((pem) => {
+      const p = parseCertificate(pem);
+      return p.ok ? p.fingerprint : 'unparseable';
+    });
+  }
+
+  /**
+   * A signature the gate refused: why, what the document's signatures carry as certificates (at most a few) and
+   * what we trust.
+   */
+  #signatureInvalid(reason: string, doc: unknown): BrokerError {
+    const received = descendantsNamed(doc, 'Signature')
+      .flatMap((signature) => descendantsNamed(signature, 'X509Certificate'))
+      .slice(0, MAX_RECEIVED_CERTIFICATES)
+      .map((c) => parseCertificate(c.textContent ?? ''))
+      .map((p) => (p.ok ? p.fingerprint : 'unparseable'));
+    return new BrokerError('saml_signature_invalid', {
+      detail: {
+        stage: 'saml_validation',
+        reason: reason ? `Invalid signature: ${reason}` : 'Invalid signature',
+        expected_certificates: this.#expectedCertificates(),
+        received_certificates: [...new Set(received)],
+      },
+    });
+  }
+
+  /**
+   * The one EncryptedAssertion, decrypted with the connection's key (xml-encryption, as node-saml does), parsed
+   * under the same caps and checked for SHA-1. Small by construction: its element count is capped first.
+   */
+  async #decryptAssertion(encrypted: Element): Promise<Document> {
+    const fail = (reason: string) =>
+      new BrokerError('saml_decrypt_failed', { detail: { stage: 'saml_validation', reason } });
+    if (!this.#decryptionKey) throw fail('an encrypted assertion, and no decryption key for this connection');
+    if (descendantsNamed(encrypted, '*').length > MAX_ENCRYPTED_ASSERTION_ELEMENTS)
+      throw fail(`an EncryptedAssertion of more than ${MAX_ENCRYPTED_ASSERTION_ELEMENTS} elements`);
+    let plain: string;
+    try {
+      plain = await decryptXml(new XMLSerializer().serializeToString(encrypted as unknown as XmlElement), {
+        key: this.#decryptionKey,
+      });
+    } catch (err) {
+      throw fail(`Failed to decrypt the EncryptedAssertion: ${(err as Error).message}`);
+    }
+    let decrypted: Document;
+    try {
+      decrypted = parseXml(plain);
+    } catch (err) {
+      throw new BrokerError('saml_malformed', {
+        detail: { stage: 'saml_validation', reason: `decrypted assertion: ${(err as Error).message}` },
+      });
+    }
+    const root = decrypted.documentElement as unknown as Element | null;
+    if (root?.localName !== 'Assertion' || root.namespaceURI !== SAML_NS) {
+      throw fail('the EncryptedAssertion does not hold an Assertion');
+    }
+    this.#rejectSha1(decrypted);
+    return decrypted;
+  }
+
   /** Expected-vs-received values for the session log. */
   #detailFor(
     code: ErrorCode,
@@ -449,15 +621,8 @@ class SamlConnector implements Connector {
   ): Record<string, unknown> {
     const detail: Record<string, unknown> = { stage: 'saml_validation', reason: (err as Error).message };
     if (code === 'saml_signature_invalid') {
-      const certs = descendantsNamed(doc, 'Signature')
-        .flatMap((signature) => descendantsNamed(signature, 'X509Certificate'))
-        .map((c) => parseCertificate(c.textContent ?? ''))
-        .map((p) => (p.ok ? p.fingerprint : 'unparseable'));
-      detail.expected_certificates = this.#config.idpCertificates.map((pem) => {
-        const p = parseCertificate(pem);
-        return p.ok ? p.fingerprint : 'unparseable';
-      });
-      detail.received_certificates = [...new Set(certs)];
+      return (this.#signatureInvalid(String(detail.reason).replace(/^Invalid signature:?\s*/, ''), doc)
+        .detail ?? {}) as Record<string, unknown>;
     } else if (code === 'saml_in_response_to_mismatch') {
       detail.expected = requestId;
       detail.received =

@@ -12,14 +12,27 @@ export class XmlRejected extends Error {
   }
 }
 
-/** Deeper than any SAML message or metadata (~15 levels); the parser's cost grows faster than linearly in depth. */
-export const MAX_XML_DEPTH = 256;
+/**
+ * Caps checked by a linear scan of the text before it is parsed, so that what the parser (xmldom) does with a
+ * hostile document stays small whatever its shape: its cost is ~3 µs per element, more for deep ones, more again
+ * for many attributes on one element (measured in test/e2e/saml-attacks.test.ts and docs/saml.md).
+ * - depth: deeper than any SAML message or metadata (~12 levels); the parser's cost per element grows with it;
+ * - elements: a response with 5 000 group values has ~5 100; 10 000 parse in ~30 ms;
+ * - attributes on one element: SAML elements have fewer than 10 (with their namespace declarations).
+ */
+export const MAX_XML_DEPTH = 64;
+export const MAX_XML_ELEMENTS = 10_000;
+export const MAX_XML_ATTRIBUTES = 64;
 
 export function parseXml(text: string): Document {
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text))
     throw new XmlRejected('XML with a DOCTYPE or entity declaration');
-  if (nestingDepth(text) > MAX_XML_DEPTH)
-    throw new XmlRejected(`XML nested deeper than ${MAX_XML_DEPTH} elements`);
+  const shape = scanXml(text);
+  if (shape.depth > MAX_XML_DEPTH) throw new XmlRejected(`XML nested deeper than ${MAX_XML_DEPTH} elements`);
+  if (shape.elements > MAX_XML_ELEMENTS)
+    throw new XmlRejected(`XML with more than ${MAX_XML_ELEMENTS} elements`);
+  if (shape.attributes > MAX_XML_ATTRIBUTES)
+    throw new XmlRejected(`XML with more than ${MAX_XML_ATTRIBUTES} attributes on one element`);
   let problem: string | null = null;
   const doc = new DOMParser({
     onError: (level: string, message: string) => {
@@ -60,14 +73,22 @@ export function childrenNamed(node: unknown, localName: string): Element[] {
   return found;
 }
 
-/**
- * How deep the elements of `text` nest, counted by a linear scan of its tags before any parsing (comments,
- * CDATA sections and processing instructions skipped, quoted attribute values respected). Malformed input gives
- * some number; the parser refuses it afterwards anyway.
- */
+/** How deep the elements of `text` nest (see `scanXml`). */
 export function nestingDepth(text: string): number {
+  return scanXml(text).depth;
+}
+
+/**
+ * The shape of `text` counted by one linear scan of its tags before any parsing (comments, CDATA sections and
+ * processing instructions skipped, quoted attribute values respected): how deep its elements nest, how many
+ * there are, and the most attributes (namespace declarations included) on one of them. Malformed input gives
+ * some numbers; the parser refuses it afterwards anyway.
+ */
+export function scanXml(text: string): { depth: number; elements: number; attributes: number } {
   let depth = 0;
   let deepest = 0;
+  let elements = 0;
+  let mostAttributes = 0;
   let i = text.indexOf('<');
   while (i !== -1 && i < text.length) {
     if (text.startsWith('<!--', i)) {
@@ -91,16 +112,21 @@ export function nestingDepth(text: string): number {
       // A start tag: to its `>`, past quoted attribute values (which may hold `>`).
       let j = i + 1;
       let quote = '';
+      let attributes = 0;
       for (; j < text.length; j++) {
         const c = text[j];
         if (quote) {
           if (c === quote) quote = '';
         } else if (c === '"' || c === "'") {
           quote = c;
+        } else if (c === '=') {
+          attributes += 1;
         } else if (c === '>') {
           break;
         }
       }
+      elements += 1;
+      if (attributes > mostAttributes) mostAttributes = attributes;
       if (text[j - 1] !== '/') {
         depth += 1;
         if (depth > deepest) deepest = depth;
@@ -109,5 +135,5 @@ export function nestingDepth(text: string): number {
     }
     i = text.indexOf('<', i);
   }
-  return deepest;
+  return { depth: deepest, elements, attributes: mostAttributes };
 }

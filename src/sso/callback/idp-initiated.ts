@@ -21,7 +21,10 @@ import { claimOnce, identityProviderOf, type Log, markFirstSignIn } from './shar
  * disables IdP-initiated SSO, the app gets `idp_initiated_sso_disabled` with `connection_id` and
  * `organization_id`, so that it can start an SP-initiated sign-in. Otherwise the response is validated like any
  * other (InResponseTo must then be absent), and the consent screen is always shown: without a request of ours,
- * only the user can tell a sign-in they wanted from one an attacker posted to their browser.
+ * only the user can tell a sign-in they wanted from one an attacker posted to their browser. A response that
+ * fails before its signature is verified (unsigned, badly signed, malformed, an unsigned failure status) is
+ * anybody's: it gets an error page, never a redirect, and its record in the session log holds which check failed
+ * and nothing the response said.
  */
 
 const BINDING = /^[A-Za-z0-9_-]{43}$/;
@@ -68,6 +71,10 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
         stages: { callback: now.toISOString(), failed: now.toISOString() },
       })
       .catch((writeError: unknown) => log.error({ err: writeError }, 'could not write the session log'));
+    // A response whose signature was never verified (`saml_unsolicited_unverified`): a page, no redirect, so
+    // that nobody can send the app an error in the IdP's name.
+    if ((err as BrokerError).entry?.transport === 'page')
+      return pageOutcome((err as BrokerError).code, input.requestId);
     const location = Object.keys(extra).length
       ? appendToRedirectUri(to, {
           error: (err as BrokerError).entry.wire,
