@@ -12,18 +12,45 @@ import { Agent, fetch as undiciFetch } from 'undici';
  *   so it holds for every connection, including redirects, and DNS rebinding between check and use is not
  *   possible.
  * Every request is bounded in time (`timeoutMs`) and in body size (`maxBytes`).
+ *
+ * A failure is an UpstreamFetchError whose message is one fixed reason per kind: it is what API-key holders
+ * and the session log see, so it names no host, address, port or errno (those would let whoever can set a
+ * URL probe the network from here). The raw cause is on `detail` and `cause`, for the server's logs only.
  */
 
+/** The public reason of each kind of failure: the whole message, whatever the URL. */
+export const UPSTREAM_FETCH_REASONS = {
+  blocked: 'not allowed (only https URLs of public addresses may be fetched)',
+  timeout: 'timed out',
+  network: 'unreachable',
+  too_large: 'too large',
+} as const;
+
 export class UpstreamFetchError extends Error {
-  readonly kind: 'blocked' | 'timeout' | 'network' | 'too_large';
-  constructor(kind: UpstreamFetchError['kind'], message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly kind: keyof typeof UPSTREAM_FETCH_REASONS;
+  /** What happened, with hosts, addresses and error codes: for the server's logs, never for a response. */
+  readonly detail: string;
+  constructor(kind: UpstreamFetchError['kind'], detail: string, options?: { cause?: unknown }) {
+    super(UPSTREAM_FETCH_REASONS[kind], options);
     this.name = 'UpstreamFetchError';
     this.kind = kind;
+    this.detail = detail;
   }
 }
 
-const blocked = new BlockList();
+/** The raw detail of the UpstreamFetchError in `err` or its causes (for a log line), else undefined. */
+export function upstreamFetchDetail(err: unknown): string | undefined {
+  let e = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (e instanceof UpstreamFetchError) return e.detail;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const blockedV4 = new BlockList();
+// The IANA IPv4 Special-Purpose Address Registry (RFC 6890 and updates): every block that is not globally
+// reachable, plus 192.88.99.0/24 (the deprecated 6to4 relays, RFC 7526), multicast and the reserved 240/4.
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -41,41 +68,76 @@ for (const [net, prefix] of [
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b::', 96],
-  ['64:ff9b:1::', 48],
-  ['100::', 64],
-  ['2001::', 23],
-  ['2001:db8::', 32],
-  ['2002::', 16],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
+  blockedV4.addSubnet(net, prefix, 'ipv4');
 }
 
-/** Whether an IP address is not a public unicast address. */
+const blockedV6 = new BlockList();
+// Everything outside 2000::/3, the only space IANA allocates as global unicast. That covers ::/128, ::1, the
+// IPv4-compatible ::/96 (deprecated, RFC 4291 §2.5.5.1; a stack may still reach the IPv4 host of ::a.b.c.d),
+// SIIT's ::ffff:0:0:0/96, 64:ff9b:1::/48 (local-use NAT64, RFC 8215: it may translate to private IPv4 by design,
+// at a position that depends on the operator's prefix length), 100::/64 (discard), fc00::/7 (unique local),
+// fe80::/10, fec0::/10, ff00::/8 and 5f00::/16 (SRv6). Then the special-purpose blocks inside 2000::/3.
+for (const [net, prefix] of [
+  ['::', 3],
+  ['4000::', 2],
+  ['8000::', 1],
+  ['2001::', 23], // IETF protocol assignments: Teredo 2001::/32 (embeds an IPv4 server and client), ORCHID, …
+  ['2001:db8::', 32], // documentation
+  ['2002::', 16], // 6to4 (deprecated, RFC 7526): embeds an IPv4 address, reached through a relay
+  ['3fff::', 20], // documentation (RFC 9637)
+] as const) {
+  blockedV6.addSubnet(net, prefix, 'ipv6');
+}
+
+/** The eight 16-bit groups of an IPv6 address, or null if it cannot be read as one. */
+function ipv6Groups(address: string): number[] | null {
+  let canonical: string;
+  try {
+    // The WHATWG URL parser writes every IPv6 form (dotted tail, leading zeros, upper case) in one canonical
+    // form: lower-case hex groups, at most one `::`.
+    canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
+  const [head = '', tail] = canonical.split('::');
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16)));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  const zeros = 8 - left.length - right.length;
+  if (zeros < 0) return null;
+  const groups = [...left, ...new Array<number>(zeros).fill(0), ...right];
+  return groups.every((g) => g >= 0 && g <= 0xffff) ? groups : null;
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for, where connecting to it reaches that IPv4 address: IPv4-mapped
+ * (::ffff:0:0/96, how a dual-stack socket sees IPv4) or the well-known NAT64 prefix (64:ff9b::/96, RFC 6052,
+ * which DNS64 gives IPv4-only names on an IPv6-only network). Else null.
+ */
+function embeddedIpv4(g: number[]): string | null {
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  const mapped = zero(0, 5) && g[5] === 0xffff;
+  const nat64 = g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6);
+  if (!mapped && !nat64) return null;
+  const hi = g[6] as number;
+  const lo = g[7] as number;
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/**
+ * Whether an IP address is not a public unicast address. The IPv6 forms that stand for an IPv4 address
+ * (mapped, NAT64) are judged by that address; the other forms that embed one (IPv4-compatible, 6to4, Teredo,
+ * local-use NAT64) are refused whatever it is: no identity provider is reached that way.
+ */
 export function isNonPublicAddress(address: string): boolean {
   const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-    if (mapped?.[1]) return blocked.check(mapped[1], 'ipv4');
-    const mappedHex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
-    if (mappedHex?.[1] && mappedHex[2]) {
-      const hi = Number.parseInt(mappedHex[1], 16);
-      const lo = Number.parseInt(mappedHex[2], 16);
-      return blocked.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, 'ipv4');
-    }
-    return blocked.check(address, 'ipv6');
-  }
-  return true;
+  if (family === 4) return blockedV4.check(address, 'ipv4');
+  if (family !== 6) return true;
+  const groups = ipv6Groups(address);
+  if (!groups) return true;
+  const ipv4 = embeddedIpv4(groups);
+  if (ipv4 !== null) return blockedV4.check(ipv4, 'ipv4');
+  return blockedV6.check(groups.map((x) => x.toString(16)).join(':'), 'ipv6');
 }
 
 /** The DNS lookup the guarded agent connects with: fails when any resolved address is non-public. */
@@ -85,7 +147,10 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
     const list = addresses as LookupAddress[];
     const bad = list.find((a) => isNonPublicAddress(a.address));
     if (bad || list.length === 0) {
-      const e = new UpstreamFetchError('blocked', `"${hostname}" resolves to a non-public address`);
+      const e = new UpstreamFetchError(
+        'blocked',
+        `"${hostname}" resolves to a non-public address${bad ? ` (${bad.address})` : ''}`,
+      );
       return callback(e as NodeJS.ErrnoException, '', 0);
     }
     if ((options as { all?: boolean }).all)
@@ -171,7 +236,8 @@ export function createSafeFetch(options: SafeFetchOptions): FetchLike {
       });
     } catch (err) {
       if (err instanceof UpstreamFetchError) throw err;
-      if (timeout.aborted)
+      // Our time bound, or the caller's own signal (its timeout): either way the upstream did not answer in time.
+      if (signal.aborted)
         throw new UpstreamFetchError('timeout', `no response within ${options.timeoutMs} ms`, { cause: err });
       const cause = (err as { cause?: unknown }).cause;
       if (cause instanceof UpstreamFetchError) throw cause;

@@ -1,6 +1,7 @@
 import { connectorFor, supportedConnectionTypes } from '../connectors/registry.ts';
 import { BrokerError } from '../errors/broker-error.ts';
 import { newId } from '../lib/ids.ts';
+import { type FetchLike, upstreamFetchDetail } from '../lib/safe-fetch.ts';
 import { randomToken } from '../lib/tokens.ts';
 import { callbackUrl, sealerFor } from '../sso/connections.ts';
 import {
@@ -22,6 +23,29 @@ import { objectBody, Validator } from './validate.ts';
  */
 
 const ALL_OPTION_KEYS = ['oidc_options', 'saml_options', 'oauth_options'];
+
+/**
+ * `fetch` (for documents that options point at), remembering what each failure really was: responses and
+ * field errors give only the fixed reason (unreachable, not allowed, timed out); the raw error (host, address,
+ * port, errno) goes to the request's log line through the error's `detail`.
+ */
+function recordingFetch(fetch: FetchLike): {
+  fetch: FetchLike;
+  detail(): { fetch_failures: string[] } | undefined;
+} {
+  const failures: string[] = [];
+  return {
+    fetch: async (url, init) => {
+      try {
+        return await fetch(url, init);
+      } catch (err) {
+        failures.push(`${String(url)}: ${upstreamFetchDetail(err) ?? (err as Error)?.message}`);
+        throw err;
+      }
+    },
+    detail: () => (failures.length > 0 ? { fetch_failures: failures } : undefined),
+  };
+}
 
 function notFound(id: string): BrokerError {
   return new BrokerError('not_found', { message: `Connection '${id}' not found.` });
@@ -97,13 +121,14 @@ export async function createConnection(deps: ManagementDeps, rawBody: unknown) {
   if (organizationId && !org) v.fail('organization_id', `'${organizationId}' is not an organization`);
   rejectForeignOptions(v, body, def.optionsKey, type as string);
   const id = newId('conn');
+  const fetching = recordingFetch(deps.fetch);
   const parsed = await def.parseOptions(body[def.optionsKey], undefined, sealerFor(deps.secretBox, id), {
     allowInsecureHttp: deps.allowInsecureHttp,
-    fetch: deps.fetch,
+    fetch: fetching.fetch,
     label: id,
   });
   for (const e of parsed.errors) v.fail(e.field, e.message);
-  v.done();
+  v.done(fetching.detail());
 
   const conn = await deps.store.createConnection({
     id,
@@ -165,6 +190,7 @@ export async function updateConnection(deps: ManagementDeps, id: string, rawBody
   }
   rejectForeignOptions(v, body, definition.optionsKey, current.connectionType);
   let missing: string[] = [];
+  const fetching = recordingFetch(deps.fetch);
   if (body[definition.optionsKey] !== undefined) {
     const parsed = await definition.parseOptions(
       body[definition.optionsKey],
@@ -172,7 +198,7 @@ export async function updateConnection(deps: ManagementDeps, id: string, rawBody
       sealerFor(deps.secretBox, id),
       {
         allowInsecureHttp: deps.allowInsecureHttp,
-        fetch: deps.fetch,
+        fetch: fetching.fetch,
         label: id,
       },
     );
@@ -183,7 +209,7 @@ export async function updateConnection(deps: ManagementDeps, id: string, rawBody
     if (current.state === 'draft' && missing.length === 0) patch.state = 'validating';
     if (current.state === 'active') patch.state = 'validating';
   }
-  v.done();
+  v.done(fetching.detail());
   return present(deps, await deps.store.updateConnection(id, patch));
 }
 
@@ -235,19 +261,22 @@ export async function refreshConnectionMetadata(deps: ManagementDeps, id: string
   const c = await deps.store.getConnection(id);
   if (!c) throw notFound(id);
   const definition = connectorFor(c.connectionType);
+  const fetching = recordingFetch(deps.fetch);
   let next: Record<string, unknown> | null;
   try {
     next = definition?.refresh
       ? await definition.refresh(c.config, {
           allowInsecureHttp: deps.allowInsecureHttp,
-          fetch: deps.fetch,
+          fetch: fetching.fetch,
           label: c.id,
         })
       : null;
   } catch (err) {
+    // The connector's message holds the fixed reasons only (see fetchIdpMetadata).
     throw new BrokerError('validation_failed', {
       message: `The metadata could not be refreshed (${(err as Error).message}); the previous metadata stays in use.`,
       fields: [{ field: 'saml_options.idp_metadata_url', code: (err as Error).message }],
+      ...(fetching.detail() ? { detail: fetching.detail() } : {}),
     });
   }
   if (!next) {
@@ -284,7 +313,7 @@ export async function refreshAllMetadata(
       } catch (err) {
         failed++;
         log.warn(
-          { connection: c.id, reason: (err as Error).message },
+          { connection: c.id, reason: (err as Error).message, detail: (err as BrokerError).detail },
           'SAML metadata refresh failed; keeping the previous metadata',
         );
       }

@@ -14,12 +14,13 @@ export class Validator {
     this.errors.push({ field, code: `${field} ${message}` });
   }
 
-  /** Throws the 422 if anything failed. */
-  done(): void {
+  /** Throws the 422 if anything failed; `detail` goes to the request's log line only. */
+  done(detail?: Record<string, unknown>): void {
     if (this.errors.length > 0) {
       throw new BrokerError('validation_failed', {
         message: `Validation failed: ${this.errors.map((e) => e.code).join('; ')}`,
         fields: this.errors,
+        ...(detail ? { detail } : {}),
       });
     }
   }

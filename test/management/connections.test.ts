@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { NotFoundException, UnprocessableEntityException } from '@workos-inc/node';
 import { supportedConnectionTypes } from '../../src/connectors/registry.ts';
-import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
+import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 
 /**
  * Connections: create/update/activate/deactivate through raw calls (SDK v11 has no method for them), and
@@ -613,5 +613,43 @@ describe('connections through the official WorkOS SDK', () => {
       assert.match(err.message, /limit must be a whole number from 1 to 100/);
       return true;
     });
+  });
+});
+
+describe('connections: an issuer that cannot be reached', () => {
+  let gh: TestGatehouse;
+  before(async () => {
+    gh = await startGatehouse();
+  });
+  after(() => gh.close());
+
+  it('port scan through an OIDC issuer: the session log gives a fixed reason, not the network error', async () => {
+    // The issuer is fetched at the first sign-in; its failure is in the session log, which API-key holders read.
+    // Passing on `connect ECONNREFUSED 127.0.0.1:<port>` would make every sign-in attempt a probe.
+    const closed = await freePort();
+    const issuer = `http://127.0.0.1:${closed}`;
+    const app = 'https://app.example.com/callback';
+    assert.equal((await gh.api('POST', '/redirect_uris', { uri: app })).status, 201);
+    const org = (await gh.api('POST', '/organizations', { name: 'Scan' })).body.id;
+    const conn = await gh.api('POST', '/connections', {
+      connection_type: 'GenericOIDC',
+      organization_id: org,
+      oidc_options: { ...OIDC, issuer },
+    });
+    assert.equal(conn.status, 201, JSON.stringify(conn.body));
+    const query = new URLSearchParams({
+      client_id: gh.clientId,
+      redirect_uri: app,
+      response_type: 'code',
+      organization: org,
+    });
+    const res = await fetch(`${gh.url}/sso/authorize?${query}`, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(new URL(res.headers.get('location') ?? '').searchParams.get('error'), 'server_error');
+    const sessions = await gh.api('GET', `/sso/sessions?connection_id=${conn.body.id}`);
+    assert.equal(sessions.status, 200);
+    assert.equal(sessions.body.data.length, 1);
+    assert.deepEqual(sessions.body.data[0].detail, { stage: 'discovery', issuer, reason: 'unreachable' });
+    assert.doesNotMatch(JSON.stringify(sessions.body), /ECONN|EHOST|ENOTFOUND|fetch failed/);
   });
 });

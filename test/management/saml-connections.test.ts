@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ConnectionType, NotFoundException } from '@workos-inc/node';
 import { DOMParser } from '@xmldom/xmldom';
@@ -623,9 +623,40 @@ describe('SAML connections: management API', { timeout: 120_000 }, () => {
       await rejects(await create({ idp_metadata_url: `http://127.0.0.1:${closed}/metadata` }), [
         {
           field: 'saml_options.idp_metadata_url',
-          code: /^saml_options\.idp_metadata_url could not be fetched: /,
+          code: 'saml_options.idp_metadata_url could not be fetched: unreachable',
         },
       ]);
+    });
+
+    it('port scan through idp_metadata_url: a closed port and a port that is not HTTP get the same 422, without errno, address or port', async () => {
+      // An API-key holder sets the URL; were the network error passed on (`connect ECONNREFUSED 10.0.0.7:5432`,
+      // `ENOTFOUND`, `other side closed`), each create would probe a host and port from Gatehouse's network.
+      const closed = await freePort();
+      const notHttp = createNetServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => notHttp.listen(0, '127.0.0.1', resolve));
+      try {
+        const listening = (notHttp.address() as AddressInfo).port;
+        for (const port of [closed, listening]) {
+          const res = await create({ idp_metadata_url: `http://127.0.0.1:${port}/metadata` });
+          assert.equal(res.status, 422);
+          assert.deepEqual(res.body, {
+            message: 'Validation failed: saml_options.idp_metadata_url could not be fetched: unreachable',
+            code: 'invalid_request_parameters',
+            errors: [
+              {
+                field: 'saml_options.idp_metadata_url',
+                code: 'saml_options.idp_metadata_url could not be fetched: unreachable',
+              },
+            ],
+          });
+          assert.doesNotMatch(
+            JSON.stringify(res.body),
+            new RegExp(`E[A-Z]{4,}|127\\.0\\.0\\.1|${port}|closed`),
+          );
+        }
+      } finally {
+        await new Promise<void>((resolve) => notHttp.close(() => resolve()));
+      }
     });
 
     it('idp_metadata_url whose metadata is bad: the problem with the fetched document', async () => {
@@ -671,15 +702,18 @@ describe('SAML connections: management API', { timeout: 120_000 }, () => {
           return guarded(url, init);
         };
       const servedBefore = served.length;
-      for (const [to, reason] of [
-        [`${base}/metadata`, 'only https URLs may be fetched, got "http:"'],
-        [`https://127.0.0.1:${new URL(base).port}/metadata`, '"127.0.0.1" is a non-public address'],
-        ['https://[::ffff:169.254.169.254]/latest/meta-data', '"::ffff:a9fe:a9fe" is a non-public address'],
-      ] as const) {
+      for (const to of [
+        `${base}/metadata`,
+        `https://127.0.0.1:${new URL(base).port}/metadata`,
+        'https://[::ffff:169.254.169.254]/latest/meta-data',
+        'https://[::169.254.169.254]/latest/meta-data', // IPv4-compatible
+      ]) {
         asked.length = 0;
         assert.deepEqual(await fetchIdpMetadata('https://idp.example.com/metadata', publicIdp(to)), {
           ok: false,
-          problems: [`could not be fetched: ${reason}`],
+          problems: [
+            'could not be fetched: not allowed (only https URLs of public addresses may be fetched)',
+          ],
         });
         assert.deepEqual(asked, ['https://idp.example.com/metadata', new URL(to).href]);
       }
@@ -729,7 +763,7 @@ describe('SAML connections: management API', { timeout: 120_000 }, () => {
         [
           {
             field: 'saml_options.idp_metadata_url',
-            code: /^saml_options\.idp_metadata_url could not be fetched: /,
+            code: 'saml_options.idp_metadata_url could not be fetched: not allowed (only https URLs of public addresses may be fetched)',
           },
         ],
       );

@@ -29,15 +29,48 @@ describe('non-public address classification (SSRF guard)', () => {
     'fd12:3456::1',
     '::ffff:127.0.0.1', // IPv4-mapped loopback
     '::ffff:7f00:1', // the same, in hex
+    '0:0:0:0:0:ffff:7f00:1', // the same, uncompressed
     '::ffff:169.254.169.254',
     '64:ff9b::a9fe:a9fe', // NAT64 of the metadata address
+    '64:ff9b::10.0.0.1', // NAT64 of a private address, dotted
     '2002:7f00:1::', // 6to4 of loopback
+    '2002:808:808::1', // 6to4 of a public address: deprecated (RFC 7526), no IdP is reached that way
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2', // Teredo
+    '64:ff9b:1::a00:1', // local-use NAT64 (RFC 8215)
+    '::ffff:0:7f00:1', // SIIT IPv4-translated (RFC 2765)
+    '100::1', // discard-only
+    '2001:db8::1', // documentation
+    '3fff::1', // documentation (RFC 9637)
+    '5f00::1', // SRv6 SIDs (RFC 9602)
+    'fec0::1', // deprecated site-local
+    'ff02::1', // multicast
+    'fe80::1%eth0', // link-local with a zone
     'not-an-ip',
   ];
   for (const address of blocked) {
     it(`blocks ${address}`, () => assert.equal(isNonPublicAddress(address), true));
   }
-  for (const address of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
+  // IPv4-compatible IPv6 (::/96, deprecated by RFC 4291 §2.5.5.1): `https://[::127.0.0.1]/` is `[::7f00:1]`,
+  // and a stack that still routes these reaches the IPv4 host. All of ::/96 is refused, public IPv4 included.
+  for (const address of [
+    '::127.0.0.1',
+    '::7f00:1',
+    '::169.254.169.254',
+    '::a00:1',
+    '::8.8.8.8',
+    '::0.0.0.2',
+  ]) {
+    it(`blocks IPv4-compatible ${address}`, () => assert.equal(isNonPublicAddress(address), true));
+  }
+  for (const address of [
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.32.0.1',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:80b::200e',
+    '::ffff:8.8.8.8', // IPv4-mapped: the IPv4 address itself
+    '64:ff9b::808:808', // NAT64 of a public address: how an IPv6-only network (DNS64) reaches IPv4-only IdPs
+  ]) {
     it(`allows public ${address}`, () => assert.equal(isNonPublicAddress(address), false));
   }
 });
@@ -70,6 +103,8 @@ describe('safe fetch', () => {
     await assert.rejects(f(`${base}/`), rejectsWith('blocked'));
     await assert.rejects(f('https://127.0.0.1:1/'), rejectsWith('blocked'));
     await assert.rejects(f('https://[::1]:1/'), rejectsWith('blocked'));
+    await assert.rejects(f('https://[::127.0.0.1]:1/'), rejectsWith('blocked')); // IPv4-compatible loopback
+    await assert.rejects(f('https://[::ffff:127.0.0.1]:1/'), rejectsWith('blocked'));
     await assert.rejects(f('https://localhost:1/'), rejectsWith('blocked'));
     await assert.rejects(f('https://metadata.localhost/'), rejectsWith('blocked'));
     await assert.rejects(f('file:///etc/passwd'), rejectsWith('blocked'));
@@ -82,7 +117,8 @@ describe('safe fetch', () => {
       guardedLookup('localhost', { family: 0 }, (err, address) => resolve({ err, address })),
     );
     assert.ok(result.err instanceof UpstreamFetchError && result.err.kind === 'blocked', String(result.err));
-    assert.match(result.err.message, /"localhost" resolves to a non-public address/);
+    assert.equal(result.err.message, 'not allowed (only https URLs of public addresses may be fetched)');
+    assert.match(result.err.detail, /^"localhost" resolves to a non-public address \((127\.0\.0\.1|::1)\)$/);
     assert.equal(result.address, '');
   });
 
@@ -106,13 +142,31 @@ describe('safe fetch', () => {
     await assert.rejects(f(`${base}/big-chunked`), rejectsWith('too_large'));
   });
 
-  it('reports a refused connection as a network error', async () => {
-    const f = createSafeFetch({ allowPrivate: true, timeoutMs: 1000 });
+  it('port scan: a refused connection reads "unreachable", with no errno, address or port', async () => {
+    // Whoever sets a fetched URL (an API-key holder) sees the message; the raw error is only for the logs.
+    const f = createSafeFetch({ allowPrivate: true, timeoutMs: 2000 });
     const closed = await freePort();
     await assert.rejects(f(`http://127.0.0.1:${closed}/`), (err: unknown) => {
       assert.ok(err instanceof UpstreamFetchError && err.kind === 'network', String(err));
-      assert.match(err.message, /ECONNREFUSED/);
+      assert.equal(err.message, 'unreachable');
+      assert.equal(err.detail, `connect ECONNREFUSED 127.0.0.1:${closed}`);
       return true;
     });
+  });
+
+  it('each kind of failure has one fixed message', async () => {
+    const strict = createSafeFetch({ allowPrivate: false, timeoutMs: 200 });
+    const loose = createSafeFetch({ allowPrivate: true, timeoutMs: 200, maxBytes: 1000 });
+    const messageOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      );
+    assert.equal(
+      await messageOf(strict('https://10.1.2.3/')),
+      'not allowed (only https URLs of public addresses may be fetched)',
+    );
+    assert.equal(await messageOf(loose(`${base}/slow`)), 'timed out');
+    assert.equal(await messageOf(loose(`${base}/big`)), 'too large');
   });
 });

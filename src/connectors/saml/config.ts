@@ -1,3 +1,4 @@
+import { UPSTREAM_FETCH_REASONS, UpstreamFetchError } from '../../lib/safe-fetch.ts';
 import type { OptionsContext, ParsedOptions, SecretSealer } from '../connector.ts';
 import { generateSpKeyPair, parseCertificate } from './keys.ts';
 import { type IdpMetadata, parseIdpMetadata } from './metadata.ts';
@@ -73,7 +74,12 @@ const READ_ONLY = new Set([
   'idp_sso_binding',
 ]);
 
-/** Fetches and parses an IdP metadata URL through the SSRF-guarded fetch. */
+/**
+ * Fetches and parses an IdP metadata URL through the SSRF-guarded fetch. A failure to fetch is one of the guard's
+ * fixed reasons (`could not be fetched: unreachable`, `… not allowed …`, `… timed out`, `… too large`) or
+ * `answered HTTP <status>`: never the network error itself, whose host, port and errno would let an API-key
+ * holder map the network (the fetch's raw error is for the server's log).
+ */
 export async function fetchIdpMetadata(
   url: string,
   fetch: OptionsContext['fetch'],
@@ -92,12 +98,14 @@ export async function fetchIdpMetadata(
       const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
       if (!location) break;
       if (hops === 5) return { ok: false, problems: ['redirected more than 5 times'] };
+      if (!URL.canParse(location, current)) return { ok: false, problems: ['redirected to an invalid URL'] };
       current = new URL(location, current).href;
     }
     if (!res.ok) return { ok: false, problems: [`answered HTTP ${res.status}`] };
     text = await res.text();
   } catch (err) {
-    return { ok: false, problems: [`could not be fetched: ${(err as Error).message}`] };
+    const reason = err instanceof UpstreamFetchError ? err.message : UPSTREAM_FETCH_REASONS.network;
+    return { ok: false, problems: [`could not be fetched: ${reason}`] };
   }
   return parseIdpMetadata(text);
 }

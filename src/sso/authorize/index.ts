@@ -2,6 +2,7 @@ import { isOAuthProvider } from '../../connectors/registry.ts';
 import { isBrokerError } from '../../errors/broker-error.ts';
 import { catalog, redirectWire } from '../../errors/catalog.ts';
 import { newId } from '../../lib/ids.ts';
+import { upstreamFetchDetail } from '../../lib/safe-fetch.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { FlowOutcome } from '../outcome.ts';
@@ -117,8 +118,14 @@ export function renderAuthorizeError(
   const known = isBrokerError(err) ? err : null;
   if (known) {
     if (known.detail || known.entry.wire === 'server_error') {
+      // `fetch`: what the network really said (host, address, errno), which only the log may hold.
       log.warn(
-        { code: known.code, detail: known.detail, cause: (known.cause as Error)?.message },
+        {
+          code: known.code,
+          detail: known.detail,
+          cause: (known.cause as Error)?.message,
+          fetch: upstreamFetchDetail(known.cause),
+        },
         'authorize failed',
       );
     }
