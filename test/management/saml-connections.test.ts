@@ -478,6 +478,15 @@ describe('SAML connections: management API', { timeout: 120_000 }, () => {
       assert.ok(key);
       assert.equal((await fetch(`${gh.url}/sso/saml/metadata/${key}`)).status, 404);
     });
+
+    it('is served at the SP entity ID URL as well (IdPs that fetch the entity ID get the same document)', async () => {
+      const o = (await create(manual())).body.saml_options;
+      const atEntityId = await fetch(o.sp_entity_id);
+      assert.equal(atEntityId.status, 200);
+      assert.equal(atEntityId.headers.get('content-type'), 'application/samlmetadata+xml; charset=utf-8');
+      assert.deepEqual(await spMetadata(o.sp_entity_id), await spMetadata(o.sp_metadata_url));
+      assert.equal((await fetch(`${gh.url}/sso/saml/sp/AAAAAAAAAAAAAAAAAAAAAA`)).status, 404);
+    });
   });
 
   // ---------- 422s ----------

@@ -181,16 +181,22 @@ export function ssoRoutes(
     },
   );
 
-  // SAML SP metadata, for the customer's IT admin: `saml_options.sp_metadata_url`.
-  app.get<{ Params: { key: string } }>('/sso/saml/metadata/:key', async (request, reply) => {
-    const connection = await deps.store.getConnectionByExternalKey(request.params.key);
-    const definition = connection ? connectorFor(connection.connectionType) : undefined;
-    if (!connection || !definition?.spMetadata) {
-      throw new BrokerError('not_found', { message: 'No SAML connection has this metadata URL.' });
-    }
-    const xml = definition.spMetadata(connection.config, callbackUrl(deps.publicUrl, definition, connection));
-    return reply.header('content-type', 'application/samlmetadata+xml; charset=utf-8').send(xml);
-  });
+  // SAML SP metadata, for the customer's IT admin: `saml_options.sp_metadata_url`, and at the SP entity ID
+  // (`saml_options.sp_entity_id`) too, since many IdPs fetch the entity ID as a URL.
+  for (const path of ['/sso/saml/metadata/:key', '/sso/saml/sp/:key']) {
+    app.get<{ Params: { key: string } }>(path, async (request, reply) => {
+      const connection = await deps.store.getConnectionByExternalKey(request.params.key);
+      const definition = connection ? connectorFor(connection.connectionType) : undefined;
+      if (!connection || !definition?.spMetadata) {
+        throw new BrokerError('not_found', { message: 'No SAML connection has this metadata URL.' });
+      }
+      const xml = definition.spMetadata(
+        connection.config,
+        callbackUrl(deps.publicUrl, definition, connection),
+      );
+      return reply.header('content-type', 'application/samlmetadata+xml; charset=utf-8').send(xml);
+    });
+  }
 
   app.post<{ Body: FormBody }>('/sso/consent', { config: { family: 'browser' } }, async (request, reply) => {
     const form = isFormBody(request.body) ? request.body : null;
