@@ -164,10 +164,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => clearInterval(maintenance));
 
   healthRoutes(app, store, () => closing);
-  ssoRoutes(app, flowDeps, {
-    secureCookies: config.publicUrl.startsWith('https:'),
-    samlMaxBytes: config.samlMaxBytes,
-  });
+  ssoRoutes(app, flowDeps, { samlMaxBytes: config.samlMaxBytes });
   managementRoutes(app, managementDeps, resolveTxt);
   return app;
 }

@@ -1,6 +1,6 @@
 import { BrokerError } from '../errors/broker-error.ts';
 import { catalog, type ErrorCode } from '../errors/catalog.ts';
-import { randomToken, safeEqual, sha256 } from '../lib/tokens.ts';
+import { randomToken, sha256 } from '../lib/tokens.ts';
 import type { ConnectionRecord, LoginTransactionRecord, ProfileRecord } from '../storage/store.ts';
 import { verifyStoredRedirectUri } from './authorize/check-redirect-uri.ts';
 import { errorRedirect } from './authorize/index.ts';
@@ -11,12 +11,21 @@ import { failurePatch, updateSessionSafely } from './session-log.ts';
 
 /**
  * The sign-in consent screen (WorkOS "sign-in consent"): after the IdP, before the app, the user confirms the
- * email the IdP asserted. The form carries a one-time token (only its hash is stored) and must come from the
- * browser that started the sign-in (binding cookie); its Origin, when sent, must be ours. Approve issues the
- * code; Deny sends `signin_consent_denied`. Both answer a POST with 303 (RFC 9700 §4.12).
+ * email the IdP asserted. The form carries a one-time token and must come from the browser that started the
+ * sign-in (binding cookie); its Origin, when sent, must be ours. Approve issues the code; Deny sends
+ * `signin_consent_denied`. Both answer a POST with 303 (RFC 9700 §4.12).
+ *
+ * What is stored is the hash of the token together with the browser's binding hash (`consentHash`), so the token
+ * can be used up only with the binding cookie of that browser: a post from anywhere else matches nothing and
+ * leaves the user's consent waiting, instead of burning it before the cookie is checked.
  */
 
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** What the store keeps of a consent token: bound to the browser (`browserHash` = sha256 of its binding cookie). */
+function consentHash(token: string, browserHash: string): string {
+  return sha256(`${token}.${browserHash}`);
+}
 
 interface Log {
   warn(obj: Record<string, unknown>, msg: string): void;
@@ -42,7 +51,7 @@ export async function showConsent(
   const now = deps.now();
   await deps.store.awaitConsent(tx.id, {
     profileId: profile.id,
-    consentHash: sha256(token),
+    consentHash: consentHash(token, tx.browserHash),
     expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
     oauthTokens,
   });
@@ -79,11 +88,14 @@ export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Lo
   if (input.decision !== 'approve' && input.decision !== 'deny')
     return invalid('missing or unknown decision');
 
-  const tx = await deps.store.takeConsent(sha256(input.token), deps.now());
-  if (!tx?.profileId) return invalid('unknown, used or expired token');
-  if (!input.bindingCookie || !safeEqual(sha256(input.bindingCookie), tx.browserHash)) {
+  // The binding cookie is checked before the token is used up: without it nothing is taken, and with another
+  // browser's cookie the hash matches no waiting consent (so that case reads as consent_invalid).
+  if (!input.bindingCookie) {
+    log.warn({ reason: 'no binding cookie' }, 'consent refused');
     return pageOutcome('callback_browser_mismatch', input.requestId);
   }
+  const tx = await deps.store.takeConsent(consentHash(input.token, sha256(input.bindingCookie)), deps.now());
+  if (!tx?.profileId) return invalid('unknown, used or expired token, or another browser');
   const redirectUri = await verifyStoredRedirectUri(deps, tx.redirectUri);
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 

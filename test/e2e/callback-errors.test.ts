@@ -843,13 +843,34 @@ describe('OIDC callback failures', () => {
       await assertPage(second, 'consent_invalid');
     });
 
-    it('a consent token posted from another browser: the page, no redirect', async () => {
-      const { token } = await atConsent('stolen');
-      const res = await new TestBrowser().request(`${gh.url}/sso/consent`, {
+    it("consent burning: posts of the token without this browser's cookie are refused and do not use it up; the user still approves", async () => {
+      // The token reaches another browser, or a cross-site form posts it (a Lax cookie does not come along): each
+      // post is refused before the token is taken, so the user's own Approve still works afterwards.
+      const { browser, token } = await atConsent('not burnt');
+      const other = new TestBrowser();
+      await other.request(authorizeUrl(acmeConnection.id, 'other browser')); // a binding cookie of its own
+      assert.ok(other.cookie(new URL(gh.url).hostname, 'gatehouse_browser'));
+      for (const [poster, decision, page] of [
+        [new TestBrowser(), 'approve', 'callback_browser_mismatch'], // no binding cookie at all
+        [new TestBrowser(), 'deny', 'callback_browser_mismatch'],
+        [other, 'approve', 'consent_invalid'], // another sign-in's cookie
+        [other, 'deny', 'consent_invalid'],
+      ] as const) {
+        const res = await poster.request(`${gh.url}/sso/consent`, {
+          form: { consent_token: token, decision },
+          headers: { origin: gh.url },
+        });
+        await assertPage(res, page);
+      }
+      const ok = await browser.request(`${gh.url}/sso/consent`, {
         form: { consent_token: token, decision: 'approve' },
         headers: { origin: gh.url },
       });
-      await assertPage(res, 'callback_browser_mismatch');
+      assert.equal(ok.status, 303);
+      const back = new URL(ok.headers.get('location') ?? '');
+      assert.equal(`${back.origin}${back.pathname}`, APP);
+      assert.equal(back.searchParams.get('state'), 'not burnt');
+      assert.ok(back.searchParams.get('code'));
     });
 
     it('GATEHOUSE_SIGNIN_CONSENT=off: the callback goes straight to the app with a code', async () => {

@@ -10,7 +10,7 @@ import type { FlowDeps } from '../../sso/deps.ts';
 import type { FlowOutcome } from '../../sso/outcome.ts';
 import { limitCallback } from '../../sso/rate-limits.ts';
 import { exchangeCode, profileForToken } from '../../sso/token.ts';
-import { bindingCookieHeaders, readBindingCookie } from '../cookies.ts';
+import { type BindingCookies, bindingCookies } from '../cookies.ts';
 import {
   AUTO_POST_SCRIPT_HASH,
   PAGE_HEADERS,
@@ -29,13 +29,10 @@ function rawQuery(request: FastifyRequest): string {
 }
 
 /** Writes a browser-facing outcome: a redirect, an error page or the consent screen. */
-function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, secureCookies: boolean): FastifyReply {
+function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, cookies: BindingCookies): FastifyReply {
   // The browser binding cookie of a sign-in that continues (a redirect, a form post or the consent screen).
   if (outcome.kind !== 'page' && outcome.bindingCookie) {
-    reply.header(
-      'set-cookie',
-      bindingCookieHeaders(outcome.bindingCookie, secureCookies, outcome.crossSite === true),
-    );
+    reply.header('set-cookie', cookies.headers(outcome.bindingCookie, outcome.crossSite === true));
   }
   switch (outcome.kind) {
     case 'page':
@@ -92,12 +89,9 @@ function bodyParams(body: unknown): Map<string, string[]> | null {
   return null;
 }
 
-export function ssoRoutes(
-  app: FastifyInstance,
-  deps: FlowDeps,
-  options: { secureCookies: boolean; samlMaxBytes: number },
-): void {
-  const { secureCookies } = options;
+export function ssoRoutes(app: FastifyInstance, deps: FlowDeps, options: { samlMaxBytes: number }): void {
+  // Named and scoped by the public URL (`__Host-` on https); only the name in force is read.
+  const cookies = bindingCookies(deps.publicUrl);
 
   // The callback URLs' rate limits, counted when the request arrives: before its body is read or parsed (the ACS
   // takes up to GATEHOUSE_SAML_MAX_BYTES) and before any SAML or OIDC work. Over a limit: the 429 page.
@@ -110,20 +104,20 @@ export function ssoRoutes(
       deps,
       request.log,
     );
-    if (limited) return writeOutcome(reply, limited, secureCookies);
+    if (limited) return writeOutcome(reply, limited, cookies);
   };
   app.get('/sso/authorize', { config: { family: 'browser' } }, async (request, reply) => {
     const outcome = await authorize(
       {
         rawQuery: rawQuery(request),
         requestId: request.id,
-        bindingCookie: readBindingCookie(request.headers.cookie),
+        bindingCookie: cookies.read(request.headers.cookie),
         clientIp: request.ip,
       },
       deps,
       request.log,
     );
-    return writeOutcome(reply, outcome, secureCookies);
+    return writeOutcome(reply, outcome, cookies);
   });
 
   // The OIDC callback (the `redirect_uri` registered at the customer's IdP) and the OAuth provider callback (the
@@ -140,14 +134,14 @@ export function ssoRoutes(
             url: new URL(request.url, deps.publicUrl),
             form: {},
             stateValues: query.values.get('state') ?? [],
-            bindingCookie: readBindingCookie(request.headers.cookie),
+            bindingCookie: cookies.read(request.headers.cookie),
             requestId: request.id,
             method: 'GET',
           },
           deps,
           request.log,
         );
-        return writeOutcome(reply, outcome, secureCookies);
+        return writeOutcome(reply, outcome, cookies);
       },
     );
   }
@@ -170,14 +164,14 @@ export function ssoRoutes(
           url: new URL(request.url, deps.publicUrl),
           form: fields,
           stateValues: form?.values.get('RelayState') ?? [],
-          bindingCookie: readBindingCookie(request.headers.cookie),
+          bindingCookie: cookies.read(request.headers.cookie),
           requestId: request.id,
           method: 'POST',
         },
         deps,
         request.log,
       );
-      return writeOutcome(reply, outcome, secureCookies);
+      return writeOutcome(reply, outcome, cookies);
     },
   );
 
@@ -206,14 +200,14 @@ export function ssoRoutes(
       {
         token: one('consent_token'),
         decision: one('decision'),
-        bindingCookie: readBindingCookie(request.headers.cookie),
+        bindingCookie: cookies.read(request.headers.cookie),
         origin: request.headers.origin,
         requestId: request.id,
       },
       deps,
       request.log,
     );
-    return writeOutcome(reply, outcome, secureCookies);
+    return writeOutcome(reply, outcome, cookies);
   });
 
   app.post('/sso/token', { config: { family: 'oauth' } }, async (request, reply) => {
