@@ -1,5 +1,6 @@
 import { isOAuthProvider } from '../../connectors/registry.ts';
 import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
+import { upstreamFetchDetail } from '../../lib/safe-fetch.ts';
 import { safeEqual, sha256 } from '../../lib/tokens.ts';
 import type { ConnectionRecord, LoginTransactionRecord } from '../../storage/store.ts';
 import { verifyStoredRedirectUri } from '../authorize/check-redirect-uri.ts';
@@ -191,8 +192,15 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
 
   async function fail(err: unknown): Promise<FlowOutcome> {
     if (isBrokerError(err)) {
+      // `fetch`: what the network really said (host, address, errno), which only the server's log may hold.
       log.warn(
-        { code: err.code, detail: err.detail, upstream: err.upstream, session: tx?.sessionId },
+        {
+          code: err.code,
+          detail: err.detail,
+          upstream: err.upstream,
+          fetch: upstreamFetchDetail(err.cause),
+          session: tx?.sessionId,
+        },
         'sign-in failed at the callback',
       );
     } else {
