@@ -13,12 +13,13 @@ const SESSION_BATCHES_PER_RUN = 100;
 export interface MaintenanceResult {
   transactions: number;
   grants: number;
+  portalLinks: number;
   sessions: number;
 }
 
 /**
- * Deletes what nothing needs any more: login transactions and grants (codes, access tokens, idempotency
- * records, SAML assertion IDs, rate-limit windows) an hour after they expired, and session log records older
+ * Deletes what nothing needs any more: login transactions, grants (codes, access tokens, idempotency
+ * records, SAML assertion IDs, rate-limit windows) and Admin Portal setup links an hour after they expired, and session log records older
  * than `sessionLogRetentionDays` (0 keeps them for ever). Session records go in batches, so that a first run
  * over a large log does not hold the database in one long statement; a run deletes at most
  * SESSION_BATCH × SESSION_BATCHES_PER_RUN of them.
@@ -28,9 +29,10 @@ export async function runMaintenance(
   options: { now: Date; sessionLogRetentionDays: number },
 ): Promise<MaintenanceResult> {
   const expiredBefore = new Date(options.now.getTime() - EXPIRED_GRACE_MS);
-  const [transactions, grants] = await Promise.all([
+  const [transactions, grants, portalLinks] = await Promise.all([
     store.deleteExpiredLoginTransactions(expiredBefore),
     store.deleteExpiredGrants(expiredBefore),
+    store.deleteExpiredPortalLinks(expiredBefore),
   ]);
   let sessions = 0;
   if (options.sessionLogRetentionDays > 0) {
@@ -41,5 +43,5 @@ export async function runMaintenance(
       if (deleted < SESSION_BATCH) break;
     }
   }
-  return { transactions, grants, sessions };
+  return { transactions, grants, portalLinks, sessions };
 }

@@ -60,7 +60,17 @@ export function ulid(now: number = Date.now()): string {
   return encodeTime(lastTime) + random;
 }
 
-export type IdPrefix = 'org' | 'org_domain' | 'conn' | 'ruri' | 'key' | 'req' | 'prof' | 'sess' | 'client';
+export type IdPrefix =
+  | 'org'
+  | 'org_domain'
+  | 'conn'
+  | 'ruri'
+  | 'key'
+  | 'req'
+  | 'prof'
+  | 'sess'
+  | 'client'
+  | 'portal_link';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

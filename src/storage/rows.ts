@@ -6,6 +6,7 @@ import type {
   LoginTransactionRecord,
   OrganizationDomainRecord,
   OrganizationRecord,
+  PortalLinkRecord,
   ProfileRecord,
   RedirectUriRecord,
   SsoSessionRecord,
@@ -47,6 +48,22 @@ export function rowMappers(cells: CellDecoder) {
         stripeCustomerId: strOrNull(r.stripe_customer_id),
         createdAt: date(r.created_at),
         updatedAt: date(r.updated_at),
+      };
+    },
+
+    portalLink(r: Row): PortalLinkRecord {
+      return {
+        id: str(r.id),
+        tokenHash: str(r.token_hash),
+        organizationId: str(r.organization_id),
+        intent: str(r.intent) as PortalLinkRecord['intent'],
+        returnUrl: strOrNull(r.return_url),
+        successUrl: strOrNull(r.success_url),
+        providerType: strOrNull(r.provider_type),
+        adminEmails: cells.json<string[]>(r.admin_emails),
+        createdAt: date(r.created_at),
+        expiresAt: date(r.expires_at),
+        openedAt: dateOrNull(r.opened_at),
       };
     },
 

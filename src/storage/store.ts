@@ -310,6 +310,32 @@ export type NewDomain = Pick<
 
 // ---------- the interface ----------
 
+/**
+ * An Admin Portal setup link (`POST /portal/generate_link`): a one-time bearer capability for one organization
+ * and one intent, kept by the SHA-256 hash of its token, never the token.
+ */
+export interface PortalLinkRecord {
+  id: string;
+  tokenHash: string;
+  organizationId: string;
+  intent: 'sso' | 'domain_verification';
+  returnUrl: string | null;
+  successUrl: string | null;
+  /** `intent_options.sso.provider_type`: the IdP the portal opens on. */
+  providerType: string | null;
+  /** `admin_emails` / `it_contact_emails`: who the link was made for. */
+  adminEmails: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  /** When it was opened (once); null until then. */
+  openedAt: Date | null;
+}
+
+export type PortalLinkOpening =
+  | { outcome: 'opened'; link: PortalLinkRecord }
+  | { outcome: 'used' | 'expired'; link: PortalLinkRecord }
+  | { outcome: 'unknown'; link: null };
+
 export interface Store {
   /** Applies pending migrations. Safe to call on every start. */
   migrate(): Promise<void>;
@@ -484,6 +510,16 @@ export interface Store {
    * Exact under concurrency: n concurrent hits on a fresh key see the counts 1..n.
    */
   hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]>;
+
+  // Admin Portal setup links
+  createPortalLink(link: Omit<PortalLinkRecord, 'openedAt'>): Promise<PortalLinkRecord>;
+  /**
+   * Opens a link once, atomically across nodes: `opened` (and the link, now with `openedAt`) the first time it is
+   * opened before it expires; else `used`, `expired` (with the link) or `unknown` (no link has this hash).
+   */
+  openPortalLink(tokenHash: string, now: Date): Promise<PortalLinkOpening>;
+  /** Deletes the links that expired before `before`; returns how many. */
+  deleteExpiredPortalLinks(before: Date): Promise<number>;
 }
 
 export interface RateLimitHit {

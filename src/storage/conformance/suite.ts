@@ -22,6 +22,7 @@ import {
   type OrganizationRecord,
   type Page,
   type PageRequest,
+  type PortalLinkRecord,
   type SsoSessionRecord,
   type Store,
 } from '../store.ts';
@@ -1964,6 +1965,77 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.deleteExpiredGrants(new Date()), 1);
         assert.equal(await store.claimOneTimeKey('saml:old', expiresAt), true);
         assert.equal(await store.claimOneTimeKey('saml:a', expiresAt), false);
+      });
+    });
+
+    describe('Admin Portal setup links', () => {
+      function linkInput(organizationId: string, over: Partial<Omit<PortalLinkRecord, 'openedAt'>> = {}) {
+        const createdAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+        return {
+          id: newId('portal_link'),
+          tokenHash: randomBytes(32).toString('base64url'),
+          organizationId,
+          intent: 'sso' as const,
+          returnUrl: 'https://app.example.com/settings',
+          successUrl: null,
+          providerType: 'OktaSAML',
+          adminEmails: ['it@acme.com', 'ops@acme.com'],
+          createdAt,
+          expiresAt: new Date(createdAt.getTime() + 5 * 60_000),
+          ...over,
+        };
+      }
+
+      test('a link is created as given, and opened once, also under concurrency', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const input = linkInput(org.id);
+        const created = await store.createPortalLink(input);
+        assert.deepEqual(created, { ...input, openedAt: null });
+        const now = new Date(input.createdAt.getTime() + 1_000);
+        const openings = await Promise.all(
+          Array.from({ length: 8 }, () => store.openPortalLink(input.tokenHash, now)),
+        );
+        const opened = openings.filter((o) => o.outcome === 'opened');
+        assert.equal(opened.length, 1);
+        assert.deepEqual(opened[0]?.link, { ...input, openedAt: now });
+        for (const o of openings.filter((x) => x.outcome !== 'opened')) {
+          assert.equal(o.outcome, 'used');
+          assert.deepEqual(o.link, { ...input, openedAt: now });
+        }
+        assert.equal((await store.openPortalLink(input.tokenHash, now)).outcome, 'used');
+      });
+
+      test('an expired link is not opened; an unknown hash is unknown; a link goes with its organization', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const input = linkInput(org.id, {
+          intent: 'domain_verification',
+          providerType: null,
+          adminEmails: [],
+        });
+        await store.createPortalLink(input);
+        const late = await store.openPortalLink(input.tokenHash, input.expiresAt);
+        assert.equal(late.outcome, 'expired');
+        assert.deepEqual(late.link, { ...input, openedAt: null });
+        assert.deepEqual(await store.openPortalLink('no-such-hash', new Date()), {
+          outcome: 'unknown',
+          link: null,
+        });
+        await assert.rejects(store.createPortalLink({ ...linkInput(org.id), tokenHash: input.tokenHash }));
+        const other = linkInput(org.id);
+        await store.createPortalLink(other);
+        await store.deleteOrganization(org.id);
+        assert.equal((await store.openPortalLink(other.tokenHash, new Date())).outcome, 'unknown');
+      });
+
+      test('deleteExpiredPortalLinks removes the links that expired before the given time', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const old = linkInput(org.id, { expiresAt: new Date(Date.now() - 60_000) });
+        const fresh = linkInput(org.id);
+        await store.createPortalLink(old);
+        await store.createPortalLink(fresh);
+        assert.equal(await store.deleteExpiredPortalLinks(new Date()), 1);
+        assert.equal((await store.openPortalLink(old.tokenHash, new Date())).outcome, 'unknown');
+        assert.equal((await store.openPortalLink(fresh.tokenHash, new Date())).outcome, 'opened');
       });
     });
 

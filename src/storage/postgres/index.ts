@@ -19,6 +19,8 @@ import {
   type OrganizationRecord,
   type Page,
   type PageRequest,
+  type PortalLinkOpening,
+  type PortalLinkRecord,
   type ProfileRecord,
   type RateLimitHit,
   type RateLimitResult,
@@ -106,6 +108,8 @@ const PROFILE = 'id, connection_id, idp_id, data, created_at, updated_at';
 const AUTHORIZATION_CODE = `code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, oauth_tokens,
   created_at, expires_at, consumed_at`;
 const ACCESS_TOKEN = 'token_hash, code_hash, client_id, profile_id, created_at, expires_at, revoked_at';
+const PORTAL_LINK = `id, token_hash, organization_id, intent, return_url, success_url, provider_type, admin_emails,
+  created_at, expires_at, opened_at`;
 
 /** Booleans, timestamptz (a `Date`) and json/jsonb (parsed) arrive decoded by the driver. */
 const {
@@ -119,6 +123,7 @@ const {
   profile,
   authorizationCode,
   accessToken,
+  portalLink,
 } = rowMappers({
   bool: (v) => v === true,
   json: <T>(v: unknown) => v as T,
@@ -1228,6 +1233,45 @@ export class PostgresStore implements Store {
       [iso(before)],
     );
     return Number(r?.deleted ?? 0);
+  }
+
+  async createPortalLink(link: Omit<PortalLinkRecord, 'openedAt'>): Promise<PortalLinkRecord> {
+    const r = await this.#one(
+      `INSERT INTO portal_links (id, token_hash, organization_id, intent, return_url, success_url, provider_type,
+         admin_emails, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       RETURNING ${PORTAL_LINK}`,
+      [
+        link.id,
+        link.tokenHash,
+        link.organizationId,
+        link.intent,
+        link.returnUrl,
+        link.successUrl,
+        link.providerType,
+        JSON.stringify(link.adminEmails),
+        iso(link.createdAt),
+        iso(link.expiresAt),
+      ],
+    );
+    return portalLink(r as Row);
+  }
+
+  async openPortalLink(tokenHash: string, now: Date): Promise<PortalLinkOpening> {
+    const opened = await this.#one(
+      `UPDATE portal_links SET opened_at = $2 WHERE token_hash = $1 AND opened_at IS NULL AND expires_at > $2
+       RETURNING ${PORTAL_LINK}`,
+      [tokenHash, iso(now)],
+    );
+    if (opened) return { outcome: 'opened', link: portalLink(opened) };
+    const r = await this.#one(`SELECT ${PORTAL_LINK} FROM portal_links WHERE token_hash = $1`, [tokenHash]);
+    if (!r) return { outcome: 'unknown', link: null };
+    const link = portalLink(r);
+    return { outcome: link.openedAt ? 'used' : 'expired', link };
+  }
+
+  async deleteExpiredPortalLinks(before: Date): Promise<number> {
+    const r = await this.#query('DELETE FROM portal_links WHERE expires_at < $1', [iso(before)]);
+    return r.rowCount ?? 0;
   }
 
   async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {

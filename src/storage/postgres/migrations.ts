@@ -216,4 +216,25 @@ CREATE TABLE rate_limits (
 ) WITH (fillfactor = 70);
 `,
   },
+  {
+    version: 2,
+    name: 'Admin Portal setup links',
+    sql: `
+CREATE TABLE portal_links (
+  id text COLLATE "C" PRIMARY KEY,
+  token_hash text COLLATE "C" NOT NULL CONSTRAINT portal_links_token_hash_key UNIQUE,
+  organization_id text COLLATE "C" NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  intent text NOT NULL,
+  return_url text,
+  success_url text,
+  provider_type text,
+  admin_emails json NOT NULL DEFAULT '[]',
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  opened_at timestamptz
+);
+CREATE INDEX portal_links_expires ON portal_links (expires_at);
+CREATE INDEX portal_links_organization ON portal_links (organization_id);
+`,
+  },
 ];

@@ -20,6 +20,8 @@ import {
   type OrganizationRecord,
   type Page,
   type PageRequest,
+  type PortalLinkOpening,
+  type PortalLinkRecord,
   type ProfileRecord,
   type RateLimitHit,
   type RateLimitResult,
@@ -67,6 +69,7 @@ const {
   profile,
   authorizationCode,
   accessToken,
+  portalLink,
 } = rowMappers({
   bool: (v) => Number(v) === 1,
   json: (v) => JSON.parse(String(v)),
@@ -926,6 +929,44 @@ export class SqliteStore implements Store {
         this.#run('DELETE FROM idempotency_keys WHERE expires_at < ?', b) +
         this.#run('DELETE FROM one_time_keys WHERE expires_at < ?', b),
     );
+  }
+
+  async createPortalLink(link: Omit<PortalLinkRecord, 'openedAt'>): Promise<PortalLinkRecord> {
+    this.#run(
+      `INSERT INTO portal_links (id, token_hash, organization_id, intent, return_url, success_url, provider_type,
+         admin_emails, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      link.id,
+      link.tokenHash,
+      link.organizationId,
+      link.intent,
+      link.returnUrl,
+      link.successUrl,
+      link.providerType,
+      JSON.stringify(link.adminEmails),
+      iso(link.createdAt),
+      iso(link.expiresAt),
+    );
+    return portalLink(this.#get('SELECT * FROM portal_links WHERE id = ?', link.id) as Row);
+  }
+
+  async openPortalLink(tokenHash: string, now: Date): Promise<PortalLinkOpening> {
+    const t = iso(now);
+    const opened = this.#get(
+      `UPDATE portal_links SET opened_at = ? WHERE token_hash = ? AND opened_at IS NULL AND expires_at > ?
+       RETURNING *`,
+      t,
+      tokenHash,
+      t,
+    );
+    if (opened) return { outcome: 'opened', link: portalLink(opened) };
+    const r = this.#get('SELECT * FROM portal_links WHERE token_hash = ?', tokenHash);
+    if (!r) return { outcome: 'unknown', link: null };
+    const link = portalLink(r);
+    return { outcome: link.openedAt ? 'used' : 'expired', link };
+  }
+
+  async deleteExpiredPortalLinks(before: Date): Promise<number> {
+    return this.#run('DELETE FROM portal_links WHERE expires_at < ?', iso(before));
   }
 
   async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {

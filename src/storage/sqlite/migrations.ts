@@ -246,4 +246,25 @@ ALTER TABLE authorization_codes ADD COLUMN oauth_tokens TEXT;
 CREATE INDEX sso_sessions_tx_expires ON sso_sessions(tx_expires_at) WHERE tx_state_hash IS NOT NULL;
 `,
   },
+  {
+    version: 7,
+    name: 'Admin Portal setup links',
+    sql: `
+CREATE TABLE portal_links (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  intent TEXT NOT NULL,
+  return_url TEXT,
+  success_url TEXT,
+  provider_type TEXT,
+  admin_emails TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  opened_at TEXT
+);
+CREATE INDEX portal_links_expires ON portal_links(expires_at);
+CREATE INDEX portal_links_organization ON portal_links(organization_id);
+`,
+  },
 ];
