@@ -9,6 +9,7 @@ import { requestForLog } from './http/log.ts';
 import { registerFormParser } from './http/routes/body.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
+import { portalRoutes } from './http/routes/portal.ts';
 import { ssoRoutes } from './http/routes/sso.ts';
 import { newId } from './lib/ids.ts';
 import { createSafeFetch } from './lib/safe-fetch.ts';
@@ -16,6 +17,7 @@ import { MAINTENANCE_INTERVAL_MS, runMaintenance } from './maintenance.ts';
 import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
+import { PortalSessions } from './portal/session.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ConfigCache } from './sso/config-cache.ts';
 import type { FlowDeps } from './sso/deps.ts';
@@ -133,6 +135,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     limiter,
   };
   const resolver = new dns.Resolver({ timeout: 5000, tries: 1 });
+  if (config.dnsServers) resolver.setServers(config.dnsServers);
   const resolveTxt: TxtResolver = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));
 
   // SAML connections configured with a metadata URL re-read it on a schedule, so that a certificate rotation
@@ -166,5 +169,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   healthRoutes(app, store, () => closing);
   ssoRoutes(app, flowDeps, { samlMaxBytes: config.samlMaxBytes });
   managementRoutes(app, managementDeps, resolveTxt);
+  portalRoutes(app, {
+    store,
+    management: managementDeps,
+    flow: flowDeps,
+    sessions: new PortalSessions(environment.secretBox, config.publicUrl),
+    publicUrl: config.publicUrl,
+    resolveTxt,
+    now,
+  });
   return app;
 }

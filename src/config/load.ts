@@ -15,6 +15,8 @@ export interface Config {
   apiKey: string | null;
   clientId: string | null;
   redirectUris: string[];
+  /** DNS servers for domain verification's TXT lookups; null: the system's. */
+  dnsServers: string[] | null;
   signinConsent: boolean;
   legacyDomainSelector: boolean;
   /** null: read or generate `secret.key` in the data directory. */
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKey: read(env, 'GATEHOUSE_API_KEY') ?? null,
     clientId: read(env, 'GATEHOUSE_CLIENT_ID') ?? null,
     redirectUris,
+    dnsServers: read(env, 'GATEHOUSE_DNS_SERVERS') ?? null,
     signinConsent: read(env, 'GATEHOUSE_SIGNIN_CONSENT') ?? true,
     legacyDomainSelector: read(env, 'GATEHOUSE_LEGACY_DOMAIN_SELECTOR') ?? false,
     secretKey: read(env, 'GATEHOUSE_SECRET_KEY') ?? null,

@@ -45,6 +45,22 @@ function httpUrl(raw: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
+function dnsServers(raw: string): string[] {
+  const servers = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const server of servers) {
+    if (!/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/.test(server)) {
+      throw new Error(
+        `must be IP addresses, optionally with a port (1.1.1.1, 10.0.0.2:5353, [::1]:53), got "${server}"`,
+      );
+    }
+  }
+  if (servers.length === 0) throw new Error('must name at least one server');
+  return servers;
+}
+
 export type DatabaseConfig =
   | { kind: 'sqlite'; path: string; dataDir: string | null }
   /** `poolSize` comes from GATEHOUSE_DATABASE_POOL_SIZE (`load.ts`). */
@@ -201,6 +217,13 @@ export const variables = {
     description:
       'Comma-separated redirect URIs added to the allowlist on start (existing ones are kept). The first becomes the default redirect URI.',
     parse: uriList,
+  },
+  GATEHOUSE_DNS_SERVERS: {
+    name: 'GATEHOUSE_DNS_SERVERS',
+    defaultDoc: "the system's resolvers",
+    description:
+      'Comma-separated DNS servers (`ip` or `ip:port`) that domain verification asks for TXT records (the Admin Portal and `POST /organization_domains/{id}/verify`).',
+    parse: dnsServers,
   },
   GATEHOUSE_SIGNIN_CONSENT: {
     name: 'GATEHOUSE_SIGNIN_CONSENT',

@@ -17,6 +17,7 @@ const SECRET_PARAMS = new Set([
   'samlresponse',
   'relaystate',
   'signature',
+  'token',
 ]);
 
 export function redactUrl(url: string): string {

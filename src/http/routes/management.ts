@@ -4,6 +4,7 @@ import * as apiKeys from '../../management/api-keys.ts';
 import * as connections from '../../management/connections.ts';
 import type { ManagementDeps } from '../../management/deps.ts';
 import * as organizations from '../../management/organizations.ts';
+import { generatePortalLink } from '../../management/portal-links.ts';
 import * as redirectUris from '../../management/redirect-uris.ts';
 import * as sessions from '../../management/sessions.ts';
 
@@ -71,6 +72,11 @@ export function managementRoutes(
       await organizations.deleteOrganization(deps, (req.params as Params).id as string);
       return noContent(reply);
     });
+
+    // Admin Portal setup links
+    api.post('/portal/generate_link', async (req, reply) =>
+      reply.code(201).send(await generatePortalLink(deps, req.body)),
+    );
 
     // Organization domains
     api.post('/organization_domains', async (req, reply) =>

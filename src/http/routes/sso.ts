@@ -29,7 +29,11 @@ function rawQuery(request: FastifyRequest): string {
 }
 
 /** Writes a browser-facing outcome: a redirect, an error page or the consent screen. */
-function writeOutcome(reply: FastifyReply, outcome: FlowOutcome, cookies: BindingCookies): FastifyReply {
+export function writeOutcome(
+  reply: FastifyReply,
+  outcome: FlowOutcome,
+  cookies: BindingCookies,
+): FastifyReply {
   // The browser binding cookie of a sign-in that continues (a redirect, a form post or the consent screen).
   if (outcome.kind !== 'page' && outcome.bindingCookie) {
     reply.header('set-cookie', cookies.headers(outcome.bindingCookie, outcome.crossSite === true));

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta';
+
+/**
+ * The Admin Portal's pages: server-rendered Eta templates (`views/`), which escape every `<%= %>` value by default
+ * (only `<%~ include(…) %>` of our own partials is raw). Pages need no JavaScript for any step; `assets/portal.js`
+ * only adds copy buttons. Nothing is loaded from another host: the CSS and the script are served from
+ * `/portal/assets/`, and the CSP allows nothing else.
+ */
+
+const views = fileURLToPath(new URL('./views', import.meta.url));
+const eta = new Eta({ views, cache: true, autoEscape: true, autoTrim: [false, 'nl'] });
+
+/** Renders `views/<name>.eta` with `data` (available as `it` in the template). */
+export function renderView(name: string, data: object): string {
+  return eta.render(`./${name}`, data);
+}
+
+/** The static files of the portal, read once: name → content type and body. */
+export const ASSETS: Record<string, { type: string; body: string }> = Object.fromEntries(
+  [
+    ['portal.css', 'text/css; charset=utf-8'],
+    ['portal.js', 'text/javascript; charset=utf-8'],
+  ].map(([name, type]) => [
+    name,
+    { type: type as string, body: readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8') },
+  ]),
+);
+
+/**
+ * The CSP of portal pages: nothing from other hosts, no inline script or style; forms post to the portal only;
+ * never framed.
+ */
+export const PORTAL_CSP =
+  "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export const PORTAL_HEADERS: Record<string, string> = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': PORTAL_CSP,
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+};

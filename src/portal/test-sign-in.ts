@@ -1,0 +1,220 @@
+import { isBrokerError } from '../errors/broker-error.ts';
+import { catalog, type ErrorCode } from '../errors/catalog.ts';
+import { pkceS256 } from '../lib/tokens.ts';
+import { parseQuery } from '../lib/urlencoded.ts';
+import type { AuthorizeContext, VerifiedRedirectUri } from '../sso/authorize/context.ts';
+import { startUpstream } from '../sso/authorize/start-upstream.ts';
+import type { FlowOutcome } from '../sso/outcome.ts';
+import { exchangeCode } from '../sso/token.ts';
+import type { ConnectionRecord, SsoSessionRecord } from '../storage/store.ts';
+import { explainFailure } from './doctor.ts';
+import { guideForType } from './guides.ts';
+import {
+  basePath,
+  messagePage,
+  type PortalContext,
+  type PortalDeps,
+  type PortalResult,
+  page,
+} from './portal.ts';
+
+/**
+ * Test sign-in from the portal: a real SP-initiated sign-in through the admin's IdP, started by the same
+ * `startUpstream` as `/sso/authorize` and finished by the same callback, code and `exchangeCode` as any app's
+ * sign-in. Only its ends differ:
+ * - it may run on a connection that is not on yet (the portal keeps its connections off until activation);
+ * - its redirect URI is the portal's own result page (`testResultUri`), which the callback accepts as it accepts
+ *   an allowlisted one; its `state` names the portal request that started it, with a MAC under this portal
+ *   session's secret, and its code is bound to a PKCE verifier derived from the same secret, so only the portal
+ *   session that started it can read the result;
+ * - the result page shows the normalized profile (and every attribute the IdP sent) on success, and the session
+ *   log's failed stage and reason, explained for the admin, on failure.
+ * The session log records test sign-ins like any other.
+ */
+
+const STATE = /^(req_[0-9A-Z]{26})\.([A-Za-z0-9_-]{22})$/;
+
+/** The portal's result page: the redirect URI of every test sign-in. */
+export function testResultUri(publicUrl: string): string {
+  return `${publicUrl}/portal/sso/test/result`;
+}
+
+/** The link that starts a test sign-in of connection `id` (GET with the session's CSRF token: it opens a tab). */
+export function testSignInUrl(deps: PortalDeps, ctx: PortalContext, id: string): string {
+  return `${basePath(deps.publicUrl)}/portal/sso/connections/${encodeURIComponent(id)}/test?csrf=${encodeURIComponent(ctx.csrf)}`;
+}
+
+function mac(deps: PortalDeps, ctx: PortalContext, requestId: string): string {
+  return deps.sessions.derive(ctx.session, `test ${requestId}`).slice(0, 22);
+}
+
+function verifier(deps: PortalDeps, ctx: PortalContext, requestId: string): string {
+  return deps.sessions.derive(ctx.session, `pkce ${requestId}`);
+}
+
+/** `GET /portal/sso/connections/:id/test`: the redirect (or auto-posting form) to the admin's IdP. */
+export async function startTest(
+  deps: PortalDeps,
+  ctx: PortalContext,
+  connection: ConnectionRecord,
+  bindingCookie: string | null,
+): Promise<FlowOutcome> {
+  const requestId = ctx.requestId;
+  const authorize: AuthorizeContext = {
+    query: parseQuery(''),
+    requestId,
+    bindingCookie,
+    clientIp: '',
+    clientId: deps.flow.clientId,
+    redirectUri: { uri: testResultUri(deps.publicUrl) } as VerifiedRedirectUri,
+    appState: `${requestId}.${mac(deps, ctx, requestId)}`,
+    codeChallenge: pkceS256(verifier(deps, ctx, requestId)),
+    loginHint: undefined,
+    domainHint: undefined,
+    providerScopes: [],
+    providerQueryParams: {},
+    connection,
+    organizationId: connection.organizationId ?? undefined,
+  };
+  return startUpstream(authorize, deps.flow);
+}
+
+interface Log {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** The session log record of the test sign-in that portal request `requestId` started, if it is this org's. */
+async function testSession(
+  deps: PortalDeps,
+  ctx: PortalContext,
+  requestId: string,
+): Promise<SsoSessionRecord | null> {
+  const found = await deps.store.listSessions({ requestId }, { limit: 10, order: 'desc' });
+  return (
+    found.data.find(
+      (s) => s.authorizeRequestId === requestId && s.organizationId === ctx.session.organizationId,
+    ) ?? null
+  );
+}
+
+/** `GET /portal/sso/test/result?code|error&state`: what the test sign-in gave. */
+export async function testResult(
+  deps: PortalDeps,
+  ctx: PortalContext,
+  query: { code?: string; error?: string; error_description?: string; state?: string },
+  log: Log,
+): Promise<PortalResult> {
+  const m = STATE.exec(query.state ?? '');
+  if (!m?.[1] || m[2] !== mac(deps, ctx, m[1])) {
+    return messagePage(
+      deps,
+      400,
+      'This test result is not yours',
+      'It was started in another setup session, or its address was changed. Run the test sign-in again from the setup page.',
+      ctx.requestId,
+      { code: 'portal_test_state_invalid', context: ctx },
+    );
+  }
+  const requestId = m[1];
+  const session = await testSession(deps, ctx, requestId);
+  const connection = session?.connectionId ? await deps.store.getConnection(session.connectionId) : null;
+  if (!session || !connection) {
+    return messagePage(
+      deps,
+      404,
+      'Test sign-in not found',
+      'Run the test sign-in again from the setup page.',
+      ctx.requestId,
+      {
+        code: 'portal_test_not_found',
+        context: ctx,
+      },
+    );
+  }
+  const guide = guideForType(connection.connectionType);
+  const back = `${basePath(deps.publicUrl)}/portal/sso/connections/${encodeURIComponent(connection.id)}`;
+  if (query.code) {
+    try {
+      const token = await exchangeCode(
+        {
+          params: new Map([
+            ['grant_type', ['authorization_code']],
+            ['client_id', [deps.flow.clientId]],
+            ['code', [query.code]],
+            ['code_verifier', [verifier(deps, ctx, requestId)]],
+          ]),
+          authorization: undefined,
+          idempotencyKey: undefined,
+          requestId: ctx.requestId,
+          clientIp: '',
+        },
+        deps.flow,
+        log,
+      );
+      const profile = token.profile as unknown as Record<string, unknown>;
+      const raw = (profile.raw_attributes ?? {}) as Record<string, unknown>;
+      const mapped = ['id', 'idp_id', 'email', 'first_name', 'last_name', 'groups'].map((field) => ({
+        field,
+        value: Array.isArray(profile[field])
+          ? (profile[field] as unknown[]).join(', ')
+          : String(profile[field] ?? ''),
+      }));
+      return page(
+        deps,
+        'sso-test-result',
+        {
+          title: 'Test sign-in succeeded',
+          ok: true,
+          idpName: guide?.name ?? connection.connectionType,
+          mapped,
+          raw: Object.entries(raw).map(([name, value]) => ({
+            name,
+            value: Array.isArray(value)
+              ? value.join(', ')
+              : typeof value === 'object'
+                ? JSON.stringify(value)
+                : String(value ?? ''),
+          })),
+          attributeMap: (connection.config as { attributeMap?: Record<string, string> }).attributeMap ?? {},
+          mappable: guide?.protocol === 'saml',
+          connectionId: connection.id,
+          back,
+        },
+        { context: ctx, requestId: ctx.requestId },
+      );
+    } catch (err) {
+      log.warn(
+        { err: isBrokerError(err) ? err.code : String(err) },
+        'portal test sign-in: the code exchange failed',
+      );
+    }
+  }
+  const refreshed = (await deps.store.getSession(session.id)) ?? session;
+  const reason = (refreshed.reason ?? query.error ?? 'unknown') as ErrorCode | string;
+  const explained = explainFailure(
+    reason,
+    refreshed.detail ?? {},
+    refreshed.upstreamError ?? null,
+    connection,
+    deps,
+  );
+  return page(
+    deps,
+    'sso-test-result',
+    {
+      title: 'Test sign-in failed',
+      ok: false,
+      idpName: guide?.name ?? connection.connectionType,
+      stage: refreshed.failedStage ?? 'unknown',
+      reason,
+      description:
+        reason in catalog
+          ? catalog[reason as ErrorCode].description
+          : (query.error_description ?? 'The sign-in did not finish.'),
+      explained,
+      back,
+    },
+    { context: ctx, requestId: ctx.requestId, status: 200 },
+  );
+}
