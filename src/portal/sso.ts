@@ -9,7 +9,15 @@ import {
 import { portalConnectionType } from '../management/portal-links.ts';
 import type { ConnectionRecord } from '../storage/store.ts';
 import { diagnoseConnection, type Problem } from './doctor.ts';
-import { GUIDES, guideByKey, guideForType, type IdpGuide, VALUE_LABELS, type ValueKey } from './guides.ts';
+import {
+  acsUrlRegex,
+  GUIDES,
+  guideByKey,
+  guideForType,
+  type IdpGuide,
+  VALUE_LABELS,
+  type ValueKey,
+} from './guides.ts';
 import {
   basePath,
   messagePage,
@@ -153,7 +161,7 @@ function valuesOf(deps: PortalDeps, c: ConnectionRecord): Record<ValueKey, strin
     acs_url: acs,
     sp_entity_id: presented.saml_options?.sp_entity_id ?? '',
     sp_metadata_url: presented.saml_options?.sp_metadata_url ?? '',
-    acs_url_regex: acs ? `^${acs.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$` : '',
+    acs_url_regex: acs ? acsUrlRegex(acs) : '',
     redirect_uri: presented.oidc_options?.redirect_uri ?? '',
     attr_email: 'email',
     attr_first_name: 'firstName',
