@@ -90,7 +90,8 @@ export async function generatePortalLink(deps: ManagementDeps, rawBody: unknown)
   const organization = v.string(body, 'organization', { required: true, max: 100 });
   const intent = v.string(body, 'intent', { max: 100 }) ?? 'sso';
   if (!KNOWN_INTENTS.has(intent)) {
-    v.fail('intent', `must be one of ${[...KNOWN_INTENTS].join(', ')}`);
+    // Name only what is served: the other WorkOS intents would be refused too.
+    v.fail('intent', `'${intent}' is not a known intent; supported: ${SERVED_INTENTS.join(', ')}`);
   } else if (!(SERVED_INTENTS as readonly string[]).includes(intent)) {
     v.fail(
       'intent',
