@@ -243,26 +243,77 @@ export async function deleteOrganizationDomain(deps: ManagementDeps, id: string)
 /** Reads the TXT records that prove control of a domain. Injected so tests and operators can choose a resolver. */
 export type TxtResolver = (name: string) => Promise<string[][]>;
 
+/** The TXT record that proves control of a domain: its full name and the value it must hold. */
+export function verificationRecord(d: Pick<OrganizationDomainRecord, 'domain' | 'verificationToken'>): {
+  name: string;
+  value: string;
+} {
+  return {
+    name: `${VERIFICATION_PREFIX}.${d.domain}`,
+    value: `gatehouse-domain-verification=${d.verificationToken}`,
+  };
+}
+
+/** Why a lookup failed, as a fixed reason (the resolver's error itself is not shown to anyone). */
+export type DnsFailure = 'timed out' | 'unreachable' | 'server failure' | 'refused' | 'failed';
+
+/** What a verification's DNS lookup found. */
+export type TxtCheck =
+  | { outcome: 'found' }
+  /** No TXT record at the name (NXDOMAIN, or the name exists without TXT records). */
+  | { outcome: 'no_record' }
+  /** TXT records at the name, none with the expected value: the values (joined chunks). */
+  | { outcome: 'other_values'; values: string[] }
+  | { outcome: 'dns_error'; reason: DnsFailure };
+
+const DNS_FAILURES: Record<string, DnsFailure> = {
+  ETIMEOUT: 'timed out',
+  ECONNREFUSED: 'unreachable',
+  ESERVFAIL: 'server failure',
+  EREFUSED: 'refused',
+};
+
+async function lookUp(name: string, expected: string, resolveTxt: TxtResolver): Promise<TxtCheck> {
+  let records: string[][];
+  try {
+    records = await resolveTxt(name);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOTFOUND' || code === 'ENODATA') return { outcome: 'no_record' };
+    return { outcome: 'dns_error', reason: (typeof code === 'string' && DNS_FAILURES[code]) || 'failed' };
+  }
+  const values = records.map((chunks) => chunks.join(''));
+  if (values.includes(expected)) return { outcome: 'found' };
+  return values.length ? { outcome: 'other_values', values } : { outcome: 'no_record' };
+}
+
 /**
  * Checks the DNS TXT record `<prefix>.<domain>` for `gatehouse-domain-verification=<token>`. Found: verified
- * (unless another organization verified the domain first: 409). Not found: `failed`, and verify can be
- * retried once the record is published.
+ * (unless another organization verified the domain first: 409 `domain_taken`). Not found, or the lookup failed:
+ * `failed`, and verification can be retried once the record is published. A verified domain is not looked up
+ * again (`check` is null). Shared by the API and the Admin Portal, which shows `check` to the admin.
  */
-export async function verifyOrganizationDomain(deps: ManagementDeps, id: string, resolveTxt: TxtResolver) {
-  const d = await deps.store.getDomain(id);
-  if (!d) throw new BrokerError('not_found', { message: `Organization domain '${id}' not found.` });
-  if (d.state === 'verified') return presentDomain(d);
-  let records: string[][] = [];
+export async function verifyDomain(
+  deps: ManagementDeps,
+  d: OrganizationDomainRecord,
+  resolveTxt: TxtResolver,
+): Promise<{ domain: OrganizationDomainRecord; check: TxtCheck | null }> {
+  if (d.state === 'verified') return { domain: d, check: null };
+  const record = verificationRecord(d);
+  const check = await lookUp(record.name, record.value, resolveTxt);
   try {
-    records = await resolveTxt(`${VERIFICATION_PREFIX}.${d.domain}`);
-  } catch {
-    records = [];
-  }
-  const expected = `gatehouse-domain-verification=${d.verificationToken}`;
-  const found = records.some((chunks) => chunks.join('') === expected);
-  try {
-    return presentDomain(await deps.store.updateDomainState(d.id, found ? 'verified' : 'failed'));
+    return {
+      domain: await deps.store.updateDomainState(d.id, check.outcome === 'found' ? 'verified' : 'failed'),
+      check,
+    };
   } catch (err) {
     return conflict(err);
   }
+}
+
+/** `POST /organization_domains/{id}/verify`. */
+export async function verifyOrganizationDomain(deps: ManagementDeps, id: string, resolveTxt: TxtResolver) {
+  const d = await deps.store.getDomain(id);
+  if (!d) throw new BrokerError('not_found', { message: `Organization domain '${id}' not found.` });
+  return presentDomain((await verifyDomain(deps, d, resolveTxt)).domain);
 }

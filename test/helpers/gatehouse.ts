@@ -48,7 +48,8 @@ export interface TestGatehouse {
 /**
  * Starts a real Gatehouse on a loopback port with an in-memory SQLite store (or the given one).
  * `env` overrides configuration variables. `resolveTxt` answers DNS TXT lookups for domain verification
- * (default: no records, so verification fails).
+ * (default: no records, so verification fails); `null` leaves them to the app's own node:dns resolver, which asks
+ * the servers of GATEHOUSE_DNS_SERVERS (e.g. test/helpers/dns-server.ts).
  */
 export async function startGatehouse(
   options: {
@@ -56,7 +57,7 @@ export async function startGatehouse(
     store?: Store;
     transactionTtlMs?: number;
     now?: () => Date;
-    resolveTxt?: TxtResolver;
+    resolveTxt?: TxtResolver | null;
     /** Listen on this port (e.g. another Gatehouse's, to keep its public URL); default a free one. */
     port?: number;
   } = {},
@@ -82,7 +83,7 @@ export async function startGatehouse(
     store,
     configCache,
     environment,
-    resolveTxt: options.resolveTxt ?? (async () => []),
+    ...(options.resolveTxt === null ? {} : { resolveTxt: options.resolveTxt ?? (async () => []) }),
     ...(options.transactionTtlMs ? { transactionTtlMs: options.transactionTtlMs } : {}),
     ...(options.now ? { now: options.now } : {}),
   });

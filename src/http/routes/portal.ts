@@ -9,6 +9,7 @@ import {
   type PortalResult,
   sessionEnded,
 } from '../../portal/portal.ts';
+import * as domains from '../../portal/domains.ts';
 import { ASSETS, PORTAL_HEADERS } from '../../portal/render.ts';
 import * as sso from '../../portal/sso.ts';
 import { startTest, testResult } from '../../portal/test-sign-in.ts';
@@ -109,6 +110,27 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
         });
       }
       return write(reply, await sso.ssoHome(deps, ctx));
+    });
+
+    // The domain_verification intent (portal/domains.ts).
+    portal.get('/portal/domains', async (request, reply) => {
+      const ctx = await context(request);
+      return write(reply, isContext(ctx) ? await domains.domainsHome(deps, ctx) : ctx);
+    });
+
+    portal.post('/portal/domains', async (request, reply) => {
+      const form = formOf(request.body);
+      return posted(request, reply, form, (ctx) => domains.addDomain(deps, ctx, form.domain));
+    });
+
+    portal.get<{ Params: { id: string } }>('/portal/domains/:id', async (request, reply) => {
+      const ctx = await context(request);
+      return write(reply, isContext(ctx) ? await domains.domainPage(deps, ctx, request.params.id) : ctx);
+    });
+
+    portal.post<{ Params: { id: string } }>('/portal/domains/:id/verify', async (request, reply) => {
+      const form = formOf(request.body);
+      return posted(request, reply, form, (ctx) => domains.verify(deps, ctx, request.params.id));
     });
 
     portal.get('/portal/sso/choose', async (request, reply) => {
