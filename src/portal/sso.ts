@@ -270,11 +270,12 @@ export function adminErrors(fields: { field: string; code: string }[]): Record<s
   const out: Record<string, string> = {};
   for (const { field, code } of fields) {
     const formField = FIELD_OF.find(([re]) => re.test(field))?.[1] ?? '_';
-    const message = code.startsWith(field) ? code.slice(field.length).trim() : code;
-    const sentence = `${FIELD_WORDS[formField] ?? 'This'} ${message.replace(/^\[\d+\]\s*/, '')}`.replace(
-      /\.?$/,
-      '.',
-    );
+    const message = (code.startsWith(field) ? code.slice(field.length).trim() : code)
+      .replace(/^\[\d+\]\s*/, '')
+      // The XML parser's refusals are noun phrases ("XML with a DOCTYPE …", "XML is not well-formed: …").
+      .replace(/^XML is /, 'is ')
+      .replace(/^XML /, 'is refused: it is XML ');
+    const sentence = `${FIELD_WORDS[formField] ?? 'This'} ${message}`.replace(/\.?$/, '.');
     out[formField] = out[formField] ? `${out[formField]} ${sentence}` : sentence;
   }
   return out;

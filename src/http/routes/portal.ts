@@ -164,14 +164,23 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
       const form: Form = {};
       let file: string | null = null;
       let tooLarge = false;
-      for await (const part of request.parts()) {
-        if (part.type === 'file') {
-          const content = await part.toBuffer().catch(() => null);
-          if (part.file.truncated || content === null) tooLarge = true;
-          else if (part.fieldname === 'metadata_file' && content.length > 0) file = content.toString('utf8');
-        } else if (typeof part.value === 'string') {
-          form[part.fieldname] = part.value;
+      let unreadable = false;
+      try {
+        for await (const part of request.parts()) {
+          if (part.type === 'file') {
+            const content = await part.toBuffer().catch(() => null);
+            if (part.file.truncated || content === null) tooLarge = true;
+            else if (part.fieldname === 'metadata_file' && content.length > 0)
+              file = content.toString('utf8');
+          } else if (typeof part.value === 'string') {
+            form[part.fieldname] = part.value;
+          }
         }
+      } catch (err) {
+        // The parts iterator rethrows a file over the limit (and any other limit or malformed body) at its next
+        // step: a page by the field, not a 500.
+        if ((err as { code?: unknown }).code === 'FST_REQ_FILE_TOO_LARGE') tooLarge = true;
+        else unreadable = true;
       }
       return posted(request, reply, form, (ctx) =>
         tooLarge
@@ -181,7 +190,14 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
               },
               status: 413,
             })
-          : sso.saveIdp(deps, ctx, request.params.id, form, file),
+          : unreadable
+            ? sso.connectionPage(deps, ctx, request.params.id, {
+                errors: {
+                  metadata_file: 'The upload could not be read: choose one metadata file and try again.',
+                },
+                status: 400,
+              })
+            : sso.saveIdp(deps, ctx, request.params.id, form, file),
       );
     });
 
