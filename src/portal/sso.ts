@@ -62,10 +62,24 @@ async function ownConnection(
   ctx: PortalContext,
   id: string,
 ): Promise<ConnectionRecord | null> {
+  if (ctx.session.intent !== 'sso') return null;
   const c = await deps.store.getConnection(id);
   return c && c.organizationId === ctx.session.organizationId && portalConnectionType(c.connectionType)
     ? c
     : null;
+}
+
+/** This session's intent is single sign-on; a link for domain verification does not open these pages. */
+export function wrongIntent(deps: PortalDeps, ctx: PortalContext): PortalResult | null {
+  if (ctx.session.intent === 'sso') return null;
+  return messagePage(
+    deps,
+    403,
+    'This setup link is not for single sign-on',
+    'The link you opened verifies your organization’s domains. Ask the application for a single sign-on setup link.',
+    ctx.requestId,
+    { code: 'portal_intent_mismatch', context: ctx },
+  );
 }
 
 function notFound(deps: PortalDeps, ctx: PortalContext): PortalResult {
@@ -88,6 +102,8 @@ function steps(current: number): Step[] {
 
 /** `GET /portal/sso`: the organization's connections, or the picker when there are none. */
 export async function ssoHome(deps: PortalDeps, ctx: PortalContext): Promise<PortalResult> {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const connections = await connectionsOf(deps, ctx);
   if (connections.length === 0) return choose(deps, ctx);
   if (connections.length === 1 && connections[0]) {
@@ -113,6 +129,8 @@ export async function ssoHome(deps: PortalDeps, ctx: PortalContext): Promise<Por
 
 /** `GET /portal/sso/choose`: the IdP picker (the link's `provider_type` first). */
 export function choose(deps: PortalDeps, ctx: PortalContext): PortalResult {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const preferred = ctx.session.providerType
     ? GUIDES.filter((g) => g.connectionType === ctx.session.providerType)
     : [];
@@ -139,6 +157,8 @@ export async function start(
   ctx: PortalContext,
   guideKey: string | undefined,
 ): Promise<PortalResult> {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const guide = guideByKey(guideKey);
   if (!guide) return choose(deps, ctx);
   const created = await createConnection(deps.management, {
@@ -192,6 +212,8 @@ export async function connectionPage(
   id: string,
   options: { notice?: string; errors?: Record<string, string>; form?: SsoForm; status?: number } = {},
 ): Promise<PortalResult> {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const c = await ownConnection(deps, ctx, id);
   if (!c) return notFound(deps, ctx);
   const guide = guideForType(c.connectionType) as IdpGuide;
@@ -344,6 +366,8 @@ export async function saveIdp(
   form: SsoForm,
   file: string | null,
 ): Promise<PortalResult> {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const c = await ownConnection(deps, ctx, id);
   if (!c) return notFound(deps, ctx);
   const guide = guideForType(c.connectionType) as IdpGuide;
@@ -368,6 +392,8 @@ export async function saveIdp(
 
 /** `POST /portal/sso/connections/:id/activate`: on for the organization's users; then `success_url`, if any. */
 export async function activate(deps: PortalDeps, ctx: PortalContext, id: string): Promise<PortalResult> {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const c = await ownConnection(deps, ctx, id);
   if (!c) return notFound(deps, ctx);
   try {
@@ -399,6 +425,8 @@ export async function saveAttributes(
   id: string,
   form: SsoForm,
 ): Promise<PortalResult> {
+  const refused = wrongIntent(deps, ctx);
+  if (refused) return refused;
   const c = await ownConnection(deps, ctx, id);
   if (!c) return notFound(deps, ctx);
   if (guideForType(c.connectionType)?.protocol !== 'saml') return connectionPage(deps, ctx, id);

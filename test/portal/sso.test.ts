@@ -387,6 +387,64 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
     });
   });
 
+  // ---------- the link's intent ----------
+
+  it("a domain_verification link does not open the SSO pages: 403 on each, the organization's connection unchanged", async () => {
+    const orgId = await createOrg(gh, 'Dunder Mifflin', 'dundermifflin.example');
+    const sso = await openPortal(gh, orgId);
+    const connection = await startConnection(gh, sso, 'okta-saml');
+    await uploadMetadata(
+      gh,
+      sso,
+      connection,
+      await makeIdp({ entityId: 'https://idp.dundermifflin.example' }),
+    );
+    const before = await apiConnection(gh, connection);
+
+    const { link } = await gh.workos.adminPortal.generateLink({
+      organization: orgId,
+      intent: 'domain_verification' as never,
+    });
+    const dns = new TestBrowser();
+    const launched = await dns.request(link);
+    assert.equal(launched.status, 303);
+    const domains = await dns.request(`${gh.url}/portal/domains`);
+    assert.equal(domains.status, 200);
+    const csrf = csrfOf(await domains.text());
+
+    const base = `${gh.url}/portal/sso/connections/${connection}`;
+    const evil = await makeIdp({ entityId: 'https://evil.example/saml' });
+    for (const [what, res] of [
+      ['choose', await dns.request(`${gh.url}/portal/sso/choose`)],
+      ['start', await dns.request(`${gh.url}/portal/sso/start`, { form: { csrf, guide: 'generic-oidc' } })],
+      ['connection page', await dns.request(base)],
+      [
+        'idp',
+        await dns.request(`${base}/idp`, {
+          form: {
+            csrf,
+            source: 'manual',
+            idp_sso_url: 'https://evil.example/sso',
+            idp_entity_id: evil.entityId,
+            idp_certificate: evil.keys.certificate,
+          },
+        }),
+      ],
+      ['attributes', await dns.request(`${base}/attributes`, { form: { csrf, email: 'attacker' } })],
+      ['activate', await dns.request(`${base}/activate`, { form: { csrf } })],
+      ['test', await dns.request(`${base}/test?csrf=${encodeURIComponent(csrf)}`)],
+    ] as const) {
+      assert.equal(res.status, 403, what);
+      const html = await res.text();
+      assert.equal(heading(html), 'This setup link is not for single sign-on', what);
+      assert.equal(errorCode(html), 'portal_intent_mismatch', what);
+    }
+    assert.deepEqual(await apiConnection(gh, connection), before, 'unchanged');
+    const all = await gh.api('GET', `/connections?organization_id=${orgId}`);
+    assert.equal(all.body.data.length, 1, 'no connection created');
+    assert.equal((await gh.api('GET', `/sso/sessions?connection_id=${connection}`)).body.data.length, 0);
+  });
+
   // ---------- CSRF ----------
 
   describe('CSRF on every form', () => {
