@@ -191,6 +191,20 @@ export async function testResult(
     }
   }
   const refreshed = (await deps.store.getSession(session.id)) ?? session;
+  if (query.code && refreshed.outcome === 'succeeded' && refreshed.stages.code_redeemed) {
+    // The page was loaded again (a reload, the history): its one-time code was redeemed by the first load.
+    return messagePage(
+      deps,
+      410,
+      'This test result was already shown',
+      [
+        'The test sign-in succeeded. Its result shows once, so that nobody else can read it later.',
+        'Run the test sign-in again from the setup page to see the profile again.',
+      ],
+      ctx.requestId,
+      { code: 'portal_test_result_shown', context: ctx },
+    );
+  }
   const reason = (refreshed.reason ?? query.error ?? 'unknown') as ErrorCode | string;
   const explained = explainFailure(
     reason,

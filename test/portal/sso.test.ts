@@ -45,6 +45,7 @@ const ADA: ResponseOptions = {
     lastName: 'Lovelace',
     groups: ['engineering', 'admins'],
     department: 'R&D',
+    nickname: '<script>alert(1)</script>',
   },
 };
 
@@ -791,7 +792,7 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       const setup = await setupFromPage(gh, admin, id, orgId, idp);
       assert.equal((await apiConnection(gh, id)).state, 'inactive');
 
-      const { html, res } = await samlTestSignIn(gh, admin, setup, (request) =>
+      const { html, res, resultUrl } = await samlTestSignIn(gh, admin, setup, (request) =>
         samlResponseWith(setup, request, ADA),
       );
       assert.equal(res.status, 200);
@@ -806,6 +807,15 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       const raw = tableAfter(html, /What Okta sent/);
       assert.equal(raw.department, 'R&D');
       assert.equal(raw.firstName, 'Ada');
+      assert.equal(raw.nickname, '<script>alert(1)</script>');
+      assert.ok(!html.includes('<script>alert(1)'), "the IdP's values are escaped");
+
+      // The tab reloaded: the one-time code is spent; the page says so rather than "failed".
+      const reloaded = await admin.browser.request(resultUrl);
+      assert.equal(reloaded.status, 410);
+      const again = await reloaded.text();
+      assert.equal(heading(again), 'This test result was already shown');
+      assert.equal(errorCode(again), 'portal_test_result_shown');
 
       // Tested, but still off for apps.
       assert.equal((await apiConnection(gh, id)).state, 'inactive');
@@ -837,7 +847,7 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
     it('an IdP that answers with an error status: the result page shows the failed stage and the explanation', {
       timeout: STEP_MS,
     }, async () => {
-      const orgId = await createOrg(gh, 'Stark', 'stark.example');
+      const orgId = await createOrg(gh, 'Stark <b>Industries</b>', 'stark.example');
       const admin = await openPortal(gh, orgId);
       const id = await startConnection(gh, admin, 'okta-saml');
       const idp = await makeIdp({ entityId: 'https://idp.stark.example' });
@@ -855,6 +865,8 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       );
       assert.equal(res.status, 200);
       assert.equal(heading(html), 'Test sign-in failed');
+      assert.ok(!html.includes('<b>Industries</b>'), 'the organization name is escaped');
+      assert.ok(html.includes('Stark &lt;b&gt;Industries&lt;/b&gt;'));
       const text = pageText(html);
       assert.ok(
         text.includes(
