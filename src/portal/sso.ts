@@ -296,7 +296,9 @@ export function adminErrors(fields: { field: string; code: string }[]): Record<s
       .replace(/^\[\d+\]\s*/, '')
       // The XML parser's refusals are noun phrases ("XML with a DOCTYPE …", "XML is not well-formed: …").
       .replace(/^XML is /, 'is ')
-      .replace(/^XML /, 'is refused: it is XML ');
+      .replace(/^XML /, 'is refused: it is XML ')
+      // OpenSSL's reason ("error:0480006C:PEM routines::no start line") means nothing to the admin.
+      .replace(/ \(error:[^)]*\)$/, '');
     const sentence = `${FIELD_WORDS[formField] ?? 'This'} ${message}`.replace(/\.?$/, '.');
     out[formField] = out[formField] ? `${out[formField]} ${sentence}` : sentence;
   }

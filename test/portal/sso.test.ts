@@ -720,9 +720,9 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
         `-----BEGIN CERTIFICATE-----\n${Buffer.alloc(300, 7).toString('base64')}\n-----END CERTIFICATE-----`,
       );
       assert.equal(garbage.status, 422);
-      assert.match(
-        fieldError(await garbage.text(), 'idp_certificate') ?? '',
-        /^The certificate is not a valid X\.509 certificate/,
+      assert.equal(
+        fieldError(await garbage.text(), 'idp_certificate'),
+        'The certificate is not a valid X.509 certificate.',
       );
       const missing = await post('');
       assert.equal(missing.status, 422);
@@ -882,6 +882,52 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
         text,
       );
       assert.equal((await apiConnection(gh, id)).state, 'inactive');
+    });
+
+    it('an IdP configured with another entity ID, or signing with another key: the result page and the doctor explain it', {
+      timeout: STEP_MS,
+    }, async () => {
+      const orgId = await createOrg(gh, 'Wayne', 'wayne.example');
+      const admin = await openPortal(gh, orgId);
+      const id = await startConnection(gh, admin, 'okta-saml');
+      const idp = await makeIdp({ entityId: 'https://idp.wayne.example/saved' });
+      await uploadMetadata(gh, admin, id, idp);
+      const setup = await setupFromPage(gh, admin, id, orgId, idp);
+      const user: ResponseOptions = {
+        nameId: 'bruce@wayne.example',
+        attributes: { email: 'bruce@wayne.example' },
+      };
+
+      const renamed = await makeIdp({ entityId: 'https://idp.wayne.example/other', keys: idp.keys });
+      const mismatch = await samlTestSignIn(gh, admin, setup, (request) =>
+        samlResponseWith({ ...setup, idp: renamed }, request, user),
+      );
+      assert.equal(heading(mismatch.html), 'Test sign-in failed');
+      const text = pageText(mismatch.html);
+      assert.ok(
+        text.includes(
+          'Entity ID mismatch: Okta says it is "https://idp.wayne.example/other", but the saved entity ID is "https://idp.wayne.example/saved".',
+        ),
+        text,
+      );
+
+      const rekeyed = await makeIdp({ entityId: idp.entityId });
+      const wrongKey = await samlTestSignIn(gh, admin, setup, (request) =>
+        samlResponseWith({ ...setup, idp: rekeyed }, request, user),
+      );
+      assert.equal(heading(wrongKey.html), 'Test sign-in failed');
+      assert.ok(
+        pageText(wrongKey.html).includes('The response was not signed with the certificate saved here.'),
+        pageText(wrongKey.html),
+      );
+      // The connection page's doctor names the last failure too.
+      const page = pageText(await connectionPage(gh, admin, id));
+      assert.ok(
+        page.includes(
+          'The last sign-in failed: The response was not signed with the certificate saved here.',
+        ),
+        page,
+      );
     });
 
     it('attribute mapping: a custom attribute name, tested again, fills the profile field', {
