@@ -25,7 +25,14 @@ export interface PortalDeps {
 }
 
 export type PortalResult =
-  | { kind: 'page'; status: number; html: string; session?: PortalSession | null }
+  | {
+      kind: 'page';
+      status: number;
+      html: string;
+      session?: PortalSession | null;
+      /** Origins this page's forms may end at besides the portal (its CSP's form-action; `render.portalCsp`). */
+      formActions?: string[];
+    }
   | { kind: 'redirect'; location: string; session?: PortalSession | null };
 
 /** What every page of a session knows. */
@@ -71,7 +78,15 @@ export function page(
     requestId: options.requestId,
     body,
   });
-  return { kind: 'page', status: options.status ?? 200, html, session: context?.session ?? null };
+  // Activation (and any later form that finishes the setup) redirects to the app's success_url.
+  const successUrl = context?.session.successUrl;
+  return {
+    kind: 'page',
+    status: options.status ?? 200,
+    html,
+    session: context?.session ?? null,
+    formActions: successUrl ? [new URL(successUrl).origin] : [],
+  };
 }
 
 /** A page that only says something (an error, an ended session). */

@@ -28,19 +28,32 @@ export const ASSETS: Record<string, { type: string; body: string }> = Object.fro
   ]),
 );
 
-/**
- * The CSP of portal pages: nothing from other hosts, no inline script or style; forms post to the portal only;
- * never framed.
- */
-export const PORTAL_CSP =
-  "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/** An origin as CSP source syntax allows it (`scheme://host[:port]`): anything else is left out of a policy. */
+const CSP_ORIGIN = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
-export const PORTAL_HEADERS: Record<string, string> = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  pragma: 'no-cache',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': PORTAL_CSP,
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-};
+/**
+ * The CSP of portal pages: nothing from other hosts, no inline script or style; forms post to the portal only (and
+ * to `formActions`, origins a form's post may be redirected to: Chromium applies form-action to each redirect of a
+ * form's post, so activation's 303 to the app's `success_url` needs that origin); never framed.
+ */
+export function portalCsp(formActions: string[] = []): string {
+  const targets = ["'self'", ...formActions.filter((o) => CSP_ORIGIN.test(o))].join(' ');
+  return `default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action ${targets}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
+export const PORTAL_CSP = portalCsp();
+
+/** The headers of every portal page (`formActions`: see `portalCsp`). */
+export function portalHeaders(formActions: string[] = []): Record<string, string> {
+  return {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': portalCsp(formActions),
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+  };
+}
+
+export const PORTAL_HEADERS: Record<string, string> = portalHeaders();

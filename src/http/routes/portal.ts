@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseQuery } from '../../lib/urlencoded.ts';
+import * as domains from '../../portal/domains.ts';
 import {
   contextFor,
   launch,
@@ -9,8 +10,7 @@ import {
   type PortalResult,
   sessionEnded,
 } from '../../portal/portal.ts';
-import * as domains from '../../portal/domains.ts';
-import { ASSETS, PORTAL_HEADERS } from '../../portal/render.ts';
+import { ASSETS, PORTAL_HEADERS, portalHeaders } from '../../portal/render.ts';
 import * as sso from '../../portal/sso.ts';
 import { startTest, testResult } from '../../portal/test-sign-in.ts';
 import { bindingCookies } from '../cookies.ts';
@@ -52,7 +52,8 @@ export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
         .headers({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
         .redirect(result.location, 303);
     }
-    return reply.code(result.status).headers(PORTAL_HEADERS).send(result.html);
+    const headers = result.formActions?.length ? portalHeaders(result.formActions) : PORTAL_HEADERS;
+    return reply.code(result.status).headers(headers).send(result.html);
   }
 
   /** The context of a request with a live session, or the page that says the session has ended. */
