@@ -9,7 +9,8 @@
  */
 export function pageCsp(formAction: string[] = ["'self'"], scriptHash?: string): string {
   const scripts = scriptHash ? `; script-src '${scriptHash}'` : '';
-  return `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction.join(' ')}; frame-ancestors 'none'; base-uri 'none'${scripts}`;
+  const targets = formAction.filter((o) => o === "'self'" || CSP_ORIGIN.test(o));
+  return `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${targets.join(' ') || "'none'"}; frame-ancestors 'none'; base-uri 'none'${scripts}`;
 }
 
 export const PAGE_HEADERS: Record<string, string> = {
@@ -23,6 +24,7 @@ export const PAGE_HEADERS: Record<string, string> = {
 };
 
 import { createHash } from 'node:crypto';
+import { CSP_ORIGIN } from '../lib/csp.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -72,6 +72,8 @@ export function page(
   const html = renderView('layout', {
     title: data.title,
     organizationName: context?.organizationName ?? null,
+    intentLabel:
+      context?.session.intent === 'domain_verification' ? 'Domain verification' : 'Single sign-on setup',
     base,
     steps: options.steps ?? null,
     returnUrl: context?.session.returnUrl ?? null,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
+import { CSP_ORIGIN } from '../lib/csp.ts';
 
 /**
  * The Admin Portal's pages: server-rendered Eta templates (`views/`), which escape every `<%= %>` value by default
@@ -27,9 +28,6 @@ export const ASSETS: Record<string, { type: string; body: string }> = Object.fro
     { type: type as string, body: readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8') },
   ]),
 );
-
-/** An origin as CSP source syntax allows it (`scheme://host[:port]`): anything else is left out of a policy. */
-const CSP_ORIGIN = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /**
  * The CSP of portal pages: nothing from other hosts, no inline script or style; forms post to the portal only (and

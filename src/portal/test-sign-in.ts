@@ -5,6 +5,7 @@ import { parseQuery } from '../lib/urlencoded.ts';
 import type { AuthorizeContext, VerifiedRedirectUri } from '../sso/authorize/context.ts';
 import { startUpstream } from '../sso/authorize/start-upstream.ts';
 import type { FlowOutcome } from '../sso/outcome.ts';
+import type { Stage } from '../sso/session-log.ts';
 import { exchangeCode } from '../sso/token.ts';
 import type { ConnectionRecord, SsoSessionRecord } from '../storage/store.ts';
 import { explainFailure } from './doctor.ts';
@@ -31,6 +32,21 @@ import {
  *   log's failed stage and reason, explained for the admin, on failure.
  * The session log records test sign-ins like any other.
  */
+
+/** The session log's failed stages, as the result page names them. */
+const STAGE_WORDS: Record<Stage, string> = {
+  preflight: 'starting the sign-in (before the identity provider)',
+  upstream_redirect: 'sending the user to the identity provider',
+  callback_binding: 'receiving the answer in this browser',
+  upstream_error: 'the identity provider (it answered with an error)',
+  token_exchange: "exchanging the identity provider's code",
+  id_token: "checking the identity provider's ID token",
+  userinfo: "reading the user's profile from the identity provider",
+  saml_validation: "checking the identity provider's SAML response",
+  profile_mapping: 'building the profile (required fields, domain policy)',
+  consent: 'the confirmation screen',
+  internal: 'finishing the sign-in',
+};
 
 const STATE = /^(req_[0-9A-Z]{26})\.([A-Za-z0-9_-]{22})$/;
 
@@ -220,7 +236,7 @@ export async function testResult(
       title: 'Test sign-in failed',
       ok: false,
       idpName: guide?.name ?? connection.connectionType,
-      stage: refreshed.failedStage ?? 'unknown',
+      stage: STAGE_WORDS[refreshed.failedStage as Stage] ?? refreshed.failedStage ?? 'unknown',
       reason,
       description:
         reason in catalog

@@ -73,7 +73,11 @@ describe('Admin Portal: domain verification against a DNS server on loopback', (
     assert.equal(launched.status, 303);
     const { res, url } = await browser.follow(new URL(launched.headers.get('location') ?? '', gh.url));
     const html = await res.text();
-    if (intent === GenerateLinkIntent.DomainVerification) assert.equal(url.pathname, '/portal/domains');
+    if (intent === GenerateLinkIntent.DomainVerification) {
+      assert.equal(url.pathname, '/portal/domains');
+      // The header names what the link is for.
+      assert.match(html, /<span class="muted">· Domain verification<\/span>/);
+    }
     const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
     return { browser, csrf, html, res };
   }

@@ -874,7 +874,7 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
         ),
         text,
       );
-      assert.ok(text.includes('Failed at upstream_error'), text);
+      assert.ok(text.includes('Failed at the identity provider (it answered with an error)'), text);
       assert.ok(
         text.includes(
           "Reason upstream_policy_denied : The identity provider's access policy denied this sign-in.",
