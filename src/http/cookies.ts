@@ -1,3 +1,5 @@
+import { readCookie } from '../lib/cookies.ts';
+
 /**
  * The browser binding cookie: a random secret that ties a login transaction to the browser that started it
  * (RFC 9700 §4.7). HttpOnly, SameSite=Lax (the IdP returns the browser with a top-level GET).
@@ -48,14 +50,4 @@ export function bindingCookies(publicUrl: string): BindingCookies {
     },
     read: (header) => readCookie(header, name) ?? readCookie(header, crossSiteName),
   };
-}
-
-/** The value of cookie `name` from a Cookie header, or null. Values we set are base64url, so no decoding. */
-function readCookie(header: string | undefined, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return null;
 }

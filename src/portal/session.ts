@@ -1,3 +1,4 @@
+import { readCookie } from '../lib/cookies.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
 import { randomToken, safeEqual } from '../lib/tokens.ts';
 import type { PortalLinkRecord } from '../storage/store.ts';
@@ -103,13 +104,4 @@ export class PortalSessions {
   derive(session: PortalSession, label: string): string {
     return this.#box.derive(`portal ${label}`, session.sid);
   }
-}
-
-function readCookie(header: string | undefined, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return null;
 }

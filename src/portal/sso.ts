@@ -377,19 +377,33 @@ export async function saveIdp(
   const parsed = optionsFrom(guide, form, file);
   if ('errors' in parsed)
     return connectionPage(deps, ctx, id, { errors: parsed.errors, form: keep, status: 422 });
+  return saveOptions(deps, ctx, c, parsed.body, (errors) =>
+    connectionPage(deps, ctx, id, { errors, form: keep, status: 422 }),
+  );
+}
+
+/**
+ * Saves `body` through `updateConnection` and keeps a connection that was not on yet off (the admin activates it);
+ * the page again with the management API's field errors in the admin's words, or the redirect that shows "Saved".
+ */
+async function saveOptions(
+  deps: PortalDeps,
+  ctx: PortalContext,
+  c: ConnectionRecord,
+  body: Record<string, unknown>,
+  onErrors: (errors: Record<string, string>) => Promise<PortalResult>,
+): Promise<PortalResult> {
   const wasLive = c.state === 'active' || c.state === 'validating';
   try {
-    const updated = await updateConnection(deps.management, id, parsed.body);
-    if (!wasLive && updated.state === 'validating') await deactivateConnection(deps.management, id);
+    const updated = await updateConnection(deps.management, c.id, body);
+    if (!wasLive && updated.state === 'validating') await deactivateConnection(deps.management, c.id);
   } catch (err) {
-    if (isBrokerError(err) && err.fields) {
-      return connectionPage(deps, ctx, id, { errors: adminErrors(err.fields), form: keep, status: 422 });
-    }
+    if (isBrokerError(err) && err.fields) return onErrors(adminErrors(err.fields));
     throw err;
   } finally {
     deps.management.onConfigChange();
   }
-  return { kind: 'redirect', location: connectionPath(deps, id, '?saved=1'), session: ctx.session };
+  return { kind: 'redirect', location: connectionPath(deps, c.id, '?saved=1'), session: ctx.session };
 }
 
 /** `POST /portal/sso/connections/:id/activate`: on for the organization's users; then `success_url`, if any. */
@@ -437,22 +451,9 @@ export async function saveAttributes(
     const name = (form[field] ?? '').trim();
     if (name) map[field] = name;
   }
-  const wasLive = c.state === 'active' || c.state === 'validating';
-  try {
-    const updated = await updateConnection(deps.management, id, { saml_options: { attribute_map: map } });
-    if (!wasLive && updated.state === 'validating') await deactivateConnection(deps.management, id);
-  } catch (err) {
-    if (isBrokerError(err) && err.fields) {
-      return connectionPage(deps, ctx, id, {
-        errors: { _: Object.values(adminErrors(err.fields)).join(' ') },
-        status: 422,
-      });
-    }
-    throw err;
-  } finally {
-    deps.management.onConfigChange();
-  }
-  return { kind: 'redirect', location: connectionPath(deps, id, '?saved=1'), session: ctx.session };
+  return saveOptions(deps, ctx, c, { saml_options: { attribute_map: map } }, (errors) =>
+    connectionPage(deps, ctx, id, { errors: { _: Object.values(errors).join(' ') }, status: 422 }),
+  );
 }
 
 export { ownConnection };
