@@ -386,7 +386,13 @@ describe('the Admin Portal in headless Chromium', () => {
       page.waitForEvent('popup'),
       page.getByRole('link', { name: /^Test sign-in/ }).click(),
     ]);
-    await idpSteps(tab);
+    try {
+      await idpSteps(tab);
+    } catch (err) {
+      // Say where the tab was and what it showed: a timeout alone does not.
+      const shown = await tab.content().catch(() => '(no content)');
+      throw new Error(`the test sign-in tab at ${tab.url()} showed: ${shown.slice(0, 1500)}`, { cause: err });
+    }
     await tab.waitForURL((url) => url.href.startsWith(`${gh.url}/portal/sso/test/result`));
     await tab.getByRole('heading', { name: /^Test sign-in (succeeded|failed)$/ }).waitFor();
     return tab;
