@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
@@ -310,8 +311,7 @@ describe('the Admin Portal in headless Chromium', () => {
     setup: () => SamlSetup,
     answer: () => ReturnType<typeof samlUser> | 'denied',
   ): Promise<{ ssoUrl: string; requests: number }> {
-    const port = await freePort();
-    const seen = { ssoUrl: `http://127.0.0.1:${port}/app/acme/sso/saml`, requests: 0 };
+    const seen = { ssoUrl: '', requests: 0 };
     const server = createServer((req, res) => {
       seen.requests++;
       const url = new URL(req.url ?? '/', seen.ssoUrl);
@@ -348,8 +348,13 @@ describe('the Admin Portal in headless Chromium', () => {
         })
         .catch((err: unknown) => res.writeHead(400).end(String(err)));
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    // Port 0: the kernel picks a free port as it binds (a port probed free beforehand can be taken meanwhile).
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
     servers.push(server);
+    seen.ssoUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/app/acme/sso/saml`;
     return seen;
   }
 
