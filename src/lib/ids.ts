@@ -70,7 +70,8 @@ export type IdPrefix =
   | 'prof'
   | 'sess'
   | 'client'
-  | 'portal_link';
+  | 'portal_link'
+  | 'event';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

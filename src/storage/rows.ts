@@ -3,6 +3,7 @@ import type {
   ApiKeyRecord,
   AuthorizationCodeRecord,
   ConnectionRecord,
+  EventRecord,
   LoginTransactionRecord,
   OrganizationDomainRecord,
   OrganizationRecord,
@@ -48,6 +49,16 @@ export function rowMappers(cells: CellDecoder) {
         stripeCustomerId: strOrNull(r.stripe_customer_id),
         createdAt: date(r.created_at),
         updatedAt: date(r.updated_at),
+      };
+    },
+
+    event(r: Row): EventRecord {
+      return {
+        id: str(r.id),
+        event: str(r.event),
+        organizationId: strOrNull(r.organization_id),
+        data: cells.json<Record<string, unknown>>(r.data),
+        createdAt: date(r.created_at),
       };
     },
 

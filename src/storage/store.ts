@@ -336,6 +336,45 @@ export type PortalLinkOpening =
   | { outcome: 'used' | 'expired'; link: PortalLinkRecord }
   | { outcome: 'unknown'; link: null };
 
+/**
+ * An event (design/workos-api.md §7.2): what happened (`event`, e.g. `connection.activated`), to which
+ * organization, with the object it describes as `data`, in WorkOS's shapes. IDs are `event_` + ULID: their order
+ * is the order of creation.
+ */
+export interface EventRecord {
+  id: string;
+  event: string;
+  organizationId: string | null;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export interface NewEvent extends EventRecord {
+  /** Written at most once per key, across nodes (a certificate threshold crossed, seen by every node). */
+  dedupeKey?: string;
+}
+
+/**
+ * Events a write describes, written in the same transaction as the write (none for a write that fails): given, or
+ * built from the record as the write leaves it.
+ */
+export type Events<T> = NewEvent[] | ((record: T) => NewEvent[]);
+
+export interface EventFilter {
+  events?: string[] | undefined;
+  organizationId?: string | undefined;
+  /** Created at or after. */
+  rangeStart?: Date | undefined;
+  /** Created before. */
+  rangeEnd?: Date | undefined;
+}
+
+/** The events of `events` for `record`. */
+export function eventsFor<T>(events: Events<T> | undefined, record: T): NewEvent[] {
+  if (!events) return [];
+  return typeof events === 'function' ? events(record) : events;
+}
+
 export interface Store {
   /** Applies pending migrations. Safe to call on every start. */
   migrate(): Promise<void>;
@@ -357,6 +396,7 @@ export interface Store {
   createOrganization(
     org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,
     domains: NewDomain[],
+    events?: Events<OrganizationRecord>,
   ): Promise<OrganizationRecord>;
   getOrganization(id: string): Promise<OrganizationRecord | null>;
   getOrganizationByExternalId(externalId: string): Promise<OrganizationRecord | null>;
@@ -369,14 +409,23 @@ export interface Store {
     id: string,
     patch: OrganizationPatch,
     domains?: NewDomain[],
+    events?: Events<OrganizationRecord>,
   ): Promise<OrganizationRecord>;
   /** Deletes the organization, its domains and its connections. */
-  deleteOrganization(id: string): Promise<void>;
+  deleteOrganization(id: string, events?: NewEvent[]): Promise<void>;
 
-  createDomain(organizationId: string, domain: NewDomain): Promise<OrganizationDomainRecord>;
+  createDomain(
+    organizationId: string,
+    domain: NewDomain,
+    events?: Events<OrganizationDomainRecord>,
+  ): Promise<OrganizationDomainRecord>;
   getDomain(id: string): Promise<OrganizationDomainRecord | null>;
-  updateDomainState(id: string, state: OrganizationDomainRecord['state']): Promise<OrganizationDomainRecord>;
-  deleteDomain(id: string): Promise<void>;
+  updateDomainState(
+    id: string,
+    state: OrganizationDomainRecord['state'],
+    events?: Events<OrganizationDomainRecord>,
+  ): Promise<OrganizationDomainRecord>;
+  deleteDomain(id: string, events?: NewEvent[]): Promise<void>;
   /** Domains of these organizations, ordered by ID. */
   listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]>;
   /** The verified domain record for `domain` (lower-case), if any organization has verified it. */
@@ -393,8 +442,12 @@ export interface Store {
   listOrganizationConnections(organizationId: string): Promise<ConnectionRecord[]>;
   /** All connections of a type (exact match), ordered by ID. */
   listConnectionsByType(connectionType: string): Promise<ConnectionRecord[]>;
-  updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord>;
-  deleteConnection(id: string): Promise<void>;
+  updateConnection(
+    id: string,
+    patch: ConnectionPatch,
+    events?: Events<ConnectionRecord>,
+  ): Promise<ConnectionRecord>;
+  deleteConnection(id: string, events?: NewEvent[]): Promise<void>;
 
   // redirect URI allowlist
   listRedirectUris(): Promise<RedirectUriRecord[]>;
@@ -427,6 +480,7 @@ export interface Store {
       'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
     >,
     session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    events?: NewEvent[],
   ): Promise<LoginTransactionRecord>;
   /** The transaction with this ID and state hash (both must match), without consuming it. */
   getLoginTransaction(id: string, stateHash: string): Promise<LoginTransactionRecord | null>;
@@ -449,10 +503,17 @@ export interface Store {
   takeConsent(consentHash: string, now: Date): Promise<LoginTransactionRecord | null>;
 
   // session log
-  createSession(session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>): Promise<SsoSessionRecord>;
+  createSession(
+    session: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    events?: NewEvent[],
+  ): Promise<SsoSessionRecord>;
   getSession(id: string): Promise<SsoSessionRecord | null>;
   /** Updates the given fields; `stages` is merged into the existing stages. */
-  updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord>;
+  updateSession(
+    id: string,
+    patch: SessionPatch,
+    events?: Events<SsoSessionRecord>,
+  ): Promise<SsoSessionRecord>;
   listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SsoSessionRecord>>;
   /**
    * Deletes at most `limit` session log records created before `before` (by ID, oldest first), with their login
@@ -510,6 +571,17 @@ export interface Store {
    * Exact under concurrency: n concurrent hits on a fresh key see the counts 1..n.
    */
   hitRateLimits(hits: RateLimitHit[], now: Date): Promise<RateLimitResult[]>;
+
+  // events (WorkOS shapes; src/events/): also written by the methods above that take `events`, in their transaction
+  /**
+   * Writes events on their own (those that describe no change of the store's, e.g. a certificate nearing expiry).
+   * An event with a `dedupeKey` already written is skipped; returns how many were written.
+   */
+  appendEvents(events: NewEvent[]): Promise<number>;
+  /** Events in ID (= creation) order, filtered: `events` names, organization, `created_at` range. */
+  listEvents(filter: EventFilter, page: PageRequest): Promise<Page<EventRecord>>;
+  /** Deletes at most `limit` events created before `before`, oldest first; returns how many. */
+  deleteEventsBefore(before: Date, limit: number): Promise<number>;
 
   // Admin Portal setup links
   createPortalLink(link: Omit<PortalLinkRecord, 'openedAt'>): Promise<PortalLinkRecord>;

@@ -18,6 +18,7 @@ import {
   type DomainState,
   type LoginTransactionRecord,
   type NewDomain,
+  type NewEvent,
   NotFoundError,
   type OrganizationRecord,
   type Page,
@@ -1965,6 +1966,185 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.deleteExpiredGrants(new Date()), 1);
         assert.equal(await store.claimOneTimeKey('saml:old', expiresAt), true);
         assert.equal(await store.claimOneTimeKey('saml:a', expiresAt), false);
+      });
+    });
+
+    describe('events', () => {
+      /** An event at `at` (its ID is a ULID of that time). */
+      function ev(
+        event: string,
+        organizationId: string | null,
+        at: Date,
+        over: Partial<NewEvent> = {},
+      ): NewEvent {
+        return {
+          id: firstIdAt('event', at).replace(/0{16}$/, ulid().slice(10)),
+          event,
+          organizationId,
+          data: { object: 'thing', n: 1, nested: { list: ['a', 'b'] } },
+          createdAt: at,
+          ...over,
+        };
+      }
+      const t0 = new Date('2030-05-01T00:00:00.000Z');
+      const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+
+      test('appendEvents writes them as given; listEvents filters by name, organization and range, in ID order', async (store) => {
+        const a = ev('connection.activated', 'org_A', at(1));
+        const b = ev('connection.deactivated', 'org_A', at(2));
+        const c = ev('connection.activated', 'org_B', at(3));
+        const d = ev('organization.created', null, at(4));
+        assert.equal(await store.appendEvents([c, a, d, b]), 4);
+        const all = await store.listEvents({}, { limit: 10, order: 'asc' });
+        assert.deepEqual(
+          all.data,
+          [a, b, c, d].map(({ dedupeKey: _, ...e }) => e),
+        );
+        assert.deepEqual(
+          ids(
+            (await store.listEvents({ events: ['connection.activated'] }, { limit: 10, order: 'asc' })).data,
+          ),
+          [a.id, c.id],
+        );
+        assert.deepEqual(
+          ids((await store.listEvents({ organizationId: 'org_A' }, { limit: 10, order: 'desc' })).data),
+          [b.id, a.id],
+        );
+        assert.deepEqual(
+          ids(
+            (await store.listEvents({ rangeStart: at(2), rangeEnd: at(4) }, { limit: 10, order: 'asc' }))
+              .data,
+          ),
+          [b.id, c.id],
+        );
+        const first = await store.listEvents({}, { limit: 2, order: 'asc' });
+        assert.deepEqual(ids(first.data), [a.id, b.id]);
+        assert.equal(first.after, b.id);
+        assert.deepEqual(
+          ids((await store.listEvents({}, { limit: 2, order: 'asc', after: first.after as string })).data),
+          [c.id, d.id],
+        );
+      });
+
+      test('an event with a dedupe key already written is skipped, also under concurrency', async (store) => {
+        const results = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            store.appendEvents([
+              ev('connection.saml_certificate_renewal_required', 'org_A', at(5), { dedupeKey: 'cert:x:30' }),
+            ]),
+          ),
+        );
+        assert.equal(
+          results.reduce((n, r) => n + r, 0),
+          1,
+        );
+        assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 1);
+      });
+
+      test('a write and its events commit together; a failing write writes no event', async (store) => {
+        const org = await store.createOrganization(orgInput(), [], (created) => [
+          ev('organization.created', created.id, at(10), { data: { id: created.id, name: created.name } }),
+        ]);
+        const conn = await store.createConnection(connInput({ organizationId: org.id }));
+        const updated = await store.updateConnection(conn.id, { state: 'active' }, (after) => [
+          ev('connection.activated', org.id, at(11), { data: { id: after.id, state: after.state } }),
+        ]);
+        assert.equal(updated.state, 'active');
+        await assert.rejects(
+          store.updateConnection(newId('conn'), { state: 'inactive' }, [
+            ev('connection.deactivated', org.id, at(12)),
+          ]),
+          NotFoundError,
+        );
+        await assert.rejects(
+          store.deleteDomain(newId('org_domain'), [ev('organization_domain.deleted', org.id, at(13))]),
+          NotFoundError,
+        );
+        const domain = await store.createDomain(org.id, domainInput('acme.com'), (d) => [
+          ev('organization_domain.created', org.id, at(14), { data: { id: d.id, domain: d.domain } }),
+        ]);
+        await store.updateDomainState(domain.id, 'verified', (d) => [
+          ev('organization_domain.verified', org.id, at(15), { data: { id: d.id, state: d.state } }),
+        ]);
+        await store.deleteConnection(conn.id, [ev('connection.deleted', org.id, at(16))]);
+        await store.deleteOrganization(org.id, [ev('organization.deleted', org.id, at(17))]);
+        const names = (await store.listEvents({}, { limit: 20, order: 'asc' })).data.map((e) => [
+          e.event,
+          e.data,
+        ]);
+        assert.deepEqual(names, [
+          ['organization.created', { id: org.id, name: org.name }],
+          ['connection.activated', { id: conn.id, state: 'active' }],
+          ['organization_domain.created', { id: domain.id, domain: 'acme.com' }],
+          ['organization_domain.verified', { id: domain.id, state: 'verified' }],
+          ['connection.deleted', { object: 'thing', n: 1, nested: { list: ['a', 'b'] } }],
+          ['organization.deleted', { object: 'thing', n: 1, nested: { list: ['a', 'b'] } }],
+        ]);
+      });
+
+      test('sign-in writes carry their events: a login started, a session created and updated', async (store) => {
+        const tx = txInput();
+        await store.createLoginTransaction(
+          tx,
+          sessionInput({
+            id: tx.sessionId,
+            clientId: tx.clientId,
+            connectionId: tx.connectionId,
+            organizationId: tx.organizationId,
+            redirectUri: tx.redirectUri,
+            authorizeRequestId: tx.requestId,
+          }),
+          [ev('authentication.sso_started', null, at(20), { data: { session: tx.sessionId } })],
+        );
+        const other = sessionInput();
+        await store.createSession(other, [ev('authentication.sso_failed', null, at(21))]);
+        await store.updateSession(tx.sessionId, { outcome: 'succeeded' }, (after) => [
+          ev('authentication.sso_succeeded', null, at(22), {
+            data: { session: after.id, outcome: after.outcome },
+          }),
+        ]);
+        await assert.rejects(
+          store.updateSession(newId('sess'), { outcome: 'failed' }, [
+            ev('authentication.sso_failed', null, at(23)),
+          ]),
+          NotFoundError,
+        );
+        // Concurrent logins, each with its event (PostgreSQL groups them into one statement under load).
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => {
+            const t = txInput();
+            return store.createLoginTransaction(
+              t,
+              sessionInput({
+                id: t.sessionId,
+                clientId: t.clientId,
+                connectionId: t.connectionId,
+                organizationId: t.organizationId,
+                redirectUri: t.redirectUri,
+                authorizeRequestId: t.requestId,
+              }),
+              [ev('authentication.sso_started', null, at(30 + i), { data: { session: t.sessionId } })],
+            );
+          }),
+        );
+        const events = (await store.listEvents({}, { limit: 100, order: 'asc' })).data;
+        assert.deepEqual(
+          events.slice(0, 3).map((e) => [e.event, e.data]),
+          [
+            ['authentication.sso_started', { session: tx.sessionId }],
+            ['authentication.sso_failed', { object: 'thing', n: 1, nested: { list: ['a', 'b'] } }],
+            ['authentication.sso_succeeded', { session: tx.sessionId, outcome: 'succeeded' }],
+          ],
+        );
+        assert.equal(events.filter((e) => e.event === 'authentication.sso_started').length, 31);
+      });
+
+      test('deleteEventsBefore removes the oldest, at most `limit` at a time', async (store) => {
+        await store.appendEvents([1, 2, 3, 4].map((i) => ev('organization.updated', 'org_A', at(i))));
+        assert.equal(await store.deleteEventsBefore(at(4), 2), 2);
+        assert.equal(await store.deleteEventsBefore(at(4), 2), 1);
+        assert.equal(await store.deleteEventsBefore(at(4), 2), 0);
+        assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 1);
       });
     });
 

@@ -10,8 +10,13 @@ import {
   type ConnectionFilter,
   type ConnectionPatch,
   type ConnectionRecord,
+  type EventFilter,
+  type EventRecord,
+  type Events,
+  eventsFor,
   type LoginTransactionRecord,
   type NewDomain,
+  type NewEvent,
   NotFoundError,
   type OrganizationDomainRecord,
   type OrganizationFilter,
@@ -108,6 +113,7 @@ const PROFILE = 'id, connection_id, idp_id, data, created_at, updated_at';
 const AUTHORIZATION_CODE = `code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, oauth_tokens,
   created_at, expires_at, consumed_at`;
 const ACCESS_TOKEN = 'token_hash, code_hash, client_id, profile_id, created_at, expires_at, revoked_at';
+const EVENT = 'id, event, organization_id, data, created_at';
 const PORTAL_LINK = `id, token_hash, organization_id, intent, return_url, success_url, provider_type, admin_emails,
   created_at, expires_at, opened_at`;
 
@@ -124,6 +130,7 @@ const {
   authorizationCode,
   accessToken,
   portalLink,
+  event,
 } = rowMappers({
   bool: (v) => v === true,
   json: <T>(v: unknown) => v as T,
@@ -180,6 +187,30 @@ const INSERT_SESSION = `INSERT INTO sso_sessions (${SESSION_COLUMNS})
 const INSERT_SESSIONS = `INSERT INTO sso_sessions (${SESSION_COLUMNS})
   SELECT u.*, u.c${CREATED_AT} FROM unnest(${SESSION_ROW.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
     AS u(${SESSION_ROW.map((_, i) => `c${i + 1}`).join(', ')})`;
+
+/** Events from one array per column, from parameter `$first` on (a written dedupe key is skipped). */
+const EVENT_TYPES = ['text', 'text', 'text', 'json', 'timestamptz', 'text'];
+function insertEventsFrom(first: number): string {
+  return `INSERT INTO events (id, event, organization_id, data, created_at, dedupe_key)
+    SELECT * FROM unnest(${EVENT_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')})
+    ON CONFLICT (dedupe_key) DO NOTHING`;
+}
+const INSERT_EVENTS = insertEventsFrom(1);
+/** Session rows and their events in one statement (data-modifying CTEs commit or fail together). */
+const INSERT_SESSION_WITH_EVENTS = `WITH s AS (${INSERT_SESSION}), e AS (${insertEventsFrom(SESSION_ROW.length + 1)}) SELECT 1`;
+const INSERT_SESSIONS_WITH_EVENTS = `WITH s AS (${INSERT_SESSIONS}), e AS (${insertEventsFrom(SESSION_ROW.length + 1)}) SELECT 1`;
+
+/** Events as the arrays of INSERT_EVENTS. */
+function eventArrays(events: NewEvent[]): Param[] {
+  return [
+    events.map((e) => e.id),
+    events.map((e) => e.event),
+    events.map((e) => e.organizationId),
+    events.map((e) => JSON.stringify(e.data)),
+    events.map((e) => iso(e.createdAt)),
+    events.map((e) => e.dedupeKey ?? null),
+  ];
+}
 
 /** A session record's parameters, in SESSION_ROW order. */
 function sessionRow(
@@ -258,6 +289,7 @@ const LOGIN_BATCH_ROWS = 200;
 
 interface PendingLogin {
   row: Param[];
+  events: NewEvent[];
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -503,11 +535,13 @@ export class PostgresStore implements Store {
   async createOrganization(
     org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,
     domains: NewDomain[],
+    events?: Events<OrganizationRecord>,
   ): Promise<OrganizationRecord> {
     const now = iso(new Date());
     // One statement: the organization and its domains (the domains' foreign keys are checked at its end).
-    const r = await this.#one(
-      `WITH org AS (
+    return this.#withEvents(events, async (client) => {
+      const r = await this.#one(
+        `WITH org AS (
          INSERT INTO organizations (id, name, name_folded, external_id, allow_profiles_outside_organization, metadata,
            stripe_customer_id, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
@@ -521,19 +555,21 @@ export class PostgresStore implements Store {
          ORDER BY d.n
        )
        SELECT * FROM org`,
-      [
-        org.id,
-        org.name,
-        fold(org.name),
-        org.externalId,
-        org.allowProfilesOutsideOrganization,
-        JSON.stringify(org.metadata),
-        org.stripeCustomerId,
-        now,
-        ...domainArrays(domains),
-      ],
-    );
-    return organization(r as Row);
+        [
+          org.id,
+          org.name,
+          fold(org.name),
+          org.externalId,
+          org.allowProfilesOutsideOrganization,
+          JSON.stringify(org.metadata),
+          org.stripeCustomerId,
+          now,
+          ...domainArrays(domains),
+        ],
+        client,
+      );
+      return organization(r as Row);
+    });
   }
 
   async getOrganization(id: string): Promise<OrganizationRecord | null> {
@@ -568,6 +604,7 @@ export class PostgresStore implements Store {
     id: string,
     patch: OrganizationPatch,
     domains?: NewDomain[],
+    events?: Events<OrganizationRecord>,
   ): Promise<OrganizationRecord> {
     const now = iso(new Date());
     const args: Param[] = [id];
@@ -583,9 +620,11 @@ export class PostgresStore implements Store {
     if (patch.stripeCustomerId !== undefined) set('stripe_customer_id', patch.stripeCustomerId);
     const update = `UPDATE organizations SET ${sets.join(', ')} WHERE id = $1 RETURNING ${ORGANIZATION}`;
     if (!domains) {
-      const r = await this.#one(update, args);
-      if (!r) throw new NotFoundError('organization');
-      return organization(r);
+      return this.#withEvents(events, async (client) => {
+        const r = await this.#one(update, args, client);
+        if (!r) throw new NotFoundError('organization');
+        return organization(r);
+      });
     }
     return this.#transaction(async (client) => {
       // The UPDATE locks the organization row until COMMIT.
@@ -615,25 +654,36 @@ export class PostgresStore implements Store {
         [id, now, ...domainArrays(wanted)],
         client,
       );
-      return organization(r);
+      const updated = organization(r);
+      await this.#insertEvents(eventsFor(events, updated), client);
+      return updated;
     });
   }
 
-  async deleteOrganization(id: string): Promise<void> {
-    if ((await this.#query('DELETE FROM organizations WHERE id = $1', [id])).rowCount === 0)
-      throw new NotFoundError('organization');
+  async deleteOrganization(id: string, events?: NewEvent[]): Promise<void> {
+    await this.#withEvents(events, async (client) => {
+      if ((await this.#query('DELETE FROM organizations WHERE id = $1', [id], client)).rowCount === 0)
+        throw new NotFoundError('organization');
+    });
   }
 
-  async createDomain(organizationId: string, d: NewDomain): Promise<OrganizationDomainRecord> {
+  async createDomain(
+    organizationId: string,
+    d: NewDomain,
+    events?: Events<OrganizationDomainRecord>,
+  ): Promise<OrganizationDomainRecord> {
     const now = iso(new Date());
-    const r = await this.#one(
-      `INSERT INTO organization_domains (id, organization_id, domain, state, verification_strategy, verification_token,
+    return this.#withEvents(events, async (client) => {
+      const r = await this.#one(
+        `INSERT INTO organization_domains (id, organization_id, domain, state, verification_strategy, verification_token,
          created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
        RETURNING ${DOMAIN}`,
-      [d.id, organizationId, d.domain, d.state, d.verificationStrategy, d.verificationToken, now],
-    );
-    return domain(r as Row);
+        [d.id, organizationId, d.domain, d.state, d.verificationStrategy, d.verificationToken, now],
+        client,
+      );
+      return domain(r as Row);
+    });
   }
 
   async getDomain(id: string): Promise<OrganizationDomainRecord | null> {
@@ -644,18 +694,24 @@ export class PostgresStore implements Store {
   async updateDomainState(
     id: string,
     state: OrganizationDomainRecord['state'],
+    events?: Events<OrganizationDomainRecord>,
   ): Promise<OrganizationDomainRecord> {
-    const r = await this.#one(
-      `UPDATE organization_domains SET state = $2, updated_at = $3 WHERE id = $1 RETURNING ${DOMAIN}`,
-      [id, state, iso(new Date())],
-    );
-    if (!r) throw new NotFoundError('organization domain');
-    return domain(r);
+    return this.#withEvents(events, async (client) => {
+      const r = await this.#one(
+        `UPDATE organization_domains SET state = $2, updated_at = $3 WHERE id = $1 RETURNING ${DOMAIN}`,
+        [id, state, iso(new Date())],
+        client,
+      );
+      if (!r) throw new NotFoundError('organization domain');
+      return domain(r);
+    });
   }
 
-  async deleteDomain(id: string): Promise<void> {
-    if ((await this.#query('DELETE FROM organization_domains WHERE id = $1', [id])).rowCount === 0)
-      throw new NotFoundError('organization domain');
+  async deleteDomain(id: string, events?: NewEvent[]): Promise<void> {
+    await this.#withEvents(events, async (client) => {
+      if ((await this.#query('DELETE FROM organization_domains WHERE id = $1', [id], client)).rowCount === 0)
+        throw new NotFoundError('organization domain');
+    });
   }
 
   async listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]> {
@@ -751,7 +807,11 @@ export class PostgresStore implements Store {
     ).rows.map(connection);
   }
 
-  async updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord> {
+  async updateConnection(
+    id: string,
+    patch: ConnectionPatch,
+    events?: Events<ConnectionRecord>,
+  ): Promise<ConnectionRecord> {
     const args: Param[] = [id];
     const { sets, set } = setList(args, iso(new Date()));
     if (patch.name !== undefined) {
@@ -761,17 +821,22 @@ export class PostgresStore implements Store {
     if (patch.state !== undefined) set('state', patch.state);
     if (patch.config !== undefined) set('config', JSON.stringify(patch.config));
     if (patch.firstLoginAt !== undefined) set('first_login_at', iso(patch.firstLoginAt));
-    const r = await this.#one(
-      `UPDATE connections SET ${sets.join(', ')} WHERE id = $1 RETURNING ${CONNECTION}`,
-      args,
-    );
-    if (!r) throw new NotFoundError('connection');
-    return connection(r);
+    return this.#withEvents(events, async (client) => {
+      const r = await this.#one(
+        `UPDATE connections SET ${sets.join(', ')} WHERE id = $1 RETURNING ${CONNECTION}`,
+        args,
+        client,
+      );
+      if (!r) throw new NotFoundError('connection');
+      return connection(r);
+    });
   }
 
-  async deleteConnection(id: string): Promise<void> {
-    if ((await this.#query('DELETE FROM connections WHERE id = $1', [id])).rowCount === 0)
-      throw new NotFoundError('connection');
+  async deleteConnection(id: string, events?: NewEvent[]): Promise<void> {
+    await this.#withEvents(events, async (client) => {
+      if ((await this.#query('DELETE FROM connections WHERE id = $1', [id], client)).rowCount === 0)
+        throw new NotFoundError('connection');
+    });
   }
 
   // ---- redirect URIs ----
@@ -869,6 +934,7 @@ export class PostgresStore implements Store {
       'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
     >,
     sess: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    events?: NewEvent[],
   ): Promise<LoginTransactionRecord> {
     const shared =
       tx.id === sess.id &&
@@ -881,7 +947,7 @@ export class PostgresStore implements Store {
     if (!shared)
       throw new TypeError('a login transaction and its session record must agree on the fields they share');
     // One row: the session record with the transaction in its tx_ columns, grouped with concurrent logins.
-    await this.#queueLogin(sessionRow(sess, iso(new Date()), tx));
+    await this.#queueLogin(sessionRow(sess, iso(new Date()), tx), events ?? []);
     return {
       ...tx,
       consumedAt: null,
@@ -893,8 +959,13 @@ export class PostgresStore implements Store {
     };
   }
 
-  async #insertSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>, now: string): Promise<void> {
-    await this.#query(INSERT_SESSION, sessionRow(x, now));
+  async #insertSession(
+    x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    now: string,
+    events: NewEvent[] = [],
+  ): Promise<void> {
+    if (events.length === 0) await this.#query(INSERT_SESSION, sessionRow(x, now));
+    else await this.#query(INSERT_SESSION_WITH_EVENTS, [...sessionRow(x, now), ...eventArrays(events)]);
   }
 
   /**
@@ -905,9 +976,9 @@ export class PostgresStore implements Store {
    * gets its own answer: when a grouped insert fails (a duplicate ID, say), its rows are inserted again one by
    * one.
    */
-  #queueLogin(row: Param[]): Promise<void> {
+  #queueLogin(row: Param[], events: NewEvent[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#loginQueue.push({ row, resolve, reject });
+      this.#loginQueue.push({ row, events, resolve, reject });
       this.#sendLogins();
     });
   }
@@ -927,7 +998,9 @@ export class PostgresStore implements Store {
     if (batch.length > 1) {
       try {
         const columns = SESSION_ROW_TYPES.map((_, i) => batch.map((login) => login.row[i] as string | null));
-        await this.#query(INSERT_SESSIONS, columns);
+        const events = batch.flatMap((login) => login.events);
+        if (events.length === 0) await this.#query(INSERT_SESSIONS, columns);
+        else await this.#query(INSERT_SESSIONS_WITH_EVENTS, [...columns, ...eventArrays(events)]);
         for (const login of batch) login.resolve();
         return;
       } catch {
@@ -937,7 +1010,8 @@ export class PostgresStore implements Store {
     await Promise.all(
       batch.map(async (login) => {
         try {
-          await this.#query(INSERT_SESSION, login.row);
+          if (login.events.length === 0) await this.#query(INSERT_SESSION, login.row);
+          else await this.#query(INSERT_SESSION_WITH_EVENTS, [...login.row, ...eventArrays(login.events)]);
           login.resolve();
         } catch (err) {
           login.reject(err);
@@ -1007,9 +1081,12 @@ export class PostgresStore implements Store {
   }
 
   // ---- session log ----
-  async createSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>): Promise<SsoSessionRecord> {
+  async createSession(
+    x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    events?: NewEvent[],
+  ): Promise<SsoSessionRecord> {
     const now = new Date();
-    await this.#insertSession(x, iso(now));
+    await this.#insertSession(x, iso(now), events);
     return { ...x, createdAt: now, updatedAt: now };
   }
 
@@ -1018,7 +1095,11 @@ export class PostgresStore implements Store {
     return r ? session(r) : null;
   }
 
-  async updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord> {
+  async updateSession(
+    id: string,
+    patch: SessionPatch,
+    events?: Events<SsoSessionRecord>,
+  ): Promise<SsoSessionRecord> {
     const args: Param[] = [id];
     const { sets, set } = setList(args, iso(new Date()));
     const columns: [keyof SessionPatch, string, (v: never) => Param][] = [
@@ -1043,12 +1124,15 @@ export class PostgresStore implements Store {
       args.push(JSON.stringify(patch.stages));
       sets.push(`stages = stages || $${args.length}::jsonb`);
     }
-    const r = await this.#one(
-      `UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = $1 RETURNING ${SESSION}`,
-      args,
-    );
-    if (!r) throw new NotFoundError('session');
-    return session(r);
+    return this.#withEvents(events, async (client) => {
+      const r = await this.#one(
+        `UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = $1 RETURNING ${SESSION}`,
+        args,
+        client,
+      );
+      if (!r) throw new NotFoundError('session');
+      return session(r);
+    });
   }
 
   async deleteSessionsBefore(before: Date, limit: number): Promise<number> {
@@ -1272,6 +1356,64 @@ export class PostgresStore implements Store {
   async deleteExpiredPortalLinks(before: Date): Promise<number> {
     const r = await this.#query('DELETE FROM portal_links WHERE expires_at < $1', [iso(before)]);
     return r.rowCount ?? 0;
+  }
+
+  // ---- events ----
+  /**
+   * Runs `write` and writes the events it describes in the same transaction. Without events, `write` runs alone
+   * on the pool (`client` undefined), as before: one statement, no transaction of its own.
+   */
+  async #withEvents<T>(
+    events: Events<T> | undefined,
+    write: (client: PoolClient | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (!events || (Array.isArray(events) && events.length === 0)) return write(undefined);
+    return this.#transaction(async (client) => {
+      const result = await write(client);
+      await this.#insertEvents(eventsFor(events, result), client);
+      return result;
+    });
+  }
+
+  async #insertEvents(events: NewEvent[], client?: PoolClient): Promise<number> {
+    if (events.length === 0) return 0;
+    return (await this.#query(INSERT_EVENTS, eventArrays(events), client)).rowCount;
+  }
+
+  async appendEvents(events: NewEvent[]): Promise<number> {
+    return this.#insertEvents(events);
+  }
+
+  async listEvents(filter: EventFilter, page: PageRequest): Promise<Page<EventRecord>> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.events?.length) {
+      params.push(filter.events);
+      where.push(`event = ANY($${params.length}::text[])`);
+    }
+    if (filter.organizationId) {
+      params.push(filter.organizationId);
+      where.push(`organization_id = $${params.length}`);
+    }
+    // IDs are ULIDs: a time range is an ID range, which the primary key serves.
+    if (filter.rangeStart) {
+      params.push(firstIdAt('event', filter.rangeStart));
+      where.push(`id >= $${params.length}`);
+    }
+    if (filter.rangeEnd) {
+      params.push(firstIdAt('event', filter.rangeEnd));
+      where.push(`id < $${params.length}`);
+    }
+    return this.#page('events', EVENT, where, params, page, event);
+  }
+
+  async deleteEventsBefore(before: Date, limit: number): Promise<number> {
+    return (
+      await this.#query(
+        'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < $1 ORDER BY id LIMIT $2)',
+        [firstIdAt('event', before), limit],
+      )
+    ).rowCount;
   }
 
   async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {

@@ -237,4 +237,21 @@ CREATE INDEX portal_links_expires ON portal_links (expires_at);
 CREATE INDEX portal_links_organization ON portal_links (organization_id);
 `,
   },
+  {
+    version: 3,
+    name: 'events',
+    sql: `
+-- Events (WorkOS shapes), written in the transaction of the change they describe. No foreign key: an event
+-- outlives what it describes (connection.deleted). IDs are ULIDs, so ID order is time order.
+CREATE TABLE events (
+  id text COLLATE "C" PRIMARY KEY,
+  event text COLLATE "C" NOT NULL,
+  organization_id text COLLATE "C",
+  data json NOT NULL,
+  created_at timestamptz NOT NULL,
+  dedupe_key text COLLATE "C" CONSTRAINT events_dedupe_key_key UNIQUE
+);
+CREATE INDEX events_organization ON events (organization_id, id) WHERE organization_id IS NOT NULL;
+`,
+  },
 ];

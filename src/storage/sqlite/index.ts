@@ -11,8 +11,13 @@ import {
   type ConnectionFilter,
   type ConnectionPatch,
   type ConnectionRecord,
+  type EventFilter,
+  type EventRecord,
+  type Events,
+  eventsFor,
   type LoginTransactionRecord,
   type NewDomain,
+  type NewEvent,
   NotFoundError,
   type OrganizationDomainRecord,
   type OrganizationFilter,
@@ -70,6 +75,7 @@ const {
   authorizationCode,
   accessToken,
   portalLink,
+  event,
 } = rowMappers({
   bool: (v) => Number(v) === 1,
   json: (v) => JSON.parse(String(v)),
@@ -274,6 +280,7 @@ export class SqliteStore implements Store {
   async createOrganization(
     org: Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>,
     domains: NewDomain[],
+    events?: Events<OrganizationRecord>,
   ): Promise<OrganizationRecord> {
     const now = iso(new Date());
     return this.#transaction(() => {
@@ -290,7 +297,9 @@ export class SqliteStore implements Store {
         now,
       );
       for (const d of domains) this.#insertDomain(org.id, d, now);
-      return organization(this.#get('SELECT * FROM organizations WHERE id = ?', org.id) as Row);
+      const created = organization(this.#get('SELECT * FROM organizations WHERE id = ?', org.id) as Row);
+      this.#insertEvents(eventsFor(events, created));
+      return created;
     });
   }
 
@@ -324,6 +333,7 @@ export class SqliteStore implements Store {
     id: string,
     patch: OrganizationPatch,
     domains?: NewDomain[],
+    events?: Events<OrganizationRecord>,
   ): Promise<OrganizationRecord> {
     const now = iso(new Date());
     return this.#transaction(() => {
@@ -362,18 +372,28 @@ export class SqliteStore implements Store {
         }
         for (const d of wanted.values()) this.#insertDomain(id, d, now);
       }
-      return organization(this.#get('SELECT * FROM organizations WHERE id = ?', id) as Row);
+      const updated = organization(this.#get('SELECT * FROM organizations WHERE id = ?', id) as Row);
+      this.#insertEvents(eventsFor(events, updated));
+      return updated;
     });
   }
 
-  async deleteOrganization(id: string): Promise<void> {
-    if (this.#run('DELETE FROM organizations WHERE id = ?', id) === 0)
-      throw new NotFoundError('organization');
+  async deleteOrganization(id: string, events?: NewEvent[]): Promise<void> {
+    this.#withEvents(events, () => {
+      if (this.#run('DELETE FROM organizations WHERE id = ?', id) === 0)
+        throw new NotFoundError('organization');
+    });
   }
 
-  async createDomain(organizationId: string, d: NewDomain): Promise<OrganizationDomainRecord> {
-    this.#insertDomain(organizationId, d, iso(new Date()));
-    return domain(this.#get('SELECT * FROM organization_domains WHERE id = ?', d.id) as Row);
+  async createDomain(
+    organizationId: string,
+    d: NewDomain,
+    events?: Events<OrganizationDomainRecord>,
+  ): Promise<OrganizationDomainRecord> {
+    return this.#withEvents(events, () => {
+      this.#insertDomain(organizationId, d, iso(new Date()));
+      return domain(this.#get('SELECT * FROM organization_domains WHERE id = ?', d.id) as Row);
+    });
   }
 
   async getDomain(id: string): Promise<OrganizationDomainRecord | null> {
@@ -384,22 +404,27 @@ export class SqliteStore implements Store {
   async updateDomainState(
     id: string,
     state: OrganizationDomainRecord['state'],
+    events?: Events<OrganizationDomainRecord>,
   ): Promise<OrganizationDomainRecord> {
-    if (
-      this.#run(
-        'UPDATE organization_domains SET state = ?, updated_at = ? WHERE id = ?',
-        state,
-        iso(new Date()),
-        id,
-      ) === 0
-    )
-      throw new NotFoundError('organization domain');
-    return domain(this.#get('SELECT * FROM organization_domains WHERE id = ?', id) as Row);
+    return this.#withEvents(events, () => {
+      if (
+        this.#run(
+          'UPDATE organization_domains SET state = ?, updated_at = ? WHERE id = ?',
+          state,
+          iso(new Date()),
+          id,
+        ) === 0
+      )
+        throw new NotFoundError('organization domain');
+      return domain(this.#get('SELECT * FROM organization_domains WHERE id = ?', id) as Row);
+    });
   }
 
-  async deleteDomain(id: string): Promise<void> {
-    if (this.#run('DELETE FROM organization_domains WHERE id = ?', id) === 0)
-      throw new NotFoundError('organization domain');
+  async deleteDomain(id: string, events?: NewEvent[]): Promise<void> {
+    this.#withEvents(events, () => {
+      if (this.#run('DELETE FROM organization_domains WHERE id = ?', id) === 0)
+        throw new NotFoundError('organization domain');
+    });
   }
 
   async listDomains(organizationIds: string[]): Promise<OrganizationDomainRecord[]> {
@@ -483,7 +508,15 @@ export class SqliteStore implements Store {
     );
   }
 
-  async updateConnection(id: string, patch: ConnectionPatch): Promise<ConnectionRecord> {
+  async updateConnection(
+    id: string,
+    patch: ConnectionPatch,
+    events?: Events<ConnectionRecord>,
+  ): Promise<ConnectionRecord> {
+    return this.#withEvents(events, () => this.#updateConnection(id, patch));
+  }
+
+  #updateConnection(id: string, patch: ConnectionPatch): ConnectionRecord {
     const sets: string[] = ['updated_at = ?'];
     const args: SQLInputValue[] = [iso(new Date())];
     if (patch.name !== undefined) sets.push('name = ?') && args.push(patch.name);
@@ -496,8 +529,10 @@ export class SqliteStore implements Store {
     return connection(this.#get('SELECT * FROM connections WHERE id = ?', id) as Row);
   }
 
-  async deleteConnection(id: string): Promise<void> {
-    if (this.#run('DELETE FROM connections WHERE id = ?', id) === 0) throw new NotFoundError('connection');
+  async deleteConnection(id: string, events?: NewEvent[]): Promise<void> {
+    this.#withEvents(events, () => {
+      if (this.#run('DELETE FROM connections WHERE id = ?', id) === 0) throw new NotFoundError('connection');
+    });
   }
 
   // ---- redirect URIs ----
@@ -631,6 +666,7 @@ export class SqliteStore implements Store {
       'consumedAt' | 'profileId' | 'consentHash' | 'consentExpiresAt' | 'consentDecidedAt' | 'oauthTokens'
     >,
     sess: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    events?: NewEvent[],
   ): Promise<LoginTransactionRecord> {
     const shared =
       tx.id === sess.id &&
@@ -645,6 +681,7 @@ export class SqliteStore implements Store {
     // One row: the session record with the transaction in its tx_ columns.
     return this.#grouped(() => {
       this.#insertSession(sess, iso(new Date()), tx);
+      if (events) this.#insertEvents(events);
       return {
         ...tx,
         consumedAt: null,
@@ -718,9 +755,15 @@ export class SqliteStore implements Store {
   }
 
   // ---- session log ----
-  async createSession(x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>): Promise<SsoSessionRecord> {
+  async createSession(
+    x: Omit<SsoSessionRecord, 'createdAt' | 'updatedAt'>,
+    events?: NewEvent[],
+  ): Promise<SsoSessionRecord> {
     const now = new Date();
-    await this.#grouped(() => this.#insertSession(x, iso(now)));
+    await this.#grouped(() => {
+      this.#insertSession(x, iso(now));
+      if (events) this.#insertEvents(events);
+    });
     return { ...x, createdAt: now, updatedAt: now };
   }
 
@@ -729,7 +772,15 @@ export class SqliteStore implements Store {
     return r ? session(r) : null;
   }
 
-  async updateSession(id: string, patch: SessionPatch): Promise<SsoSessionRecord> {
+  async updateSession(
+    id: string,
+    patch: SessionPatch,
+    events?: Events<SsoSessionRecord>,
+  ): Promise<SsoSessionRecord> {
+    return this.#withEvents(events, () => this.#updateSession(id, patch));
+  }
+
+  #updateSession(id: string, patch: SessionPatch): SsoSessionRecord {
     const sets: string[] = ['updated_at = ?'];
     const args: SQLInputValue[] = [iso(new Date())];
     const columns: [keyof SessionPatch, string, (v: never) => SQLInputValue][] = [
@@ -967,6 +1018,69 @@ export class SqliteStore implements Store {
 
   async deleteExpiredPortalLinks(before: Date): Promise<number> {
     return this.#run('DELETE FROM portal_links WHERE expires_at < ?', iso(before));
+  }
+
+  // ---- events ----
+  /** Runs `write` and writes the events it describes in the same transaction (none: `write` alone, as before). */
+  #withEvents<T>(events: Events<T> | undefined, write: () => T): T {
+    if (!events || (Array.isArray(events) && events.length === 0)) return write();
+    return this.#transaction(() => {
+      const result = write();
+      this.#insertEvents(eventsFor(events, result));
+      return result;
+    });
+  }
+
+  #insertEvents(events: NewEvent[]): number {
+    let written = 0;
+    for (const e of events) {
+      written += this.#run(
+        `INSERT INTO events (id, event, organization_id, data, created_at, dedupe_key) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (dedupe_key) DO NOTHING`,
+        e.id,
+        e.event,
+        e.organizationId,
+        JSON.stringify(e.data),
+        iso(e.createdAt),
+        e.dedupeKey ?? null,
+      );
+    }
+    return written;
+  }
+
+  async appendEvents(events: NewEvent[]): Promise<number> {
+    return events.length === 0 ? 0 : this.#transaction(() => this.#insertEvents(events));
+  }
+
+  async listEvents(filter: EventFilter, page: PageRequest): Promise<Page<EventRecord>> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.events?.length) {
+      where.push(`event IN (${filter.events.map(() => '?').join(', ')})`);
+      params.push(...filter.events);
+    }
+    if (filter.organizationId) {
+      where.push('organization_id = ?');
+      params.push(filter.organizationId);
+    }
+    // IDs are ULIDs: a time range is an ID range, which the primary key serves.
+    if (filter.rangeStart) {
+      where.push('id >= ?');
+      params.push(firstIdAt('event', filter.rangeStart));
+    }
+    if (filter.rangeEnd) {
+      where.push('id < ?');
+      params.push(firstIdAt('event', filter.rangeEnd));
+    }
+    return this.#page('events', where, params, page, event);
+  }
+
+  async deleteEventsBefore(before: Date, limit: number): Promise<number> {
+    return this.#run(
+      'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)',
+      firstIdAt('event', before),
+      limit,
+    );
   }
 
   async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {

@@ -267,4 +267,21 @@ CREATE INDEX portal_links_expires ON portal_links(expires_at);
 CREATE INDEX portal_links_organization ON portal_links(organization_id);
 `,
   },
+  {
+    version: 8,
+    name: 'events',
+    sql: `
+-- Events (WorkOS shapes), written in the transaction of the change they describe. No foreign key: an event
+-- outlives what it describes (connection.deleted). IDs are ULIDs, so ID order is time order.
+CREATE TABLE events (
+  id TEXT PRIMARY KEY,
+  event TEXT NOT NULL,
+  organization_id TEXT,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  dedupe_key TEXT UNIQUE
+);
+CREATE INDEX events_organization ON events(organization_id, id) WHERE organization_id IS NOT NULL;
+`,
+  },
 ];
