@@ -31,6 +31,16 @@ export interface Config {
   trustProxy: TrustProxy;
   migrateOnStart: boolean;
   logLevel: string;
+  /** `GET /metrics`: off when neither the token nor the port is set. */
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /** Bearer token required for `/metrics` (on the metrics port if there is one, else on the main port). */
+  token: string | null;
+  /** A separate port that alone serves `/metrics`; null: the main port does (when a token is set). */
+  port: number | null;
+  host: string;
 }
 
 export interface RateLimits {
@@ -107,7 +117,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: read(env, 'GATEHOUSE_TRUST_PROXY') ?? false,
     migrateOnStart: read(env, 'GATEHOUSE_MIGRATE_ON_START') ?? true,
     logLevel: read(env, 'GATEHOUSE_LOG_LEVEL') ?? 'info',
+    metrics: metricsFrom(env, port),
   };
+}
+
+function metricsFrom(env: NodeJS.ProcessEnv, mainPort: number): MetricsConfig {
+  const metrics: MetricsConfig = {
+    token: read(env, 'GATEHOUSE_METRICS_TOKEN') ?? null,
+    port: read(env, 'GATEHOUSE_METRICS_PORT') ?? null,
+    host: read(env, 'GATEHOUSE_METRICS_HOST') ?? '127.0.0.1',
+  };
+  if (metrics.port !== null && metrics.port === mainPort) {
+    throw new ConfigError('GATEHOUSE_METRICS_PORT', `must differ from PORT (${mainPort})`);
+  }
+  return metrics;
 }
 
 function rateLimitsFrom(env: NodeJS.ProcessEnv): RateLimits {

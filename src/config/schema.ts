@@ -158,6 +158,16 @@ function trustProxy(raw: string): TrustProxy {
   return list;
 }
 
+/** A bearer token an operator chose (RFC 6750 `b64token` characters), long enough not to be guessed. */
+function bearerToken(raw: string): string {
+  if (!/^[A-Za-z0-9._~+/-]{32,512}=*$/.test(raw)) {
+    throw new Error(
+      'must be at least 32 letters, digits or -._~+/ (e.g. the output of `openssl rand -hex 32`)',
+    );
+  }
+  return raw;
+}
+
 function host(raw: string): string {
   if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new Error(`is not a host name or IP address: "${raw}"`);
   return raw;
@@ -355,8 +365,29 @@ export const variables = {
     name: 'GATEHOUSE_LOG_LEVEL',
     defaultDoc: '`info`',
     description:
-      'Log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines on stdout. `info` logs every request (two lines: received, answered; the URL without the values of codes, states, login hints, tokens and SAML messages), which costs a busy node about 15% of its `/sso/authorize` throughput (bench/README.md); `warn` keeps failures and problems only.',
+      'Log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines on stdout. `info` logs every request in one line when it is answered (request ID, method, the URL without the values of codes, states, login hints, tokens and SAML messages, client address, status, milliseconds: docs/operations.md); logging at `info` measured about 15% of the `/sso/authorize` throughput of a busy node when it wrote two lines per request (bench/README.md). `warn` keeps failures and problems only.',
     parse: logLevel,
+  },
+  GATEHOUSE_METRICS_TOKEN: {
+    name: 'GATEHOUSE_METRICS_TOKEN',
+    defaultDoc: 'none',
+    description:
+      'Serves Prometheus metrics at `GET /metrics` to requests that send this token as `Authorization: Bearer <token>` (others get 401). At least 32 characters, e.g. `openssl rand -hex 32`. With `GATEHOUSE_METRICS_PORT` set, the token is required on that port instead. With neither set, `/metrics` answers 404. docs/operations.md lists the metrics.',
+    parse: bearerToken,
+  },
+  GATEHOUSE_METRICS_PORT: {
+    name: 'GATEHOUSE_METRICS_PORT',
+    defaultDoc: 'none',
+    description:
+      'Serves `GET /metrics` on this port of `GATEHOUSE_METRICS_HOST` only, and no longer on the main port: for a scraper that reaches a port the public does not. Needs no token unless `GATEHOUSE_METRICS_TOKEN` is also set. Must differ from `PORT`.',
+    parse: integer(1, 65535),
+  },
+  GATEHOUSE_METRICS_HOST: {
+    name: 'GATEHOUSE_METRICS_HOST',
+    defaultDoc: '`127.0.0.1`',
+    description:
+      'Address the metrics port (`GATEHOUSE_METRICS_PORT`) listens on: this machine only by default; `0.0.0.0` (or `::`) for a scraper elsewhere, e.g. in another container of the pod network.',
+    parse: host,
   },
 } as const satisfies Record<string, VariableSpec<unknown>>;
 
