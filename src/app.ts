@@ -5,7 +5,8 @@ import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
 import { BrokerError } from './errors/broker-error.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
-import { requestForLog } from './http/log.ts';
+import { AccessLog, LOG_REDACT_PATHS, requestForLog } from './http/log.ts';
+import { metricsEnabled, registerHttpMetrics, registerMetricsEndpoint } from './http/metrics.ts';
 import { registerFormParser } from './http/routes/body.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
@@ -17,6 +18,7 @@ import { MAINTENANCE_INTERVAL_MS, runMaintenance } from './maintenance.ts';
 import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
+import { instrumentStore, Metrics } from './metrics.ts';
 import { PortalSessions } from './portal/session.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ConfigCache } from './sso/config-cache.ts';
@@ -43,22 +45,30 @@ export interface AppOptions {
   now?: () => Date;
   /** The configuration cache (tests pass their own to clear it after writing to the store directly). */
   configCache?: ConfigCache;
+  /** Where the JSON log lines go (default stdout; tests read them). */
+  logStream?: NodeJS.WritableStream;
 }
 
 const BODY_LIMIT = 1024 * 1024;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { config, store, environment } = options;
+  const { config, environment } = options;
   const { trustProxy } = config;
   let closing = false;
+  // Prometheus metrics (GET /metrics), only when configured: null otherwise, and nothing is timed or counted.
+  const metrics = metricsEnabled(config.metrics) ? new Metrics() : null;
+  const store = metrics ? instrumentStore(options.store, metrics) : options.store;
 
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      redact: LOG_REDACT_PATHS,
       // Request URLs without the values of credential and personal-data query parameters.
       serializers: { req: requestForLog },
+      ...(options.logStream ? { stream: options.logStream } : {}),
     },
+    // One access log line per request, when it is answered, instead of Fastify's two.
+    logController: new AccessLog(),
     genReqId: () => newId('req'),
     // Which peer is the client (request.ip): the TCP peer, or X-Forwarded-For from trusted proxies.
     trustProxy:
@@ -80,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  if (metrics) registerHttpMetrics(app, metrics);
   app.addHook('onClose', async () => {
     closing = true;
   });
@@ -105,9 +116,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     allowInsecureHttp: config.allowPrivateUrls,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     cache: new Map(),
+    ...(metrics ? { timeUpstream: metrics.timeUpstream.bind(metrics) } : {}),
   };
   const configCache = options.configCache ?? new ConfigCache(store);
-  const limiter = new RateLimiter(store, config.rateLimits, now);
+  const limiter = new RateLimiter(
+    store,
+    config.rateLimits,
+    now,
+    metrics ? (name) => metrics.rateLimited(name) : undefined,
+  );
   const flowDeps: FlowDeps = {
     store,
     config: configCache,
@@ -166,6 +183,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onClose', async () => clearInterval(maintenance));
 
+  if (metrics) registerMetricsEndpoint(app, metrics, config.metrics);
   healthRoutes(app, store, () => closing);
   ssoRoutes(app, flowDeps, { samlMaxBytes: config.samlMaxBytes });
   managementRoutes(app, managementDeps, resolveTxt);

@@ -24,11 +24,19 @@ export class RateLimiter {
   readonly #store: Store;
   readonly #limits: RateLimits;
   readonly #now: () => Date;
+  readonly #onLimited: ((name: LimitName) => void) | undefined;
 
-  constructor(store: Store, limits: RateLimits, now: () => Date = () => new Date()) {
+  /** `onLimited` hears of each refused request, with the limit that refused it (the metrics count them). */
+  constructor(
+    store: Store,
+    limits: RateLimits,
+    now: () => Date = () => new Date(),
+    onLimited?: (name: LimitName) => void,
+  ) {
     this.#store = store;
     this.#limits = limits;
     this.#now = now;
+    this.#onLimited = onLimited;
   }
 
   /** Whether any limit is on (the flow skips the store call when none is). */
@@ -58,9 +66,11 @@ export class RateLimiter {
     for (let i = 0; i < hits.length; i++) {
       const result = results[i];
       if (result && !result.allowed) {
+        const { name } = hits[i] as (typeof hits)[number];
+        this.#onLimited?.(name);
         return {
           limited: true,
-          name: (hits[i] as (typeof hits)[number]).name,
+          name,
           retryAfterSeconds: Math.max(1, Math.ceil((result.resetAt.getTime() - now.getTime()) / 1000)),
         };
       }

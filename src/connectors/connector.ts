@@ -117,6 +117,11 @@ export interface ConnectorDeps {
   upstreamTimeoutMs: number;
   /** Per-node cache for discovery documents and the like, keyed by the connector. */
   cache: Map<string, unknown>;
+  /**
+   * Metrics, when on: `fetch` timed under one connection's labels (its type and its IdP host, from its saved
+   * configuration). The flow applies it when it opens a connection's connector; connectors just use `fetch`.
+   */
+  timeUpstream?: (fetch: FetchLike, labels: { connectionType: string; idpHost: string }) => FetchLike;
 }
 
 /** Result of validating connection options from the management API. */

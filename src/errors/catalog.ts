@@ -388,6 +388,14 @@ export const catalog = {
     'Send the access token in the Authorization header only.',
   ),
 
+  // ---- GET /metrics (GATEHOUSE_METRICS_TOKEN): RFC 6750 ----
+  metrics_token_missing: bearer(
+    401,
+    '',
+    'Send the metrics token (GATEHOUSE_METRICS_TOKEN) as a Bearer token in the Authorization header.',
+  ),
+  metrics_token_invalid: bearer(401, 'invalid_token', 'The metrics token is wrong.'),
+
   // ---- management API ----
   api_key_missing: api(
     401,

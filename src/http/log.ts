@@ -1,10 +1,16 @@
+import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+
 /**
- * What the access log says of a request: method, URL, client address. Query values that are credentials or
- * personal data (the IdP's `code`, our and the app's `state`, `login_hint`, tokens, SAML messages) are replaced by
- * `[redacted]`, their names kept: the log shows which parameters came, the session log has the details.
+ * What the access log says of a request: one JSON line when it is answered (`request completed`: request ID,
+ * method, URL, client address, status, time). Query values that are credentials or personal data (the IdP's
+ * `code`, our and the app's `state`, `login_hint`, tokens, SAML messages) are replaced by `[redacted]`, their
+ * names kept: the log shows which parameters came, the session log has the details. Headers are not logged; the
+ * credential headers are also redacted wherever a log line would carry them. Bodies are never logged.
+ * test/operations/access-log.test.ts sends each name of both lists and checks that its value never appears.
  */
 
-const SECRET_PARAMS = new Set([
+/** Query parameters whose values are never logged (compared lower-cased, after percent-decoding the name). */
+export const SECRET_PARAMS: readonly string[] = [
   'code',
   'state',
   'login_hint',
@@ -18,7 +24,24 @@ const SECRET_PARAMS = new Set([
   'relaystate',
   'signature',
   'token',
+];
+
+/** Request and response headers whose values are never logged. */
+export const SECRET_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+];
+
+/** pino's `redact` paths: the secret headers under a request's or a response's `headers`. */
+export const LOG_REDACT_PATHS: string[] = SECRET_HEADERS.flatMap((name) => [
+  `req.headers["${name}"]`,
+  `res.headers["${name}"]`,
+  `headers["${name}"]`,
 ]);
+
+const SECRET_PARAM_SET = new Set(SECRET_PARAMS);
 
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
@@ -35,7 +58,7 @@ export function redactUrl(url: string): string {
       } catch {
         return `${rawName.slice(0, 40)}=[redacted]`;
       }
-      return eq !== -1 && SECRET_PARAMS.has(name.toLowerCase()) ? `${rawName}=[redacted]` : pair;
+      return eq !== -1 && SECRET_PARAM_SET.has(name.toLowerCase()) ? `${rawName}=[redacted]` : pair;
     });
   return `${url.slice(0, q)}?${pairs.join('&')}`;
 }
@@ -53,4 +76,22 @@ export function requestForLog(request: {
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,
   };
+}
+
+/**
+ * Fastify's request log lines, as one: nothing when a request arrives; when it is answered, its request ID,
+ * request (`requestForLog`), status and time in milliseconds (`error` level if the response failed).
+ */
+export class AccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
 }

@@ -2,6 +2,7 @@ import type { Connector, ConnectorDefinition, ConnectorDeps, SecretSealer } from
 import { connectorFor } from '../connectors/registry.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
 import type { ConnectionRecord } from '../storage/store.ts';
+import { identityProviderOf } from './callback/shared.ts';
 
 /** Seals secrets of one connection, bound to its ID and the field name. */
 export function sealerFor(box: SecretBox, connectionId: string): SecretSealer {
@@ -44,7 +45,7 @@ export function openConnector(
     connector: definition.open(
       connection.config,
       sealerFor(box, connection.id),
-      deps,
+      upstreamDeps(deps, connection),
       version,
       connection.connectionType,
     ),
@@ -52,4 +53,11 @@ export function openConnector(
   if (deps.cache.size > MAX_OPEN_CONNECTORS) deps.cache.clear();
   deps.cache.set(key, opened);
   return opened;
+}
+
+/** The connector's deps, with its upstream requests timed under this connection's type and IdP host (metrics). */
+function upstreamDeps(deps: ConnectorDeps, connection: ConnectionRecord): ConnectorDeps {
+  if (!deps.timeUpstream) return deps;
+  const labels = { connectionType: connection.connectionType, idpHost: identityProviderOf(connection) };
+  return { ...deps, fetch: deps.timeUpstream(deps.fetch, labels) };
 }
