@@ -5,6 +5,9 @@ import type { FetchLike } from './lib/safe-fetch.ts';
 import type { LimitName } from './rate-limiter.ts';
 import type { SsoSessionRecord, Store } from './storage/store.ts';
 
+/** A session record's outcome (`timed_out` once the session log records logins that expired). */
+type SessionOutcome = 'started' | 'succeeded' | 'failed' | 'timed_out';
+
 /**
  * The Prometheus metrics of one node (`GET /metrics`, docs/operations.md): every metric is defined here, on a
  * registry of its own (one per app, so that apps built side by side in tests do not mix), with the functions
@@ -31,10 +34,13 @@ export function connectionTypeLabel(type: string | null | undefined): string {
   return connectorFor(type) ? type : 'other';
 }
 
-/** A catalog code (or `internal`, the session log's unknown failure), else `other`. */
+/** The session log's reasons that are not catalog codes: an unknown failure, a login that expired. */
+const OTHER_REASONS = new Set(['internal', 'timed_out', 'timed_out_at_consent']);
+
+/** A catalog code (or one of `OTHER_REASONS`), else `other`. */
 export function reasonLabel(reason: string | null | undefined): string {
   if (reason == null) return 'unknown';
-  return reason === 'internal' || Object.hasOwn(catalog, reason) ? reason : 'other';
+  return OTHER_REASONS.has(reason) || Object.hasOwn(catalog, reason) ? reason : 'other';
 }
 
 export class Metrics {
@@ -66,6 +72,13 @@ export class Metrics {
     name: 'gatehouse_signins_failed_total',
     help: 'Sign-in failures recorded in the session log, by connection type and reason (catalog code).',
     labelNames: ['connection_type', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly #signInsTimedOut = new Counter({
+    name: 'gatehouse_signins_timed_out_total',
+    help: 'Sign-ins recorded as timed out (the user never came back from the IdP before the login expired), by connection type.',
+    labelNames: ['connection_type'] as const,
     registers: [this.registry],
   });
 
@@ -151,6 +164,11 @@ export class Metrics {
     });
   }
 
+  /** Also for a bulk write that times out many logins at once: call it once per login, with its type. */
+  signInTimedOut(connectionType: string | null): void {
+    this.#signInsTimedOut.inc({ connection_type: connectionTypeLabel(connectionType) });
+  }
+
   rateLimited(limit: LimitName): void {
     this.#rateLimited.inc({ limit });
   }
@@ -199,8 +217,9 @@ export class Metrics {
  *
  * It is also where sign-ins are counted, because every sign-in outcome is a session log write: a new record
  * (`createLoginTransaction`, `createSession`) is a sign-in started, and a record written or updated to
- * `succeeded` or `failed` is one succeeded or failed. Counted once the write succeeded, whichever part of the
- * flow made it.
+ * `succeeded`, `failed` or `timed_out` is one succeeded, failed or timed out. Counted once the write succeeded,
+ * whichever part of the flow made it. (A write that changes many records at once is not seen here: its caller
+ * calls `signInTimedOut` and the like.)
  */
 export function instrumentStore(store: Store, metrics: Metrics): Store {
   const wrapped = new Map<string, unknown>();
@@ -254,7 +273,7 @@ function timed(
 }
 
 function countSignIn(operation: string, args: unknown[], value: unknown, metrics: Metrics): void {
-  let record: Pick<SsoSessionRecord, 'connectionType' | 'outcome' | 'reason'> | undefined;
+  let record: { connectionType: string | null; outcome: SessionOutcome; reason: string | null };
   if (operation === 'createLoginTransaction') {
     record = args[1] as SsoSessionRecord;
   } else if (operation === 'createSession') {
@@ -262,13 +281,18 @@ function countSignIn(operation: string, args: unknown[], value: unknown, metrics
   } else if (operation === 'updateSession') {
     // Only a patch that sets the outcome counts; the record says which connection and reason.
     const outcome = (args[1] as { outcome?: string } | undefined)?.outcome;
-    if (outcome !== 'succeeded' && outcome !== 'failed') return;
+    if (outcome !== 'succeeded' && outcome !== 'failed' && outcome !== 'timed_out') return;
     const updated = value as SsoSessionRecord;
-    record = { connectionType: updated.connectionType, outcome, reason: updated.reason };
+    record = {
+      connectionType: updated.connectionType,
+      outcome: outcome as SessionOutcome,
+      reason: updated.reason,
+    };
   } else {
     return;
   }
   if (operation !== 'updateSession') metrics.signInStarted(record.connectionType);
   if (record.outcome === 'succeeded') metrics.signInSucceeded(record.connectionType);
   else if (record.outcome === 'failed') metrics.signInFailed(record.connectionType, record.reason);
+  else if (record.outcome === 'timed_out') metrics.signInTimedOut(record.connectionType);
 }

@@ -34,11 +34,10 @@ export const SECRET_HEADERS: readonly string[] = [
   'set-cookie',
 ];
 
-/** pino's `redact` paths: the secret headers under a request's or a response's `headers`. */
+/** pino's `redact` paths: the secret headers of a `headers` object at the top of a line or one level down (`req`, `res`, `err`, …). */
 export const LOG_REDACT_PATHS: string[] = SECRET_HEADERS.flatMap((name) => [
-  `req.headers["${name}"]`,
-  `res.headers["${name}"]`,
   `headers["${name}"]`,
+  `*.headers["${name}"]`,
 ]);
 
 const SECRET_PARAM_SET = new Set(SECRET_PARAMS);

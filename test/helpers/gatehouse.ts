@@ -60,6 +60,8 @@ export async function startGatehouse(
     resolveTxt?: TxtResolver | null;
     /** Listen on this port (e.g. another Gatehouse's, to keep its public URL); default a free one. */
     port?: number;
+    /** Where the JSON log lines go (with `env: { GATEHOUSE_LOG_LEVEL: 'info' }`, to read the access log). */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<TestGatehouse> {
   const port = options.port ?? (await freePort());
@@ -86,6 +88,7 @@ export async function startGatehouse(
     ...(options.resolveTxt === null ? {} : { resolveTxt: options.resolveTxt ?? (async () => []) }),
     ...(options.transactionTtlMs ? { transactionTtlMs: options.transactionTtlMs } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.logStream ? { logStream: options.logStream } : {}),
   });
   await app.listen({ port, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}`;
