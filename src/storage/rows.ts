@@ -11,6 +11,12 @@ import type {
   ProfileRecord,
   RedirectUriRecord,
   SsoSessionRecord,
+  WebhookAttemptError,
+  WebhookAttemptRecord,
+  WebhookDeliveryRecord,
+  WebhookDeliveryState,
+  WebhookEndpointRecord,
+  WebhookEndpointStatus,
 } from './store.ts';
 
 /**
@@ -218,6 +224,45 @@ export function rowMappers(cells: CellDecoder) {
         createdAt: date(r.created_at),
         expiresAt: date(r.expires_at),
         revokedAt: dateOrNull(r.revoked_at),
+      };
+    },
+
+    // ---- webhooks ----
+    webhookEndpoint(r: Row): WebhookEndpointRecord {
+      return {
+        id: str(r.id),
+        url: str(r.url),
+        secret: str(r.secret),
+        status: str(r.status) as WebhookEndpointStatus,
+        events: cells.json<string[]>(r.events),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+      };
+    },
+
+    /** A delivery without its attempts (`history` is filled by the caller). */
+    webhookDelivery(r: Row): WebhookDeliveryRecord {
+      return {
+        endpointId: str(r.endpoint_id),
+        eventId: str(r.event_id),
+        event: str(r.event),
+        state: str(r.state) as WebhookDeliveryState,
+        attempts: Number(r.attempts),
+        nextAttemptAt: dateOrNull(r.next_attempt_at),
+        createdAt: date(r.created_at),
+        updatedAt: date(r.updated_at),
+        history: [],
+      };
+    },
+
+    webhookAttempt(r: Row): WebhookAttemptRecord {
+      return {
+        attempt: Number(r.attempt),
+        startedAt: date(r.started_at),
+        outcome: str(r.outcome) as WebhookAttemptRecord['outcome'],
+        responseStatus: r.response_status === null ? null : Number(r.response_status),
+        latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
+        error: strOrNull(r.error) as WebhookAttemptError | null,
       };
     },
   };

@@ -592,6 +592,46 @@ export interface Store {
   openPortalLink(tokenHash: string, now: Date): Promise<PortalLinkOpening>;
   /** Deletes the links that expired before `before`; returns how many. */
   deleteExpiredPortalLinks(before: Date): Promise<number>;
+
+  // ---- webhooks (src/webhooks/; records at the end of this file) ----
+  // Writing an event (any method above that takes `events`, and `appendEvents`) also queues, in the same
+  // transaction, one pending delivery of it to each ENABLED endpoint that lists its name: a delivery exists for
+  // exactly the events that an endpoint wanted while it was enabled, and none is lost between the write and the
+  // queue. Deliveries go with their event (`deleteEventsBefore`) and with their endpoint.
+
+  /** @param endpoint.secret sealed; `events` without duplicates. */
+  createWebhookEndpoint(
+    endpoint: Omit<WebhookEndpointRecord, 'createdAt' | 'updatedAt'>,
+  ): Promise<WebhookEndpointRecord>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
+  listWebhookEndpoints(page: PageRequest): Promise<Page<WebhookEndpointRecord>>;
+  /** Updates the fields given; `events` replaces the list. Deliveries already queued stay queued. */
+  updateWebhookEndpoint(id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpointRecord>;
+  /** Deletes the endpoint with its deliveries and their attempts. */
+  deleteWebhookEndpoint(id: string): Promise<void>;
+  /**
+   * Claims at most `limit` deliveries due at `now` (pending, `nextAttemptAt <= now`, not leased or their lease
+   * ended, endpoint enabled), oldest due first: each claim starts attempt `attempts + 1` and leases the delivery
+   * until `leaseUntil`. Atomic across nodes: of concurrent claims, each delivery goes to one caller. A delivery
+   * whose previous lease ended without `finishWebhookAttempt` (its node died) records that attempt as failed
+   * with `error: 'interrupted'`.
+   */
+  claimWebhookDeliveries(now: Date, limit: number, leaseUntil: Date): Promise<WebhookClaim[]>;
+  /**
+   * Records the attempt and ends the lease: `succeeded`, or failed with another attempt due at `retryAt`
+   * (pending) or none (`retryAt` null: the delivery is `failed`). Fenced: only while the delivery is still at
+   * `attempt` and leased (not reclaimed after its lease ended); returns false, changing nothing, otherwise.
+   */
+  finishWebhookAttempt(result: WebhookAttemptResult): Promise<boolean>;
+  /** An endpoint's deliveries by event ID (= event time), with their attempts; `state` filters. */
+  listWebhookDeliveries(
+    endpointId: string,
+    filter: { state?: WebhookDeliveryState | undefined },
+    page: PageRequest,
+  ): Promise<Page<WebhookDeliveryRecord>>;
+  getWebhookDelivery(endpointId: string, eventId: string): Promise<WebhookDeliveryRecord | null>;
+  /** Pending deliveries to enabled endpoints (due or waiting for a retry). */
+  countWebhookBacklog(): Promise<number>;
 }
 
 export interface RateLimitHit {
@@ -607,4 +647,78 @@ export interface RateLimitResult {
   allowed: boolean;
   /** When the window ends (and the count starts again). */
   resetAt: Date;
+}
+
+// ---------- webhooks ----------
+
+export type WebhookEndpointStatus = 'enabled' | 'disabled';
+
+/** Where events are POSTed (design/workos-api.md §7.2), signed with the endpoint's secret. */
+export interface WebhookEndpointRecord {
+  id: string;
+  url: string;
+  /** The signing secret, sealed (`lib/secret-box.ts`, bound to the endpoint's ID): deliveries sign with it. */
+  secret: string;
+  status: WebhookEndpointStatus;
+  /** The event names it wants, in the order given. */
+  events: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type WebhookEndpointPatch = Partial<
+  Pick<WebhookEndpointRecord, 'url' | 'secret' | 'status' | 'events'>
+>;
+
+export type WebhookDeliveryState = 'pending' | 'succeeded' | 'failed';
+
+/** Why an attempt failed, in fixed words (never the receiver's or the network's own text). */
+export type WebhookAttemptError = 'status' | 'timeout' | 'unreachable' | 'not_allowed' | 'interrupted';
+
+export interface WebhookAttemptRecord {
+  /** 1 for the first attempt. */
+  attempt: number;
+  startedAt: Date;
+  outcome: 'succeeded' | 'failed';
+  /** The receiver's HTTP status; null when it gave none. */
+  responseStatus: number | null;
+  /** From the request to the response's status line; null when there was no response. */
+  latencyMs: number | null;
+  error: WebhookAttemptError | null;
+}
+
+/** One event to one endpoint: its state and attempts. */
+export interface WebhookDeliveryRecord {
+  endpointId: string;
+  eventId: string;
+  /** The event's name. */
+  event: string;
+  state: WebhookDeliveryState;
+  /** Attempts started (the one in flight included). */
+  attempts: number;
+  /** When the next attempt is due; null once the delivery has succeeded or failed. */
+  nextAttemptAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Finished attempts, first first. */
+  history: WebhookAttemptRecord[];
+}
+
+/** A delivery claimed for one attempt (`Store.claimWebhookDeliveries`). */
+export interface WebhookClaim {
+  endpointId: string;
+  url: string;
+  /** Sealed, as stored. */
+  secret: string;
+  event: EventRecord;
+  attempt: number;
+}
+
+export interface WebhookAttemptResult extends Omit<WebhookAttemptRecord, 'outcome'> {
+  endpointId: string;
+  eventId: string;
+  outcome: 'succeeded' | 'failed';
+  /** A failed attempt: when the next is due; null for none (the delivery is `failed`). */
+  retryAt: Date | null;
+  now: Date;
 }

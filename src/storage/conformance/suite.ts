@@ -26,6 +26,9 @@ import {
   type PortalLinkRecord,
   type SsoSessionRecord,
   type Store,
+  type WebhookAttemptResult,
+  type WebhookClaim,
+  type WebhookEndpointRecord,
 } from '../store.ts';
 
 type NewOrganization = Omit<OrganizationRecord, 'createdAt' | 'updatedAt'>;
@@ -2145,6 +2148,324 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.deleteEventsBefore(at(4), 2), 1);
         assert.equal(await store.deleteEventsBefore(at(4), 2), 0);
         assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 1);
+      });
+    });
+
+    describe('webhook deliveries', () => {
+      const t0 = new Date('2030-06-01T00:00:00.000Z');
+      const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+      /** An event named `name` at `at(seconds)` (its ID is a ULID of that time). */
+      function ev(name: string, seconds: number): NewEvent {
+        const createdAt = at(seconds);
+        return {
+          id: firstIdAt('event', createdAt).replace(/0{16}$/, ulid().slice(10)),
+          event: name,
+          organizationId: 'org_W',
+          data: { object: 'thing', at: createdAt.toISOString() },
+          createdAt,
+        };
+      }
+      function endpoint(
+        events: string[],
+        over: Partial<Omit<WebhookEndpointRecord, 'createdAt' | 'updatedAt'>> = {},
+      ) {
+        return {
+          id: `we_${ulid()}`,
+          url: 'https://hooks.example.com/workos',
+          secret: 'v1.sealed.secret',
+          status: 'enabled' as const,
+          events,
+          ...over,
+        };
+      }
+      const page = { limit: 100, order: 'asc' as const };
+      /** Claims at `now` with a 30 s lease. */
+      const claim = (store: Store, now: Date, limit = 10) =>
+        store.claimWebhookDeliveries(now, limit, new Date(now.getTime() + 30_000));
+      function finish(
+        c: WebhookClaim,
+        now: Date,
+        over: Partial<Omit<WebhookAttemptResult, 'endpointId' | 'eventId' | 'attempt'>> = {},
+      ): WebhookAttemptResult {
+        return {
+          endpointId: c.endpointId,
+          eventId: c.event.id,
+          attempt: c.attempt,
+          startedAt: now,
+          outcome: 'succeeded',
+          responseStatus: 200,
+          latencyMs: 12,
+          error: null,
+          retryAt: null,
+          now,
+          ...over,
+        };
+      }
+
+      test('endpoints: create, get, list, update (URL, secret, status, events), delete', async (store) => {
+        const a = await store.createWebhookEndpoint(endpoint(['connection.activated', 'connection.deleted']));
+        assert.deepEqual(await store.getWebhookEndpoint(a.id), a);
+        assert.deepEqual(a.events, ['connection.activated', 'connection.deleted']);
+        assert.equal(a.status, 'enabled');
+        const b = await store.createWebhookEndpoint(
+          endpoint(['organization.created'], { status: 'disabled' }),
+        );
+        assert.deepEqual(ids((await store.listWebhookEndpoints({ limit: 10, order: 'desc' })).data), [
+          b.id,
+          a.id,
+        ]);
+        const updated = await store.updateWebhookEndpoint(a.id, {
+          url: 'https://other.example.com/hook',
+          secret: 'v1.new.secret',
+          status: 'disabled',
+          events: ['organization.deleted'],
+        });
+        assert.deepEqual(
+          [updated.url, updated.secret, updated.status, updated.events],
+          ['https://other.example.com/hook', 'v1.new.secret', 'disabled', ['organization.deleted']],
+        );
+        assert.equal(updated.createdAt.getTime(), a.createdAt.getTime());
+        assert.deepEqual(await store.getWebhookEndpoint(a.id), updated);
+        // A patch changes only what it names.
+        assert.equal((await store.updateWebhookEndpoint(a.id, { status: 'enabled' })).url, updated.url);
+        await store.deleteWebhookEndpoint(a.id);
+        assert.equal(await store.getWebhookEndpoint(a.id), null);
+        await rejectsNotFound(store.updateWebhookEndpoint(a.id, { status: 'enabled' }));
+        await rejectsNotFound(store.deleteWebhookEndpoint(a.id));
+      });
+
+      test('an event queues a delivery to each enabled endpoint that wants it, in its own write', async (store) => {
+        const wants = await store.createWebhookEndpoint(
+          endpoint(['organization.created', 'connection.activated']),
+        );
+        const other = await store.createWebhookEndpoint(endpoint(['connection.deleted']));
+        const off = await store.createWebhookEndpoint(
+          endpoint(['organization.created'], { status: 'disabled' }),
+        );
+        const created = ev('organization.created', 1);
+        const org = await store.createOrganization(orgInput(), [], [created]);
+        await store.appendEvents([ev('organization.updated', 2)]);
+        // A write that fails queues nothing.
+        await rejectsNotFound(
+          store.updateConnection(newId('conn'), { state: 'active' }, [ev('connection.activated', 3)]),
+        );
+        const conn = await store.createConnection(connInput({ organizationId: org.id }));
+        const activated = ev('connection.activated', 4);
+        await store.updateConnection(conn.id, { state: 'active' }, [activated]);
+        const deliveries = (await store.listWebhookDeliveries(wants.id, {}, page)).data;
+        assert.deepEqual(
+          deliveries.map((d) => [
+            d.eventId,
+            d.event,
+            d.state,
+            d.attempts,
+            d.nextAttemptAt?.getTime(),
+            d.history,
+          ]),
+          [
+            [created.id, 'organization.created', 'pending', 0, created.createdAt.getTime(), []],
+            [activated.id, 'connection.activated', 'pending', 0, activated.createdAt.getTime(), []],
+          ],
+        );
+        assert.equal((await store.listWebhookDeliveries(other.id, {}, page)).data.length, 0);
+        assert.equal((await store.listWebhookDeliveries(off.id, {}, page)).data.length, 0);
+        // An endpoint gets what happens after it is created, and follows its list as it changes.
+        const late = await store.createWebhookEndpoint(endpoint(['organization.created']));
+        assert.equal((await store.listWebhookDeliveries(late.id, {}, page)).data.length, 0);
+        await store.updateWebhookEndpoint(late.id, { events: ['organization.deleted'] });
+        await store.updateWebhookEndpoint(off.id, { status: 'enabled' });
+        await store.appendEvents([ev('organization.created', 5), ev('organization.deleted', 6)]);
+        assert.deepEqual(
+          (await store.listWebhookDeliveries(late.id, {}, page)).data.map((d) => d.event),
+          ['organization.deleted'],
+        );
+        assert.deepEqual(
+          (await store.listWebhookDeliveries(off.id, {}, page)).data.map((d) => d.event),
+          ['organization.created'],
+        );
+        assert.equal(await store.countWebhookBacklog(), 5);
+      });
+
+      test('sign-in writes queue deliveries too, also grouped under load', async (store) => {
+        const hook = await store.createWebhookEndpoint(endpoint(['authentication.sso_started']));
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => {
+            const t = txInput();
+            return store.createLoginTransaction(
+              t,
+              sessionInput({
+                id: t.sessionId,
+                clientId: t.clientId,
+                connectionId: t.connectionId,
+                organizationId: t.organizationId,
+                redirectUri: t.redirectUri,
+                authorizeRequestId: t.requestId,
+              }),
+              [ev('authentication.sso_started', 10 + i)],
+            );
+          }),
+        );
+        const s = sessionInput();
+        await store.createSession(s, [ev('authentication.sso_started', 50)]);
+        assert.equal((await store.listWebhookDeliveries(hook.id, {}, page)).data.length, 31);
+      });
+
+      test('a claim leases one attempt; a failure waits for its retry; success ends it; a late finish is refused', async (store) => {
+        const hook = await store.createWebhookEndpoint(endpoint(['organization.created']));
+        const e = ev('organization.created', 0);
+        await store.appendEvents([e]);
+        assert.deepEqual(await claim(store, at(-1)), [], 'not due before the event');
+        const [first, ...none] = await claim(store, at(1));
+        assert.deepEqual(none, []);
+        assert.ok(first);
+        assert.deepEqual(
+          { ...first, event: { ...first.event } },
+          {
+            endpointId: hook.id,
+            url: hook.url,
+            secret: hook.secret,
+            event: e,
+            attempt: 1,
+          },
+        );
+        assert.deepEqual(await claim(store, at(2)), [], 'leased');
+        assert.equal(await store.countWebhookBacklog(), 1);
+        assert.equal(
+          await store.finishWebhookAttempt(
+            finish(first, at(3), {
+              outcome: 'failed',
+              responseStatus: 500,
+              error: 'status',
+              retryAt: at(60),
+            }),
+          ),
+          true,
+        );
+        assert.deepEqual(await claim(store, at(59)), [], 'waits for its retry');
+        const [second] = await claim(store, at(60));
+        assert.equal(second?.attempt, 2);
+        assert.equal(await store.finishWebhookAttempt(finish(second as WebhookClaim, at(61))), true);
+        assert.equal(await store.finishWebhookAttempt(finish(second as WebhookClaim, at(62))), false, 'once');
+        assert.equal(await store.finishWebhookAttempt(finish(first, at(62))), false, 'an old attempt');
+        const delivery = await store.getWebhookDelivery(hook.id, e.id);
+        assert.equal(delivery?.state, 'succeeded');
+        assert.equal(delivery?.attempts, 2);
+        assert.equal(delivery?.nextAttemptAt, null);
+        assert.deepEqual(delivery?.history, [
+          {
+            attempt: 1,
+            startedAt: at(3),
+            outcome: 'failed',
+            responseStatus: 500,
+            latencyMs: 12,
+            error: 'status',
+          },
+          {
+            attempt: 2,
+            startedAt: at(61),
+            outcome: 'succeeded',
+            responseStatus: 200,
+            latencyMs: 12,
+            error: null,
+          },
+        ]);
+        assert.deepEqual(await claim(store, at(1000)), []);
+        assert.equal(await store.countWebhookBacklog(), 0);
+        assert.equal(await store.getWebhookDelivery(hook.id, 'event_unknown'), null);
+      });
+
+      test('a lease that ends without a finish (its node died): the next claim records it interrupted and fences it', async (store) => {
+        const hook = await store.createWebhookEndpoint(endpoint(['organization.created']));
+        const e = ev('organization.created', 0);
+        await store.appendEvents([e]);
+        const [lost] = await claim(store, at(1));
+        assert.deepEqual(await claim(store, at(30)), [], 'leased until 31 s');
+        const [again] = await claim(store, at(31));
+        assert.equal(again?.attempt, 2);
+        assert.equal(await store.finishWebhookAttempt(finish(lost as WebhookClaim, at(32))), false);
+        assert.equal(
+          await store.finishWebhookAttempt(
+            finish(again as WebhookClaim, at(33), {
+              outcome: 'failed',
+              responseStatus: null,
+              latencyMs: null,
+              error: 'timeout',
+            }),
+          ),
+          true,
+        );
+        const delivery = await store.getWebhookDelivery(hook.id, e.id);
+        assert.equal(delivery?.state, 'failed', 'no retry given: failed');
+        assert.deepEqual(
+          delivery?.history.map((h) => [h.attempt, h.outcome, h.error, h.startedAt.getTime()]),
+          [
+            [1, 'failed', 'interrupted', at(1).getTime()],
+            [2, 'failed', 'timeout', at(33).getTime()],
+          ],
+        );
+        assert.deepEqual(await claim(store, at(1000)), []);
+      });
+
+      test('concurrent claims hand each delivery to one caller', async (store) => {
+        const hook = await store.createWebhookEndpoint(endpoint(['organization.updated']));
+        await store.appendEvents(Array.from({ length: 40 }, (_, i) => ev('organization.updated', i / 10)));
+        const claims = (await Promise.all(Array.from({ length: 8 }, () => claim(store, at(10), 7)))).flat();
+        assert.equal(claims.length, 40);
+        assert.equal(new Set(claims.map((c) => c.event.id)).size, 40);
+        assert.ok(claims.every((c) => c.endpointId === hook.id && c.attempt === 1));
+      });
+
+      test('a disabled endpoint keeps its deliveries waiting; deleting it or the event removes them', async (store) => {
+        const hook = await store.createWebhookEndpoint(endpoint(['organization.created']));
+        const keep = await store.createWebhookEndpoint(endpoint(['organization.created']));
+        const [a, b] = [ev('organization.created', 0), ev('organization.created', 1)];
+        await store.appendEvents([a, b]);
+        await store.updateWebhookEndpoint(hook.id, { status: 'disabled' });
+        assert.equal(await store.countWebhookBacklog(), 2);
+        const claimed = await claim(store, at(5));
+        assert.deepEqual(
+          claimed.map((c) => c.endpointId),
+          [keep.id, keep.id],
+        );
+        await store.updateWebhookEndpoint(hook.id, { status: 'enabled' });
+        assert.equal((await claim(store, at(5))).length, 2);
+        await store.deleteWebhookEndpoint(hook.id);
+        assert.equal((await store.listWebhookDeliveries(hook.id, {}, page)).data.length, 0);
+        assert.equal(await store.deleteEventsBefore(at(1), 10), 1);
+        assert.deepEqual(
+          (await store.listWebhookDeliveries(keep.id, {}, page)).data.map((d) => d.eventId),
+          [b.id],
+        );
+      });
+
+      test('listWebhookDeliveries pages by event ID and filters by state', async (store) => {
+        const hook = await store.createWebhookEndpoint(endpoint(['organization.updated']));
+        const events = Array.from({ length: 5 }, (_, i) => ev('organization.updated', i));
+        await store.appendEvents(events);
+        for (const c of await claim(store, at(10), 2)) {
+          await store.finishWebhookAttempt(
+            finish(c, at(11), { outcome: 'failed', error: 'status', responseStatus: 503 }),
+          );
+        }
+        const list = (p: PageRequest) => store.listWebhookDeliveries(hook.id, {}, p);
+        const pages = await walkForward(
+          (p) => list(p).then((r) => ({ ...r, data: r.data.map((d) => ({ ...d, id: d.eventId })) })),
+          2,
+          'desc',
+        );
+        assert.deepEqual(
+          pages.flatMap((p) => p.data.map((d) => d.eventId)),
+          events.map((e) => e.id).reverse(),
+        );
+        const failed = await store.listWebhookDeliveries(hook.id, { state: 'failed' }, page);
+        assert.deepEqual(
+          failed.data.map((d) => [d.eventId, d.history.map((h) => h.responseStatus)]),
+          [
+            [events[0]?.id, [503]],
+            [events[1]?.id, [503]],
+          ],
+        );
+        assert.equal((await store.listWebhookDeliveries(hook.id, { state: 'pending' }, page)).data.length, 3);
       });
     });
 

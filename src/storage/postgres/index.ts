@@ -36,6 +36,12 @@ import {
   type SessionPatch,
   type SsoSessionRecord,
   type Store,
+  type WebhookAttemptResult,
+  type WebhookClaim,
+  type WebhookDeliveryRecord,
+  type WebhookDeliveryState,
+  type WebhookEndpointPatch,
+  type WebhookEndpointRecord,
 } from '../store.ts';
 import { migrations } from './migrations.ts';
 
@@ -116,6 +122,11 @@ const ACCESS_TOKEN = 'token_hash, code_hash, client_id, profile_id, created_at, 
 const EVENT = 'id, event, organization_id, data, created_at';
 const PORTAL_LINK = `id, token_hash, organization_id, intent, return_url, success_url, provider_type, admin_emails,
   created_at, expires_at, opened_at`;
+const WEBHOOK_ENDPOINT = 'id, url, secret, status, events, created_at, updated_at';
+const WEBHOOK_DELIVERY =
+  'endpoint_id, event_id, event, state, attempts, next_attempt_at, created_at, updated_at';
+const WEBHOOK_ATTEMPT =
+  'endpoint_id, event_id, attempt, started_at, outcome, response_status, latency_ms, error';
 
 /** Booleans, timestamptz (a `Date`) and json/jsonb (parsed) arrive decoded by the driver. */
 const {
@@ -131,6 +142,9 @@ const {
   accessToken,
   portalLink,
   event,
+  webhookEndpoint,
+  webhookDelivery,
+  webhookAttempt,
 } = rowMappers({
   bool: (v) => v === true,
   json: <T>(v: unknown) => v as T,
@@ -1534,6 +1548,190 @@ export class PostgresStore implements Store {
     } catch (err) {
       for (const call of group) call.reject(err);
     }
+  }
+
+  // ---- webhooks: endpoints and deliveries (the migration's trigger queues deliveries as events are written) ----
+  async createWebhookEndpoint(
+    e: Omit<WebhookEndpointRecord, 'createdAt' | 'updatedAt'>,
+  ): Promise<WebhookEndpointRecord> {
+    const r = await this.#one(
+      `WITH e AS (
+         INSERT INTO webhook_endpoints (id, url, secret, status, events, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         RETURNING ${WEBHOOK_ENDPOINT}
+       ), s AS (
+         INSERT INTO webhook_subscriptions (event, endpoint_id) SELECT DISTINCT unnest($7::text[]), $1
+       )
+       SELECT * FROM e`,
+      [e.id, e.url, e.secret, e.status, JSON.stringify(e.events), iso(new Date()), e.events],
+    );
+    return webhookEndpoint(r as Row);
+  }
+
+  async getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null> {
+    const r = await this.#one(`SELECT ${WEBHOOK_ENDPOINT} FROM webhook_endpoints WHERE id = $1`, [id]);
+    return r ? webhookEndpoint(r) : null;
+  }
+
+  async listWebhookEndpoints(page: PageRequest): Promise<Page<WebhookEndpointRecord>> {
+    return this.#page('webhook_endpoints', WEBHOOK_ENDPOINT, [], [], page, webhookEndpoint);
+  }
+
+  async updateWebhookEndpoint(id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpointRecord> {
+    const args: Param[] = [id];
+    const { sets, set } = setList(args, iso(new Date()));
+    if (patch.url !== undefined) set('url', patch.url);
+    if (patch.secret !== undefined) set('secret', patch.secret);
+    if (patch.status !== undefined) set('status', patch.status);
+    if (patch.events !== undefined) set('events', JSON.stringify(patch.events));
+    return this.#transaction(async (client) => {
+      const r = await this.#one(
+        `UPDATE webhook_endpoints SET ${sets.join(', ')} WHERE id = $1 RETURNING ${WEBHOOK_ENDPOINT}`,
+        args,
+        client,
+      );
+      if (!r) throw new NotFoundError('webhook endpoint');
+      if (patch.events !== undefined) {
+        await this.#query('DELETE FROM webhook_subscriptions WHERE endpoint_id = $1', [id], client);
+        await this.#query(
+          'INSERT INTO webhook_subscriptions (event, endpoint_id) SELECT DISTINCT unnest($2::text[]), $1',
+          [id, patch.events],
+          client,
+        );
+      }
+      return webhookEndpoint(r);
+    });
+  }
+
+  async deleteWebhookEndpoint(id: string): Promise<void> {
+    if ((await this.#query('DELETE FROM webhook_endpoints WHERE id = $1', [id])).rowCount === 0) {
+      throw new NotFoundError('webhook endpoint');
+    }
+  }
+
+  /**
+   * One statement: the due rows are locked as they are picked (`FOR UPDATE … SKIP LOCKED`: another node's claim
+   * in flight skips them, and a claim that waited re-checks the lease it finds), leased, and returned with their
+   * endpoint and event.
+   */
+  async claimWebhookDeliveries(now: Date, limit: number, leaseUntil: Date): Promise<WebhookClaim[]> {
+    const { rows } = await this.#query(
+      `WITH due AS (
+         SELECT d.endpoint_id, d.event_id, d.attempts, d.lease_until, d.updated_at
+         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
+           AND e.status = 'enabled'
+         ORDER BY d.next_attempt_at LIMIT $2
+         FOR UPDATE OF d SKIP LOCKED
+       ), lost AS (
+         INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, started_at, outcome, error)
+         SELECT endpoint_id, event_id, attempts, updated_at, 'failed', 'interrupted' FROM due
+         WHERE lease_until IS NOT NULL
+         ON CONFLICT DO NOTHING
+       ), claimed AS (
+         UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = $3, updated_at = $1
+         FROM due WHERE d.endpoint_id = due.endpoint_id AND d.event_id = due.event_id
+         RETURNING d.endpoint_id, d.event_id, d.attempts, d.next_attempt_at
+       )
+       SELECT c.endpoint_id, c.attempts, w.url, w.secret, ev.id, ev.event, ev.organization_id, ev.data, ev.created_at
+       FROM claimed c
+       JOIN webhook_endpoints w ON w.id = c.endpoint_id
+       JOIN events ev ON ev.id = c.event_id
+       ORDER BY c.next_attempt_at`,
+      [iso(now), limit, iso(leaseUntil)],
+    );
+    return rows.map((r) => ({
+      endpointId: str(r.endpoint_id),
+      url: str(r.url),
+      secret: str(r.secret),
+      event: event(r),
+      attempt: Number(r.attempts),
+    }));
+  }
+
+  async finishWebhookAttempt(x: WebhookAttemptResult): Promise<boolean> {
+    const state: WebhookDeliveryState =
+      x.outcome === 'succeeded' ? 'succeeded' : x.retryAt ? 'pending' : 'failed';
+    const { rowCount } = await this.#query(
+      `WITH u AS (
+         UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, lease_until = NULL, updated_at = $3
+         WHERE endpoint_id = $4 AND event_id = $5 AND attempts = $6 AND state = 'pending'
+           AND lease_until IS NOT NULL
+         RETURNING endpoint_id, event_id
+       )
+       INSERT INTO webhook_attempts (${WEBHOOK_ATTEMPT})
+       SELECT endpoint_id, event_id, $6, $7::timestamptz, $8::text, $9::integer, $10::integer, $11::text FROM u`,
+      [
+        state,
+        state === 'pending' && x.retryAt ? iso(x.retryAt) : null,
+        iso(x.now),
+        x.endpointId,
+        x.eventId,
+        x.attempt,
+        iso(x.startedAt),
+        x.outcome,
+        x.responseStatus,
+        x.latencyMs,
+        x.error,
+      ],
+    );
+    return rowCount === 1;
+  }
+
+  /** The deliveries' attempts, filled in. */
+  async #withHistory(
+    endpointId: string,
+    deliveries: WebhookDeliveryRecord[],
+  ): Promise<WebhookDeliveryRecord[]> {
+    if (deliveries.length === 0) return deliveries;
+    const byEvent = new Map(deliveries.map((d) => [d.eventId, d]));
+    const { rows } = await this.#query(
+      `SELECT ${WEBHOOK_ATTEMPT} FROM webhook_attempts WHERE endpoint_id = $1 AND event_id = ANY($2::text[])
+       ORDER BY event_id, attempt`,
+      [endpointId, [...byEvent.keys()]],
+    );
+    for (const r of rows) byEvent.get(str(r.event_id))?.history.push(webhookAttempt(r));
+    return deliveries;
+  }
+
+  async listWebhookDeliveries(
+    endpointId: string,
+    filter: { state?: WebhookDeliveryState | undefined },
+    page: PageRequest,
+  ): Promise<Page<WebhookDeliveryRecord>> {
+    const where = ['endpoint_id = $1'];
+    const params: Param[] = [endpointId];
+    if (filter.state) {
+      params.push(filter.state);
+      where.push(`state = $${params.length}`);
+    }
+    // Paginated by event ID (a delivery is one event to one endpoint).
+    const result = await this.#page(
+      `(SELECT event_id AS id, ${WEBHOOK_DELIVERY} FROM webhook_deliveries) d`,
+      `id, ${WEBHOOK_DELIVERY}`,
+      where,
+      params,
+      page,
+      (r) => ({ ...webhookDelivery(r), id: str(r.id) }),
+    );
+    const data = result.data.map(({ id: _, ...d }) => d);
+    return { ...result, data: await this.#withHistory(endpointId, data) };
+  }
+
+  async getWebhookDelivery(endpointId: string, eventId: string): Promise<WebhookDeliveryRecord | null> {
+    const r = await this.#one(
+      `SELECT ${WEBHOOK_DELIVERY} FROM webhook_deliveries WHERE endpoint_id = $1 AND event_id = $2`,
+      [endpointId, eventId],
+    );
+    return r ? ((await this.#withHistory(endpointId, [webhookDelivery(r)]))[0] ?? null) : null;
+  }
+
+  async countWebhookBacklog(): Promise<number> {
+    const r = await this.#one(
+      `SELECT count(*) AS n FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+       WHERE d.state = 'pending' AND e.status = 'enabled'`,
+    );
+    return Number(r?.n ?? 0);
   }
 }
 

@@ -254,4 +254,74 @@ CREATE TABLE events (
 CREATE INDEX events_organization ON events (organization_id, id) WHERE organization_id IS NOT NULL;
 `,
   },
+  {
+    version: 4,
+    name: 'webhook endpoints and deliveries',
+    sql: `
+CREATE TABLE webhook_endpoints (
+  id text COLLATE "C" PRIMARY KEY,
+  url text NOT NULL,
+  secret text NOT NULL,
+  status text NOT NULL CHECK (status IN ('enabled', 'disabled')),
+  events json NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+-- The event names each endpoint wants, one row each: the trigger below looks an event's name up here.
+CREATE TABLE webhook_subscriptions (
+  event text COLLATE "C" NOT NULL,
+  endpoint_id text COLLATE "C" NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  PRIMARY KEY (event, endpoint_id)
+);
+CREATE INDEX webhook_subscriptions_endpoint ON webhook_subscriptions (endpoint_id);
+
+-- One event to one endpoint. Leased while an attempt is in flight (lease_until); next_attempt_at is when the
+-- next attempt is due (null once succeeded or failed). Claims lock rows with FOR UPDATE SKIP LOCKED.
+CREATE TABLE webhook_deliveries (
+  endpoint_id text COLLATE "C" NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  event_id text COLLATE "C" NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  event text COLLATE "C" NOT NULL,
+  state text NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz,
+  lease_until timestamptz,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (endpoint_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
+
+CREATE TABLE webhook_attempts (
+  endpoint_id text COLLATE "C" NOT NULL,
+  event_id text COLLATE "C" NOT NULL,
+  attempt integer NOT NULL,
+  started_at timestamptz NOT NULL,
+  outcome text NOT NULL CHECK (outcome IN ('succeeded', 'failed')),
+  response_status integer,
+  latency_ms integer,
+  error text,
+  PRIMARY KEY (endpoint_id, event_id, attempt),
+  FOREIGN KEY (endpoint_id, event_id) REFERENCES webhook_deliveries (endpoint_id, event_id) ON DELETE CASCADE
+);
+
+-- The outbox: the events a statement writes queue their deliveries in that statement's transaction, whichever
+-- write it is (one call per statement, over its transition table: the grouped login inserts pay it once per
+-- group). The search path is the migration's, so the function finds these tables whoever calls it.
+CREATE FUNCTION webhook_queue_deliveries() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  INSERT INTO webhook_deliveries (endpoint_id, event_id, event, state, attempts, next_attempt_at, created_at, updated_at)
+  SELECT s.endpoint_id, n.id, n.event, 'pending', 0, n.created_at, n.created_at, n.created_at
+  FROM new_events n
+  JOIN webhook_subscriptions s ON s.event = n.event
+  JOIN webhook_endpoints e ON e.id = s.endpoint_id
+  WHERE e.status = 'enabled';
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER events_webhook_deliveries AFTER INSERT ON events REFERENCING NEW TABLE AS new_events
+  FOR EACH STATEMENT EXECUTE FUNCTION webhook_queue_deliveries();
+`,
+  },
 ];

@@ -37,6 +37,12 @@ import {
   type SessionPatch,
   type SsoSessionRecord,
   type Store,
+  type WebhookAttemptResult,
+  type WebhookClaim,
+  type WebhookDeliveryRecord,
+  type WebhookDeliveryState,
+  type WebhookEndpointPatch,
+  type WebhookEndpointRecord,
 } from '../store.ts';
 import { migrations } from './migrations.ts';
 
@@ -76,6 +82,9 @@ const {
   accessToken,
   portalLink,
   event,
+  webhookEndpoint,
+  webhookDelivery,
+  webhookAttempt,
 } = rowMappers({
   bool: (v) => Number(v) === 1,
   json: (v) => JSON.parse(String(v)),
@@ -1132,6 +1141,209 @@ export class SqliteStore implements Store {
   /** How many rate-limit counters this node keeps in memory (for tests and monitoring). */
   get rateLimitCounters(): number {
     return this.#rateLimits.size;
+  }
+
+  // ---- webhooks: endpoints and deliveries (the migration's trigger queues deliveries as events are written) ----
+  #subscribe(endpointId: string, events: string[]): void {
+    this.#run('DELETE FROM webhook_subscriptions WHERE endpoint_id = ?', endpointId);
+    for (const name of events) {
+      this.#run(
+        'INSERT INTO webhook_subscriptions (event, endpoint_id) VALUES (?, ?) ON CONFLICT DO NOTHING',
+        name,
+        endpointId,
+      );
+    }
+  }
+
+  async createWebhookEndpoint(
+    e: Omit<WebhookEndpointRecord, 'createdAt' | 'updatedAt'>,
+  ): Promise<WebhookEndpointRecord> {
+    const now = iso(new Date());
+    return this.#transaction(() => {
+      this.#run(
+        `INSERT INTO webhook_endpoints (id, url, secret, status, events, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        e.id,
+        e.url,
+        e.secret,
+        e.status,
+        JSON.stringify(e.events),
+        now,
+        now,
+      );
+      this.#subscribe(e.id, e.events);
+      return webhookEndpoint(this.#get('SELECT * FROM webhook_endpoints WHERE id = ?', e.id) as Row);
+    });
+  }
+
+  async getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null> {
+    const r = this.#get('SELECT * FROM webhook_endpoints WHERE id = ?', id);
+    return r ? webhookEndpoint(r) : null;
+  }
+
+  async listWebhookEndpoints(page: PageRequest): Promise<Page<WebhookEndpointRecord>> {
+    return this.#page('webhook_endpoints', [], [], page, webhookEndpoint);
+  }
+
+  async updateWebhookEndpoint(id: string, patch: WebhookEndpointPatch): Promise<WebhookEndpointRecord> {
+    const now = iso(new Date());
+    return this.#transaction(() => {
+      const current = this.#get('SELECT * FROM webhook_endpoints WHERE id = ?', id);
+      if (!current) throw new NotFoundError('webhook endpoint');
+      const next = { ...webhookEndpoint(current), ...patch };
+      this.#run(
+        'UPDATE webhook_endpoints SET url = ?, secret = ?, status = ?, events = ?, updated_at = ? WHERE id = ?',
+        next.url,
+        next.secret,
+        next.status,
+        JSON.stringify(next.events),
+        now,
+        id,
+      );
+      if (patch.events) this.#subscribe(id, patch.events);
+      return webhookEndpoint(this.#get('SELECT * FROM webhook_endpoints WHERE id = ?', id) as Row);
+    });
+  }
+
+  async deleteWebhookEndpoint(id: string): Promise<void> {
+    if (this.#run('DELETE FROM webhook_endpoints WHERE id = ?', id) === 0) {
+      throw new NotFoundError('webhook endpoint');
+    }
+  }
+
+  async claimWebhookDeliveries(now: Date, limit: number, leaseUntil: Date): Promise<WebhookClaim[]> {
+    const t = iso(now);
+    return this.#transaction(() => {
+      const due = this.#all(
+        `SELECT d.endpoint_id, d.event_id, d.attempts, d.lease_until, d.updated_at, e.url, e.secret
+         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+           AND e.status = 'enabled'
+         ORDER BY d.next_attempt_at LIMIT ?`,
+        t,
+        t,
+        limit,
+      );
+      return due.map((r) => {
+        const endpointId = str(r.endpoint_id);
+        const eventId = str(r.event_id);
+        if (r.lease_until !== null) {
+          // Its last lease ended without an answer recorded: that attempt's node died.
+          this.#run(
+            `INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, started_at, outcome, error)
+             VALUES (?, ?, ?, ?, 'failed', 'interrupted') ON CONFLICT DO NOTHING`,
+            endpointId,
+            eventId,
+            Number(r.attempts),
+            str(r.updated_at),
+          );
+        }
+        this.#run(
+          `UPDATE webhook_deliveries SET attempts = attempts + 1, lease_until = ?, updated_at = ?
+           WHERE endpoint_id = ? AND event_id = ?`,
+          iso(leaseUntil),
+          t,
+          endpointId,
+          eventId,
+        );
+        return {
+          endpointId,
+          url: str(r.url),
+          secret: str(r.secret),
+          event: event(this.#get('SELECT * FROM events WHERE id = ?', eventId) as Row),
+          attempt: Number(r.attempts) + 1,
+        };
+      });
+    });
+  }
+
+  async finishWebhookAttempt(x: WebhookAttemptResult): Promise<boolean> {
+    const state: WebhookDeliveryState =
+      x.outcome === 'succeeded' ? 'succeeded' : x.retryAt ? 'pending' : 'failed';
+    return this.#transaction(() => {
+      const changed = this.#run(
+        `UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, lease_until = NULL, updated_at = ?
+         WHERE endpoint_id = ? AND event_id = ? AND attempts = ? AND state = 'pending' AND lease_until IS NOT NULL`,
+        state,
+        state === 'pending' && x.retryAt ? iso(x.retryAt) : null,
+        iso(x.now),
+        x.endpointId,
+        x.eventId,
+        x.attempt,
+      );
+      if (changed === 0) return false;
+      this.#run(
+        `INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, started_at, outcome, response_status, latency_ms, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        x.endpointId,
+        x.eventId,
+        x.attempt,
+        iso(x.startedAt),
+        x.outcome,
+        x.responseStatus,
+        x.latencyMs,
+        x.error,
+      );
+      return true;
+    });
+  }
+
+  /** The deliveries' attempts, filled in. */
+  #withHistory(endpointId: string, deliveries: WebhookDeliveryRecord[]): WebhookDeliveryRecord[] {
+    if (deliveries.length === 0) return deliveries;
+    const byEvent = new Map(deliveries.map((d) => [d.eventId, d]));
+    for (const r of this.#all(
+      `SELECT * FROM webhook_attempts WHERE endpoint_id = ? AND event_id IN (SELECT value FROM json_each(?))
+       ORDER BY event_id, attempt`,
+      endpointId,
+      JSON.stringify([...byEvent.keys()]),
+    )) {
+      byEvent.get(str(r.event_id))?.history.push(webhookAttempt(r));
+    }
+    return deliveries;
+  }
+
+  async listWebhookDeliveries(
+    endpointId: string,
+    filter: { state?: WebhookDeliveryState | undefined },
+    page: PageRequest,
+  ): Promise<Page<WebhookDeliveryRecord>> {
+    const where = ['endpoint_id = ?'];
+    const params: SQLInputValue[] = [endpointId];
+    if (filter.state) {
+      where.push('state = ?');
+      params.push(filter.state);
+    }
+    // Paginated by event ID (a delivery is one event to one endpoint).
+    const result = this.#page(
+      '(SELECT event_id AS id, * FROM webhook_deliveries)',
+      where,
+      params,
+      page,
+      (r) => ({
+        ...webhookDelivery(r),
+        id: str(r.id),
+      }),
+    );
+    const data = result.data.map(({ id: _, ...d }) => d);
+    return { ...result, data: this.#withHistory(endpointId, data) };
+  }
+
+  async getWebhookDelivery(endpointId: string, eventId: string): Promise<WebhookDeliveryRecord | null> {
+    const r = this.#get(
+      'SELECT * FROM webhook_deliveries WHERE endpoint_id = ? AND event_id = ?',
+      endpointId,
+      eventId,
+    );
+    return r ? (this.#withHistory(endpointId, [webhookDelivery(r)])[0] ?? null) : null;
+  }
+
+  async countWebhookBacklog(): Promise<number> {
+    const r = this.#get(
+      `SELECT count(*) AS n FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+       WHERE d.state = 'pending' AND e.status = 'enabled'`,
+    );
+    return Number(r?.n ?? 0);
   }
 }
 

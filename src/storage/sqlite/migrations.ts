@@ -284,4 +284,65 @@ CREATE TABLE events (
 CREATE INDEX events_organization ON events(organization_id, id) WHERE organization_id IS NOT NULL;
 `,
   },
+  {
+    version: 9,
+    name: 'webhook endpoints and deliveries',
+    sql: `
+CREATE TABLE webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),
+  events TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+
+-- The event names each endpoint wants, one row each: the trigger below looks an event's name up here.
+CREATE TABLE webhook_subscriptions (
+  event TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  PRIMARY KEY (event, endpoint_id)
+);
+CREATE INDEX webhook_subscriptions_endpoint ON webhook_subscriptions(endpoint_id);
+
+-- One event to one endpoint. Leased while an attempt is in flight (lease_until); next_attempt_at is when the
+-- next attempt is due (null once succeeded or failed).
+CREATE TABLE webhook_deliveries (
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  event TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at TEXT,
+  lease_until TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (endpoint_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
+
+CREATE TABLE webhook_attempts (
+  endpoint_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed')),
+  response_status INTEGER,
+  latency_ms INTEGER,
+  error TEXT,
+  PRIMARY KEY (endpoint_id, event_id, attempt),
+  FOREIGN KEY (endpoint_id, event_id) REFERENCES webhook_deliveries(endpoint_id, event_id) ON DELETE CASCADE
+);
+
+-- The outbox: an event queues its deliveries in the transaction that writes it, whichever write that is.
+CREATE TRIGGER events_webhook_deliveries AFTER INSERT ON events BEGIN
+  INSERT INTO webhook_deliveries (endpoint_id, event_id, event, state, attempts, next_attempt_at, created_at, updated_at)
+  SELECT s.endpoint_id, NEW.id, NEW.event, 'pending', 0, NEW.created_at, NEW.created_at, NEW.created_at
+  FROM webhook_subscriptions s JOIN webhook_endpoints e ON e.id = s.endpoint_id
+  WHERE s.event = NEW.event AND e.status = 'enabled';
+END;
+`,
+  },
 ];
