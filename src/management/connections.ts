@@ -1,5 +1,7 @@
 import { connectorFor, supportedConnectionTypes } from '../connectors/registry.ts';
 import { BrokerError } from '../errors/broker-error.ts';
+import { connectionEvent } from '../events/build.ts';
+import { certificateRenewedEvents } from '../events/certificates.ts';
 import { newId } from '../lib/ids.ts';
 import { type FetchLike, upstreamFetchDetail } from '../lib/safe-fetch.ts';
 import { randomToken } from '../lib/tokens.ts';
@@ -210,12 +212,18 @@ export async function updateConnection(deps: ManagementDeps, id: string, rawBody
     if (current.state === 'active') patch.state = 'validating';
   }
   v.done(fetching.detail());
-  return present(deps, await deps.store.updateConnection(id, patch));
+  return present(
+    deps,
+    await deps.store.updateConnection(id, patch, (updated) => certificateRenewedEvents(current, updated)),
+  );
 }
 
 export async function deleteConnection(deps: ManagementDeps, id: string): Promise<void> {
+  const c = await deps.store.getConnection(id);
+  if (!c) throw notFound(id);
   try {
-    await deps.store.deleteConnection(id);
+    // The event carries the connection as it was, state included.
+    await deps.store.deleteConnection(id, [connectionEvent('connection.deleted', await present(deps, c))]);
   } catch (err) {
     if (err instanceof NotFoundError) throw notFound(id);
     throw err;
@@ -240,14 +248,25 @@ export async function activateConnection(deps: ManagementDeps, id: string) {
   }
   if (c.state === 'active' || c.state === 'validating') return present(deps, c);
   const state: ConnectionState = c.firstLoginAt ? 'active' : 'validating';
-  return present(deps, await deps.store.updateConnection(id, { state }));
+  // `connection.activated` when it is live again; a validating one gets it from its first sign-in.
+  const domains = c.organizationId ? await deps.store.listDomains([c.organizationId]) : [];
+  const updated = await deps.store.updateConnection(id, { state }, (u) =>
+    u.state === 'active'
+      ? [connectionEvent('connection.activated', presentConnection(u, domains, deps.publicUrl), c)]
+      : [],
+  );
+  return presentConnection(updated, domains, deps.publicUrl);
 }
 
 export async function deactivateConnection(deps: ManagementDeps, id: string) {
   const c = await deps.store.getConnection(id);
   if (!c) throw notFound(id);
   if (c.state === 'inactive') return present(deps, c);
-  return present(deps, await deps.store.updateConnection(id, { state: 'inactive' }));
+  const domains = c.organizationId ? await deps.store.listDomains([c.organizationId]) : [];
+  const updated = await deps.store.updateConnection(id, { state: 'inactive' }, (u) => [
+    connectionEvent('connection.deactivated', presentConnection(u, domains, deps.publicUrl), c),
+  ]);
+  return presentConnection(updated, domains, deps.publicUrl);
 }
 
 /**
@@ -285,7 +304,12 @@ export async function refreshConnectionMetadata(deps: ManagementDeps, id: string
       fields: [{ field: 'saml_options.idp_metadata_url', code: 'saml_options.idp_metadata_url is not set' }],
     });
   }
-  return present(deps, await deps.store.updateConnection(id, { config: next }));
+  return present(
+    deps,
+    await deps.store.updateConnection(id, { config: next }, (updated) =>
+      certificateRenewedEvents(c, updated),
+    ),
+  );
 }
 
 /**

@@ -1,14 +1,22 @@
 import { BrokerError } from '../errors/broker-error.ts';
+import {
+  connectionEvent,
+  domainEvent,
+  domainVerificationFailedEvent,
+  organizationEvent,
+} from '../events/build.ts';
 import { newId } from '../lib/ids.ts';
 import { randomToken } from '../lib/tokens.ts';
 import {
   AlreadyExistsError,
   type NewDomain,
+  type NewEvent,
   NotFoundError,
   type OrganizationDomainRecord,
   type OrganizationPatch,
   type OrganizationRecord,
 } from '../storage/store.ts';
+import { presentConnection } from './connections.ts';
 import type { ManagementDeps } from './deps.ts';
 import { listResponse, parsePage } from './pagination.ts';
 import { normalizeDomain, objectBody, Validator } from './validate.ts';
@@ -59,6 +67,52 @@ function conflict(err: unknown): never {
     if (err.constraint === 'organization_domain.verified_domain') throw new BrokerError('domain_taken');
   }
   throw err;
+}
+
+/**
+ * The organization's domains once a write that lists `wanted` (undefined: leaves them alone) has run at `at`,
+ * as the store applies such a list (updateOrganization): a listed domain keeps its row and takes the listed
+ * state, the others go, new ones are added. For the events the write carries, built before it commits.
+ */
+function domainsAfter(
+  organizationId: string,
+  existing: OrganizationDomainRecord[],
+  wanted: NewDomain[] | undefined,
+  at: Date,
+): OrganizationDomainRecord[] {
+  if (!wanted) return existing;
+  const byName = new Map(wanted.map((d) => [d.domain, d]));
+  const kept = existing.flatMap((e) => {
+    const w = byName.get(e.domain);
+    byName.delete(e.domain);
+    if (!w) return [];
+    return [w.state === e.state ? e : { ...e, state: w.state, updatedAt: at }];
+  });
+  const added = [...byName.values()].map((d) => ({ ...d, organizationId, createdAt: at, updatedAt: at }));
+  return [...kept, ...added].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * The events of an organization write: the organization (with its domains), then each domain that was added
+ * (`created`), became verified (`verified`) or went (`deleted`).
+ */
+function organizationWriteEvents(
+  name: 'organization.created' | 'organization.updated',
+  org: OrganizationRecord,
+  before: OrganizationDomainRecord[],
+  after: OrganizationDomainRecord[],
+): NewEvent[] {
+  const old = new Map(before.map((d) => [d.id, d]));
+  const events = [organizationEvent(name, presentOrganization(org, after))];
+  for (const d of after) {
+    const was = old.get(d.id);
+    old.delete(d.id);
+    if (!was) events.push(domainEvent('organization_domain.created', presentDomain(d)));
+    else if (d.state === 'verified' && was.state !== 'verified')
+      events.push(domainEvent('organization_domain.verified', presentDomain(d)));
+  }
+  for (const d of old.values()) events.push(domainEvent('organization_domain.deleted', presentDomain(d)));
+  return events;
 }
 
 /** `domain_data: [{domain, state}]` (and the deprecated `domains: string[]`, taken as verified). */
@@ -122,6 +176,13 @@ export async function createOrganization(deps: ManagementDeps, rawBody: unknown)
         stripeCustomerId: stripe || null,
       },
       domains,
+      (created) =>
+        organizationWriteEvents(
+          'organization.created',
+          created,
+          [],
+          domainsAfter(created.id, [], domains, created.createdAt),
+        ),
     )
     .catch(conflict);
   return presentOrganization(org, await deps.store.listDomains([org.id]));
@@ -174,8 +235,16 @@ export async function updateOrganization(deps: ManagementDeps, id: string, rawBo
   if (stripe !== undefined) patch.stripeCustomerId = stripe || null;
   const domains = parseDomains(v, body);
   v.done();
+  const before = await deps.store.listDomains([id]);
   try {
-    const org = await deps.store.updateOrganization(id, patch, domains);
+    const org = await deps.store.updateOrganization(id, patch, domains, (updated) =>
+      organizationWriteEvents(
+        'organization.updated',
+        updated,
+        before,
+        domainsAfter(id, before, domains, updated.updatedAt),
+      ),
+    );
     return presentOrganization(org, await deps.store.listDomains([org.id]));
   } catch (err) {
     if (err instanceof NotFoundError)
@@ -185,8 +254,20 @@ export async function updateOrganization(deps: ManagementDeps, id: string, rawBo
 }
 
 export async function deleteOrganization(deps: ManagementDeps, id: string): Promise<void> {
+  const org = await deps.store.getOrganization(id);
+  if (!org) throw new BrokerError('not_found', { message: `Organization '${id}' not found.` });
+  // It takes its domains and connections with it: each gets its `deleted` event, as it was.
+  const domains = await deps.store.listDomains([id]);
+  const connections = await deps.store.listOrganizationConnections(id);
+  const events = [
+    organizationEvent('organization.deleted', presentOrganization(org, domains)),
+    ...connections.map((c) =>
+      connectionEvent('connection.deleted', presentConnection(c, domains, deps.publicUrl)),
+    ),
+    ...domains.map((d) => domainEvent('organization_domain.deleted', presentDomain(d))),
+  ];
   try {
-    await deps.store.deleteOrganization(id);
+    await deps.store.deleteOrganization(id, events);
   } catch (err) {
     if (err instanceof NotFoundError)
       throw new BrokerError('not_found', { message: `Organization '${id}' not found.` });
@@ -206,13 +287,17 @@ export async function createOrganizationDomain(deps: ManagementDeps, rawBody: un
   const org = await deps.store.getOrganization(organizationId as string);
   if (!org) throw new BrokerError('not_found', { message: `Organization '${organizationId}' not found.` });
   try {
-    const d = await deps.store.createDomain(org.id, {
-      id: newId('org_domain'),
-      domain: (n as { domain: string }).domain,
-      state: 'pending',
-      verificationStrategy: 'dns',
-      verificationToken: randomToken(18),
-    });
+    const d = await deps.store.createDomain(
+      org.id,
+      {
+        id: newId('org_domain'),
+        domain: (n as { domain: string }).domain,
+        state: 'pending',
+        verificationStrategy: 'dns',
+        verificationToken: randomToken(18),
+      },
+      (created) => [domainEvent('organization_domain.created', presentDomain(created))],
+    );
     return presentDomain(d);
   } catch (err) {
     if (err instanceof AlreadyExistsError) {
@@ -231,8 +316,10 @@ export async function getOrganizationDomain(deps: ManagementDeps, id: string) {
 }
 
 export async function deleteOrganizationDomain(deps: ManagementDeps, id: string): Promise<void> {
+  const d = await deps.store.getDomain(id);
+  if (!d) throw new BrokerError('not_found', { message: `Organization domain '${id}' not found.` });
   try {
-    await deps.store.deleteDomain(id);
+    await deps.store.deleteDomain(id, [domainEvent('organization_domain.deleted', presentDomain(d))]);
   } catch (err) {
     if (err instanceof NotFoundError)
       throw new BrokerError('not_found', { message: `Organization domain '${id}' not found.` });
@@ -301,15 +388,33 @@ export async function verifyDomain(
   if (d.state === 'verified') return { domain: d, check: null };
   const record = verificationRecord(d);
   const check = await lookUp(record.name, record.value, resolveTxt);
+  const verified = check.outcome === 'found';
   try {
     return {
-      domain: await deps.store.updateDomainState(d.id, check.outcome === 'found' ? 'verified' : 'failed'),
+      domain: await deps.store.updateDomainState(d.id, verified ? 'verified' : 'failed', (updated) => [
+        verified
+          ? domainEvent('organization_domain.verified', presentDomain(updated))
+          : domainVerificationFailedEvent(
+              presentDomain(updated),
+              VERIFICATION_FAILURES[check.outcome as keyof typeof VERIFICATION_FAILURES],
+            ),
+      ]),
       check,
     };
   } catch (err) {
     return conflict(err);
   }
 }
+
+/**
+ * Why a verification failed, as `organization_domain.verification_failed`'s `reason` (WorkOS names its own
+ * reasons this way: `domain_verification_period_expired`, `domain_verified_by_other_organization`).
+ */
+const VERIFICATION_FAILURES: Record<Exclude<TxtCheck['outcome'], 'found'>, string> = {
+  no_record: 'domain_verification_record_not_found',
+  other_values: 'domain_verification_record_mismatch',
+  dns_error: 'domain_verification_dns_lookup_failed',
+};
 
 /** `POST /organization_domains/{id}/verify`. */
 export async function verifyOrganizationDomain(deps: ManagementDeps, id: string, resolveTxt: TxtResolver) {

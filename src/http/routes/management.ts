@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BrokerError } from '../../errors/broker-error.ts';
+import { listEvents } from '../../events/list.ts';
 import * as apiKeys from '../../management/api-keys.ts';
 import * as connections from '../../management/connections.ts';
 import type { ManagementDeps } from '../../management/deps.ts';
@@ -134,6 +135,9 @@ export function managementRoutes(
     // Session log
     api.get('/sso/sessions', (req) => sessions.listSessions(deps, query(req)));
     api.get('/sso/sessions/:id', (req) => sessions.getSession(deps, (req.params as Params).id as string));
+
+    // Events (WorkOS shapes; the SDK's events.listEvents)
+    api.get('/events', (req) => listEvents(deps, query(req)));
 
     // API keys
     api.get('/api_keys', () => apiKeys.listApiKeys(deps));
