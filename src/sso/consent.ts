@@ -75,6 +75,9 @@ export interface ConsentInput {
   /** The request's Origin header, if any. */
   origin: string | undefined;
   requestId: string;
+  /** The browser's IP address and User-Agent header, for events (`authentication.sso_*`). */
+  clientIp?: string | undefined;
+  userAgent?: string | undefined;
 }
 
 export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Log): Promise<FlowOutcome> {
@@ -100,6 +103,7 @@ export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Lo
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 
   const now = deps.now().toISOString();
+  const browser = { ipAddress: input.clientIp ?? null, userAgent: input.userAgent ?? null };
   if (input.decision === 'deny') {
     const err = new BrokerError('consent_denied');
     await updateSessionSafely(
@@ -111,6 +115,7 @@ export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Lo
         stages: { consent: now, failed: now },
       },
       log,
+      browser,
     );
     // signin_consent_denied: the same code on every kind of connection.
     return {
@@ -125,6 +130,7 @@ export async function decideConsent(input: ConsentInput, deps: FlowDeps, log: Lo
     tx.sessionId,
     { outcome: 'succeeded', consentRequestId: input.requestId, stages: { consent: now, code_issued: now } },
     log,
+    browser,
   );
   return { kind: 'redirect', status: 303, location };
 }

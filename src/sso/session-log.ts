@@ -1,5 +1,6 @@
 import { isBrokerError } from '../errors/broker-error.ts';
 import { type CatalogEntry, catalog, type ErrorCode, redirectWire } from '../errors/catalog.ts';
+import { type Browser, NO_BROWSER, outcomeEvents } from '../events/build.ts';
 import type { SessionPatch, SsoSessionRecord, Store } from '../storage/store.ts';
 
 /**
@@ -101,15 +102,19 @@ export function failurePatch(err: unknown, stage: Stage, now: Date, oauthProvide
   };
 }
 
-/** Updates a session, logging instead of throwing: the log must not break the sign-in it describes. */
+/**
+ * Updates a session, logging instead of throwing: the log must not break the sign-in it describes. A patch that
+ * ends the sign-in (`succeeded`, `failed`) writes its `authentication.sso_*` event with it, reporting `browser`.
+ */
 export async function updateSessionSafely(
   store: Store,
   id: string,
   patch: SessionPatch,
   log: { error(obj: Record<string, unknown>, msg: string): void },
+  browser: Browser = NO_BROWSER,
 ): Promise<SsoSessionRecord | null> {
   try {
-    return await store.updateSession(id, patch);
+    return await store.updateSession(id, patch, outcomeEvents(patch.outcome, browser));
   } catch (err) {
     log.error({ err, session: id }, 'could not update the session log');
     return null;
@@ -125,12 +130,19 @@ export class SessionNotes {
   readonly #store: Store;
   readonly #id: string;
   readonly #log: { error(obj: Record<string, unknown>, msg: string): void };
+  readonly #browser: Browser;
   #patch: SessionPatch | null = null;
 
-  constructor(store: Store, id: string, log: { error(obj: Record<string, unknown>, msg: string): void }) {
+  constructor(
+    store: Store,
+    id: string,
+    log: { error(obj: Record<string, unknown>, msg: string): void },
+    browser: Browser = NO_BROWSER,
+  ) {
     this.#store = store;
     this.#id = id;
     this.#log = log;
+    this.#browser = browser;
   }
 
   add(patch: SessionPatch): void {
@@ -144,6 +156,6 @@ export class SessionNotes {
     const patch = this.#patch;
     if (!patch) return;
     this.#patch = null;
-    await updateSessionSafely(this.#store, this.#id, patch, this.#log);
+    await updateSessionSafely(this.#store, this.#id, patch, this.#log, this.#browser);
   }
 }

@@ -1,3 +1,4 @@
+import type { Browser } from '../../events/build.ts';
 import type { ParsedQuery } from '../../lib/urlencoded.ts';
 import type { ConnectionRecord, SsoSessionRecord } from '../../storage/store.ts';
 import { NOTHING_RECORDED } from '../session-log.ts';
@@ -18,6 +19,8 @@ export interface AuthorizeContext {
   /** The browser binding cookie as received (validated before use), or null. */
   readonly bindingCookie: string | null;
   readonly clientIp: string;
+  /** The browser's User-Agent header, if it sent one (for events). */
+  readonly userAgent?: string | null;
   /** Set when this IP is over its rate limit: the seconds until it may try again. */
   ipLimitedFor?: number;
 
@@ -33,6 +36,11 @@ export interface AuthorizeContext {
   connection?: ConnectionRecord;
   /** The organization the selector named, once it is known to exist (for the session log). */
   organizationId?: string;
+}
+
+/** The browser as events report it: its IP address and user agent. */
+export function browserOf(ctx: AuthorizeContext): Browser {
+  return { ipAddress: ctx.clientIp, userAgent: ctx.userAgent ?? null };
 }
 
 /** First value of a parameter (callers check repetition separately), or undefined. */

@@ -1,6 +1,7 @@
 import { isOAuthProvider } from '../../connectors/registry.ts';
 import { isBrokerError } from '../../errors/broker-error.ts';
 import { catalog, redirectWire } from '../../errors/catalog.ts';
+import { authenticationEvent } from '../../events/build.ts';
 import { newId } from '../../lib/ids.ts';
 import { upstreamFetchDetail } from '../../lib/safe-fetch.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
@@ -11,7 +12,7 @@ import { failurePatch, failureStage } from '../session-log.ts';
 import { checkClient } from './check-client.ts';
 import { checkRedirectUri } from './check-redirect-uri.ts';
 import { checkRequest } from './check-request.ts';
-import { type AuthorizeContext, newSession, type VerifiedRedirectUri } from './context.ts';
+import { type AuthorizeContext, browserOf, newSession, type VerifiedRedirectUri } from './context.ts';
 import { countClientIp, enforceClientIpLimit, limitConnection } from './rate-limits.ts';
 import { resolveConnection } from './resolve-connection.ts';
 import { startUpstream } from './start-upstream.ts';
@@ -37,6 +38,8 @@ export interface AuthorizeInput {
   bindingCookie: string | null;
   /** The client's IP address (per GATEHOUSE_TRUST_PROXY), for the per-IP rate limit. */
   clientIp: string;
+  /** The browser's User-Agent header, for events (`authentication.sso_*`). */
+  userAgent?: string | undefined;
 }
 
 export interface AuthorizeLog {
@@ -54,6 +57,7 @@ export async function authorize(
     requestId: input.requestId,
     bindingCookie: input.bindingCookie,
     clientIp: input.clientIp,
+    userAgent: input.userAgent ?? null,
     appState: null,
     codeChallenge: null,
     loginHint: undefined,
@@ -88,17 +92,18 @@ async function recordFailure(
     now,
     isOAuthProvider(ctx.connection?.connectionType),
   );
+  const session = {
+    ...newSession(ctx, newId('sess'), now),
+    outcome: 'failed' as const,
+    failedStage: patch.failedStage ?? null,
+    reason: patch.reason ?? null,
+    wireCode: patch.wireCode ?? null,
+    upstreamError: patch.upstreamError ?? null,
+    detail: patch.detail ?? null,
+    stages: { authorize: now.toISOString(), failed: now.toISOString() },
+  };
   try {
-    await deps.store.createSession({
-      ...newSession(ctx, newId('sess'), now),
-      outcome: 'failed',
-      failedStage: patch.failedStage ?? null,
-      reason: patch.reason ?? null,
-      wireCode: patch.wireCode ?? null,
-      upstreamError: patch.upstreamError ?? null,
-      detail: patch.detail ?? null,
-      stages: { authorize: now.toISOString(), failed: now.toISOString() },
-    });
+    await deps.store.createSession(session, [authenticationEvent('failed', session, browserOf(ctx))]);
   } catch (writeError) {
     log.error({ err: writeError }, 'could not write the session log');
   }

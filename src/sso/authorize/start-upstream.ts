@@ -1,10 +1,11 @@
 import { BrokerError } from '../../errors/broker-error.ts';
+import { authenticationEvent } from '../../events/build.ts';
 import { newId } from '../../lib/ids.ts';
 import { randomToken, sha256 } from '../../lib/tokens.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
 import type { FlowDeps } from '../deps.ts';
 import type { FlowOutcome } from '../outcome.ts';
-import { type AuthorizeContext, newSession } from './context.ts';
+import { type AuthorizeContext, browserOf, newSession } from './context.ts';
 
 /** A binding cookie we issued: 32 random bytes, base64url. Anything else is replaced. */
 const BINDING = /^[A-Za-z0-9_-]{43}$/;
@@ -47,6 +48,11 @@ export async function startUpstream(ctx: AuthorizeContext, deps: FlowDeps): Prom
   const binding = ctx.bindingCookie && BINDING.test(ctx.bindingCookie) ? ctx.bindingCookie : randomToken(32);
   const now = deps.now();
   const expiresAt = new Date(now.getTime() + deps.transactionTtlMs);
+  const session = {
+    ...newSession(ctx, sessionId, expiresAt),
+    outcome: 'started' as const,
+    stages: { authorize: now.toISOString(), upstream_redirect: now.toISOString() },
+  };
   await deps.store.createLoginTransaction(
     {
       id: sessionId,
@@ -65,11 +71,8 @@ export async function startUpstream(ctx: AuthorizeContext, deps: FlowDeps): Prom
       createdAt: now,
       expiresAt,
     },
-    {
-      ...newSession(ctx, sessionId, expiresAt),
-      outcome: 'started',
-      stages: { authorize: now.toISOString(), upstream_redirect: now.toISOString() },
-    },
+    session,
+    [authenticationEvent('started', session, browserOf(ctx))],
   );
   const crossSite = opened.definition.callbackMethod === 'POST';
   return 'form' in start

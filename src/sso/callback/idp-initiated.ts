@@ -1,4 +1,5 @@
 import { BrokerError } from '../../errors/broker-error.ts';
+import { authenticationEvent } from '../../events/build.ts';
 import { newId } from '../../lib/ids.ts';
 import { randomToken, sha256 } from '../../lib/tokens.ts';
 import type { ConnectionRecord, SsoSessionRecord } from '../../storage/store.ts';
@@ -12,7 +13,7 @@ import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
 import { failurePatch, failureStage, NOTHING_RECORDED } from '../session-log.ts';
 import type { CallbackInput } from './index.ts';
-import { claimOnce, identityProviderOf, type Log, markFirstSignIn } from './shared.ts';
+import { browserOf, claimOnce, identityProviderOf, type Log, markFirstSignIn } from './shared.ts';
 
 /**
  * IdP-initiated SSO (design/workos-api.md §6.2): an unsolicited SAML response at a connection's ACS, with no
@@ -59,17 +60,18 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
       'IdP-initiated sign-in failed',
     );
     const patch = failurePatch(err, failureStage(err, 'upstream_error'), now);
+    const failed = {
+      ...session,
+      outcome: 'failed' as const,
+      failedStage: patch.failedStage ?? null,
+      reason: patch.reason ?? null,
+      wireCode: patch.wireCode ?? null,
+      upstreamError: patch.upstreamError ?? null,
+      detail: { ...(patch.detail ?? {}), idp_initiated: true },
+      stages: { callback: now.toISOString(), failed: now.toISOString() },
+    };
     await store
-      .createSession({
-        ...session,
-        outcome: 'failed',
-        failedStage: patch.failedStage ?? null,
-        reason: patch.reason ?? null,
-        wireCode: patch.wireCode ?? null,
-        upstreamError: patch.upstreamError ?? null,
-        detail: { ...(patch.detail ?? {}), idp_initiated: true },
-        stages: { callback: now.toISOString(), failed: now.toISOString() },
-      })
+      .createSession(failed, [authenticationEvent('failed', failed, browserOf(input))])
       .catch((writeError: unknown) => log.error({ err: writeError }, 'could not write the session log'));
     // A response whose signature was never verified (`saml_unsolicited_unverified`): a page, no redirect, so
     // that nobody can send the app an error in the IdP's name.
@@ -118,6 +120,15 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
     const binding =
       input.bindingCookie && BINDING.test(input.bindingCookie) ? input.bindingCookie : randomToken(32);
     const stateHash = sha256(`${sessionId}.${randomToken(32)}`);
+    const started = {
+      ...session,
+      outcome: 'started' as const,
+      profileId: profile.id,
+      idpId: identity.idpId,
+      email: identity.email,
+      detail: { idp_initiated: true },
+      stages: { callback: now.toISOString() },
+    };
     await store.createLoginTransaction(
       {
         id: sessionId,
@@ -136,15 +147,8 @@ export async function idpInitiated(input: CallbackInput, deps: FlowDeps, log: Lo
         createdAt: now,
         expiresAt,
       },
-      {
-        ...session,
-        outcome: 'started',
-        profileId: profile.id,
-        idpId: identity.idpId,
-        email: identity.email,
-        detail: { idp_initiated: true },
-        stages: { callback: now.toISOString() },
-      },
+      started,
+      [authenticationEvent('started', started, browserOf(input))],
     );
     const tx = await store.consumeLoginTransaction(sessionId, stateHash, now);
     if (!tx)

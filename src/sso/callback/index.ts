@@ -15,7 +15,7 @@ import type { FlowOutcome } from '../outcome.ts';
 import { saveProfile } from '../profile.ts';
 import { failurePatch, failureStage, SessionNotes } from '../session-log.ts';
 import { idpInitiated } from './idp-initiated.ts';
-import { claimOnce, identityProviderOf, markFirstSignIn } from './shared.ts';
+import { browserOf, claimOnce, identityProviderOf, markFirstSignIn } from './shared.ts';
 
 /**
  * The IdP's answer at a connection's callback URL (error-taxonomy.md §5.2, §7). In order:
@@ -44,6 +44,9 @@ export interface CallbackInput {
   requestId: string;
   /** GET (OIDC redirect) or POST (SAML ACS): a POST is answered with 303, never 302 or 307 (RFC 9700 §4.12). */
   method: 'GET' | 'POST';
+  /** The browser's IP address and User-Agent header, for events (`authentication.sso_*`). */
+  clientIp?: string | undefined;
+  userAgent?: string | undefined;
 }
 
 interface Log {
@@ -79,7 +82,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 
   // What this request records in the session log is written once, before it answers (see `proceed`).
-  const notes = new SessionNotes(store, tx.sessionId, log);
+  const notes = new SessionNotes(store, tx.sessionId, log, browserOf(input));
   try {
     return await proceed(tx, connection, redirectUri, state);
   } finally {

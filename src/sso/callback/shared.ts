@@ -1,6 +1,8 @@
 import type { UpstreamIdentity } from '../../connectors/connector.ts';
 import { providerDisplayName } from '../../connectors/providers/config.ts';
 import { BrokerError } from '../../errors/broker-error.ts';
+import { type Browser, connectionEvent } from '../../events/build.ts';
+import { presentConnection } from '../../management/connections.ts';
 import type { ConnectionRecord } from '../../storage/store.ts';
 import type { FlowDeps } from '../deps.ts';
 
@@ -9,6 +11,14 @@ import type { FlowDeps } from '../deps.ts';
 export interface Log {
   warn(obj: Record<string, unknown>, msg: string): void;
   error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** The browser of a request (callback, consent) as events report it. */
+export function browserOf(request: {
+  clientIp?: string | undefined;
+  userAgent?: string | undefined;
+}): Browser {
+  return { ipAddress: request.clientIp ?? null, userAgent: request.userAgent ?? null };
 }
 
 /**
@@ -24,14 +34,35 @@ export async function claimOnce(deps: FlowDeps, identity: UpstreamIdentity): Pro
   }
 }
 
-/** The first successful sign-in moves a validating connection to active. */
+/**
+ * The first successful sign-in moves a validating connection to active: `connection.activated`, once (read
+ * from the store, not the cache, so that sign-ins racing on one connection write one event).
+ */
 export async function markFirstSignIn(deps: FlowDeps, connection: ConnectionRecord, log: Log): Promise<void> {
   if (connection.firstLoginAt && connection.state !== 'validating') return;
   try {
-    await deps.store.updateConnection(connection.id, {
-      ...(connection.state === 'validating' ? { state: 'active' as const } : {}),
-      ...(connection.firstLoginAt ? {} : { firstLoginAt: deps.now() }),
-    });
+    const current = (await deps.store.getConnection(connection.id)) ?? connection;
+    if (current.firstLoginAt && current.state !== 'validating') return;
+    const activates = current.state === 'validating';
+    const domains =
+      activates && current.organizationId ? await deps.store.listDomains([current.organizationId]) : [];
+    await deps.store.updateConnection(
+      current.id,
+      {
+        ...(activates ? { state: 'active' as const } : {}),
+        ...(current.firstLoginAt ? {} : { firstLoginAt: deps.now() }),
+      },
+      (updated) =>
+        activates
+          ? [
+              connectionEvent(
+                'connection.activated',
+                presentConnection(updated, domains, deps.publicUrl),
+                current,
+              ),
+            ]
+          : [],
+    );
     deps.config.clear();
   } catch (err) {
     log.error({ err, connection: connection.id }, 'could not record the first sign-in');
