@@ -7,6 +7,7 @@ import { BrokerError } from './errors/broker-error.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
 import { AccessLog, LOG_REDACT_PATHS, requestForLog } from './http/log.ts';
 import { metricsEnabled, registerHttpMetrics, registerMetricsEndpoint } from './http/metrics.ts';
+import { CertificateCheck } from './events/certificates.ts';
 import { registerFormParser } from './http/routes/body.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
@@ -171,11 +172,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     app.addHook('onClose', async () => clearInterval(timer));
   }
 
-  // Expired transactions and grants, and the session log past its retention, deleted on a schedule.
+  // Expired transactions and grants, the session log and events past their retention, deleted on a schedule;
+  // SAML certificates nearing expiry reported (events).
+  const certificates = new CertificateCheck();
   let maintenance: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     maintenance = setInterval(() => {
-      runMaintenance(store, { now: now(), sessionLogRetentionDays: config.sessionLogRetentionDays })
+      runMaintenance(store, {
+        now: now(),
+        sessionLogRetentionDays: config.sessionLogRetentionDays,
+        eventRetentionDays: config.eventRetentionDays,
+        certificates,
+      })
         .then((deleted) => app.log.debug({ deleted }, 'maintenance done'))
         .catch((err: unknown) => app.log.error({ err }, 'maintenance (deleting expired records) failed'));
     }, MAINTENANCE_INTERVAL_MS);

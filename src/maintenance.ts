@@ -1,3 +1,4 @@
+import type { CertificateCheck } from './events/certificates.ts';
 import type { Store } from './storage/store.ts';
 
 /** How often each node runs `runMaintenance`. Every node runs it; the deletes are idempotent. */
@@ -15,6 +16,10 @@ export interface MaintenanceResult {
   grants: number;
   portalLinks: number;
   sessions: number;
+  /** Events deleted past their retention. */
+  events: number;
+  /** Certificate renewal events written (`connection.saml_certificate_renewal_required`). */
+  certificateEvents: number;
 }
 
 /**
@@ -22,11 +27,18 @@ export interface MaintenanceResult {
  * records, SAML assertion IDs, rate-limit windows) and Admin Portal setup links an hour after they expired, and session log records older
  * than `sessionLogRetentionDays` (0 keeps them for ever). Session records go in batches, so that a first run
  * over a large log does not hold the database in one long statement; a run deletes at most
- * SESSION_BATCH × SESSION_BATCHES_PER_RUN of them.
+ * SESSION_BATCH × SESSION_BATCHES_PER_RUN of them. Events older than `eventRetentionDays` go the same way.
+ * With `certificates`, SAML connections' IdP certificates nearing expiry get their events (events/certificates.ts).
  */
 export async function runMaintenance(
   store: Store,
-  options: { now: Date; sessionLogRetentionDays: number },
+  options: {
+    now: Date;
+    sessionLogRetentionDays: number;
+    /** Unset or 0: events are kept for ever. */
+    eventRetentionDays?: number;
+    certificates?: CertificateCheck;
+  },
 ): Promise<MaintenanceResult> {
   const expiredBefore = new Date(options.now.getTime() - EXPIRED_GRACE_MS);
   const [transactions, grants, portalLinks] = await Promise.all([
@@ -43,5 +55,18 @@ export async function runMaintenance(
       if (deleted < SESSION_BATCH) break;
     }
   }
-  return { transactions, grants, portalLinks, sessions };
+  const eventRetentionDays = options.eventRetentionDays ?? 0;
+  let events = 0;
+  if (eventRetentionDays > 0) {
+    const before = new Date(options.now.getTime() - eventRetentionDays * 24 * 60 * 60 * 1000);
+    for (let batch = 0; batch < SESSION_BATCHES_PER_RUN; batch++) {
+      const deleted = await store.deleteEventsBefore(before, SESSION_BATCH);
+      events += deleted;
+      if (deleted < SESSION_BATCH) break;
+    }
+  }
+  const certificateEvents = options.certificates
+    ? await options.certificates.run(store, options.now, eventRetentionDays)
+    : 0;
+  return { transactions, grants, portalLinks, sessions, events, certificateEvents };
 }

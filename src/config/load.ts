@@ -26,6 +26,7 @@ export interface Config {
   samlMaxBytes: number;
   samlMetadataRefreshMinutes: number;
   sessionLogRetentionDays: number;
+  eventRetentionDays: number;
   /** Each limit, or null when it (or every limit, with GATEHOUSE_RATE_LIMITS=off) is off. */
   rateLimits: RateLimits;
   trustProxy: TrustProxy;
@@ -113,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     samlMaxBytes: read(env, 'GATEHOUSE_SAML_MAX_BYTES') ?? 512 * 1024,
     samlMetadataRefreshMinutes: read(env, 'GATEHOUSE_SAML_METADATA_REFRESH_MINUTES') ?? 360,
     sessionLogRetentionDays: read(env, 'GATEHOUSE_SESSION_LOG_RETENTION_DAYS') ?? 90,
+    eventRetentionDays: read(env, 'GATEHOUSE_EVENT_RETENTION_DAYS') ?? 90,
     rateLimits: rateLimitsFrom(env),
     trustProxy: read(env, 'GATEHOUSE_TRUST_PROXY') ?? false,
     migrateOnStart: read(env, 'GATEHOUSE_MIGRATE_ON_START') ?? true,

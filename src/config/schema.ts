@@ -291,6 +291,13 @@ export const variables = {
       'Days the session log (`GET /sso/sessions`, one record per sign-in attempt) keeps a record; older ones are deleted every 5 minutes, in batches. `0` keeps them for ever. Profiles, organizations and connections are not affected.',
     parse: integer(0, 36_500),
   },
+  GATEHOUSE_EVENT_RETENTION_DAYS: {
+    name: 'GATEHOUSE_EVENT_RETENTION_DAYS',
+    defaultDoc: '`90`',
+    description:
+      'Days events (`GET /events`: sign-ins, connection, organization and domain changes, certificate expiry) are kept; older ones are deleted every 5 minutes, in batches. `0` keeps them for ever. A certificate renewal reminder is sent within this many days of its threshold only, so that it is sent once: below 60 days, a certificate first seen well inside a threshold may get no reminder for it (docs/events-webhooks.md).',
+    parse: integer(0, 36_500),
+  },
   GATEHOUSE_MIGRATE_ON_START: {
     name: 'GATEHOUSE_MIGRATE_ON_START',
     defaultDoc: '`on`',
