@@ -11,7 +11,13 @@ const EXPIRED_GRACE_MS = 60 * 60 * 1000;
 const SESSION_BATCH = 1000;
 const SESSION_BATCHES_PER_RUN = 100;
 
+/** Timed-out sign-ins marked per statement, and statements per run. */
+const TIMED_OUT_BATCH = 1000;
+const TIMED_OUT_BATCHES_PER_RUN = 100;
+
 export interface MaintenanceResult {
+  /** Sign-ins recorded as timed out (their login expired while the user was at the IdP or on the consent screen). */
+  timedOut: string[];
   transactions: number;
   grants: number;
   portalLinks: number;
@@ -23,7 +29,8 @@ export interface MaintenanceResult {
 }
 
 /**
- * Deletes what nothing needs any more: login transactions, grants (codes, access tokens, idempotency
+ * Records the sign-ins that timed out (`Store.markTimedOutSessions`), then deletes what nothing needs any more:
+ * login transactions, grants (codes, access tokens, idempotency
  * records, SAML assertion IDs, rate-limit windows) and Admin Portal setup links an hour after they expired, and session log records older
  * than `sessionLogRetentionDays` (0 keeps them for ever). Session records go in batches, so that a first run
  * over a large log does not hold the database in one long statement; a run deletes at most
@@ -41,8 +48,17 @@ export async function runMaintenance(
   },
 ): Promise<MaintenanceResult> {
   const expiredBefore = new Date(options.now.getTime() - EXPIRED_GRACE_MS);
+  // Sign-ins whose login expired while still started are recorded as timed out before their transactions go,
+  // so that none is purged unrecorded: when a run reaches its cap, the purge waits for the next run.
+  const timedOut: string[] = [];
+  let allMarked = false;
+  for (let batch = 0; batch < TIMED_OUT_BATCHES_PER_RUN && !allMarked; batch++) {
+    const marked = await store.markTimedOutSessions(expiredBefore, options.now, TIMED_OUT_BATCH);
+    timedOut.push(...marked);
+    allMarked = marked.length < TIMED_OUT_BATCH;
+  }
   const [transactions, grants, portalLinks] = await Promise.all([
-    store.deleteExpiredLoginTransactions(expiredBefore),
+    allMarked ? store.deleteExpiredLoginTransactions(expiredBefore) : 0,
     store.deleteExpiredGrants(expiredBefore),
     store.deleteExpiredPortalLinks(expiredBefore),
   ]);
@@ -68,5 +84,5 @@ export async function runMaintenance(
   const certificateEvents = options.certificates
     ? await options.certificates.run(store, options.now, eventRetentionDays)
     : 0;
-  return { transactions, grants, portalLinks, sessions, events, certificateEvents };
+  return { timedOut, transactions, grants, portalLinks, sessions, events, certificateEvents };
 }

@@ -132,7 +132,8 @@ export interface LoginTransactionRecord {
 
 // ---------- session log ----------
 
-export type SessionOutcome = 'started' | 'succeeded' | 'failed';
+/** `timed_out`: the login expired before the user came back from the IdP (or answered the consent screen). */
+export type SessionOutcome = 'started' | 'succeeded' | 'failed' | 'timed_out';
 
 /**
  * One login attempt that passed the redirect URI check: what happened at each stage, for the people who
@@ -491,6 +492,14 @@ export interface Store {
   consumeLoginTransaction(id: string, stateHash: string, now: Date): Promise<LoginTransactionRecord | null>;
   /** Deletes transactions that expired before `before`; returns how many. */
   deleteExpiredLoginTransactions(before: Date): Promise<number>;
+  /**
+   * Records as `timed_out` the sign-ins whose login transaction expired before `expiredBefore` while they were
+   * still `started` (the user never came back from the IdP: `failedStage` `abandoned_at_idp`; or never answered
+   * the consent screen: `consent`), with a `timed_out` stage at `now`. At most `limit` of them, those that expired
+   * first; returns their session IDs. Each is marked by one call only, also when several nodes run it at once.
+   * Maintenance calls it before `deleteExpiredLoginTransactions` with the same time, without a full scan.
+   */
+  markTimedOutSessions(expiredBefore: Date, now: Date, limit: number): Promise<string[]>;
   /** Puts a consumed transaction on the consent screen: remembers the profile and the form token's hash. */
   awaitConsent(
     id: string,

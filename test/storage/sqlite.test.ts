@@ -35,6 +35,10 @@ describe('SQLite: the maintenance statements use indexes', () => {
   // here would hold SQLite's write lock for as long as it reads every session record the log keeps.
   const statements: [string, string][] = [
     [
+      'timed-out sign-ins',
+      "UPDATE sso_sessions SET outcome = 'timed_out' WHERE id IN (SELECT id FROM sso_sessions WHERE tx_state_hash IS NOT NULL AND tx_expires_at < '2030-01-01' AND outcome = 'started' ORDER BY tx_expires_at LIMIT 1000) RETURNING id",
+    ],
+    [
       'expired login transactions',
       "UPDATE sso_sessions SET tx_state_hash = NULL WHERE tx_state_hash IS NOT NULL AND tx_expires_at < '2030-01-01'",
     ],

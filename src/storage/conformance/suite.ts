@@ -1489,6 +1489,67 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.getLoginTransaction(live1.id, live1.stateHash), null);
         assert.notEqual(await store.getLoginTransaction(live2.id, live2.stateHash), null);
       });
+
+      test('markTimedOutSessions records expired started sign-ins as timed_out, oldest first, once each', async (store) => {
+        const base = Date.parse('2030-01-02T03:00:00.000Z');
+        const at = (ms: number) => new Date(base + ms);
+        const now = at(3_600_000);
+        const atIdp = txInput({ createdAt: at(-20_000), expiresAt: at(-10_000) });
+        const atConsent = txInput({ createdAt: at(-20_000), expiresAt: at(-5_000) });
+        const failed = txInput({ createdAt: at(-20_000), expiresAt: at(-7_000) });
+        const succeeded = txInput({ createdAt: at(-20_000), expiresAt: at(-6_000) });
+        const live = txInput({ createdAt: at(-5_000), expiresAt: at(600_000) });
+        for (const tx of [atIdp, atConsent, failed, succeeded, live]) await createTx(store, tx);
+        await store.updateSession(atIdp.sessionId, { stages: { authorize: at(-20_000).toISOString() } });
+        assert.ok(await store.consumeLoginTransaction(atConsent.id, atConsent.stateHash, at(-15_000)));
+        await store.awaitConsent(atConsent.id, {
+          profileId: 'prof_1',
+          consentHash: randomBytes(32).toString('hex'),
+          expiresAt: at(-5_000),
+          oauthTokens: null,
+        });
+        await store.updateSession(failed.sessionId, { outcome: 'failed', reason: 'upstream_error_unknown' });
+        await store.updateSession(succeeded.sessionId, { outcome: 'succeeded' });
+
+        // The one that expired first, then the rest; sessions that ended, or whose login is live, are left alone.
+        assert.deepEqual(await store.markTimedOutSessions(at(0), now, 1), [atIdp.sessionId]);
+        assert.deepEqual(await store.markTimedOutSessions(at(0), now, 10), [atConsent.sessionId]);
+        assert.deepEqual(await store.markTimedOutSessions(at(0), now, 10), []);
+
+        const idp = await store.getSession(atIdp.sessionId);
+        assert.equal(idp?.outcome, 'timed_out');
+        assert.equal(idp?.failedStage, 'abandoned_at_idp');
+        assert.equal(idp?.reason, null);
+        assert.deepEqual(idp?.stages, { authorize: at(-20_000).toISOString(), timed_out: now.toISOString() });
+        const consent = await store.getSession(atConsent.sessionId);
+        assert.equal(consent?.outcome, 'timed_out');
+        assert.equal(consent?.failedStage, 'consent');
+        assert.equal((await store.getSession(failed.sessionId))?.outcome, 'failed');
+        assert.equal((await store.getSession(succeeded.sessionId))?.outcome, 'succeeded');
+        assert.equal((await store.getSession(live.sessionId))?.outcome, 'started');
+        // Found by the outcome filterless list as well (the CHECK constraint allows it).
+        const listed = await store.listSessions({}, { limit: 10, order: 'desc' });
+        assert.equal(listed.data.filter((s) => s.outcome === 'timed_out').length, 2);
+
+        // The purge that follows takes every expired transaction; nothing is marked twice.
+        assert.equal(await store.deleteExpiredLoginTransactions(at(0)), 4);
+        assert.deepEqual(await store.markTimedOutSessions(at(0), now, 10), []);
+        assert.equal((await store.getSession(atIdp.sessionId))?.outcome, 'timed_out');
+      });
+
+      test('markTimedOutSessions run at once by several callers (nodes) marks each sign-in once', async (store) => {
+        const expired = Array.from({ length: 20 }, (_, i) =>
+          txInput({ createdAt: new Date(Date.now() - 60_000), expiresAt: new Date(Date.now() - 30_000 + i) }),
+        );
+        for (const tx of expired) await createTx(store, tx);
+        const now = new Date();
+        const runs = await Promise.all(
+          Array.from({ length: 5 }, () => store.markTimedOutSessions(now, now, 7)),
+        );
+        const marked = [...runs.flat(), ...(await store.markTimedOutSessions(now, now, 100))];
+        assert.equal(new Set(marked).size, marked.length, 'no session marked twice');
+        assert.deepEqual([...marked].sort(), expired.map((tx) => tx.sessionId).sort());
+      });
     });
 
     describe('sign-in consent on a login transaction', () => {

@@ -1071,6 +1071,25 @@ export class PostgresStore implements Store {
     ).rowCount;
   }
 
+  async markTimedOutSessions(expiredBefore: Date, now: Date, limit: number): Promise<string[]> {
+    // Found through the index of live transactions by expiry, oldest first. SKIP LOCKED: a row another node is
+    // marking is left to it, so every session is marked (and reported) by one node only. MATERIALIZED: the
+    // locking LIMIT runs once (as a subquery of IN, a plan may run it again and mark more than `limit`).
+    const { rows } = await this.#query(
+      `WITH picked AS MATERIALIZED (
+         SELECT id FROM sso_sessions
+         WHERE tx_state_hash IS NOT NULL AND tx_expires_at < $1 AND outcome = 'started'
+         ORDER BY tx_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+       UPDATE sso_sessions s SET outcome = 'timed_out',
+         failed_stage = CASE WHEN s.tx_consumed_at IS NULL THEN 'abandoned_at_idp' ELSE 'consent' END,
+         stages = s.stages || $3::jsonb, updated_at = $2
+       FROM picked WHERE s.id = picked.id AND s.outcome = 'started'
+       RETURNING s.id`,
+      [iso(expiredBefore), iso(now), JSON.stringify({ timed_out: iso(now) }), limit],
+    );
+    return rows.map((r) => String(r.id));
+  }
+
   async awaitConsent(
     id: string,
     consent: { profileId: string; consentHash: string; expiresAt: Date; oauthTokens: string | null },

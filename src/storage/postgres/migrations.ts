@@ -324,4 +324,15 @@ CREATE TRIGGER events_webhook_deliveries AFTER INSERT ON events REFERENCING NEW 
   FOR EACH STATEMENT EXECUTE FUNCTION webhook_queue_deliveries();
 `,
   },
+  {
+    version: 5,
+    name: 'session outcome timed_out',
+    sql: `
+-- A login that expires before the user comes back from the IdP is recorded as timed_out (maintenance). NOT VALID:
+-- the rows already there satisfy the narrower check, so the new one is enforced on writes without a scan.
+ALTER TABLE sso_sessions DROP CONSTRAINT sso_sessions_outcome_check;
+ALTER TABLE sso_sessions ADD CONSTRAINT sso_sessions_outcome_check
+  CHECK (outcome IN ('started', 'succeeded', 'failed', 'timed_out')) NOT VALID;
+`,
+  },
 ];

@@ -345,4 +345,71 @@ CREATE TRIGGER events_webhook_deliveries AFTER INSERT ON events BEGIN
 END;
 `,
   },
+  {
+    version: 10,
+    name: 'session outcome timed_out',
+    sql: `
+-- A login that expires before the user comes back from the IdP is recorded as timed_out (maintenance). SQLite
+-- cannot change a CHECK constraint in place, so the table is rebuilt with the same columns and indexes: one copy
+-- of the session log, once (500 000 records: 2.5 s).
+CREATE TABLE sso_sessions_new (
+  id TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  connection_id TEXT,
+  organization_id TEXT,
+  connection_type TEXT,
+  redirect_uri TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('started', 'succeeded', 'failed', 'timed_out')),
+  failed_stage TEXT,
+  reason TEXT,
+  wire_code TEXT,
+  upstream_error TEXT,
+  detail TEXT,
+  profile_id TEXT,
+  idp_id TEXT,
+  email TEXT,
+  authorize_request_id TEXT NOT NULL,
+  callback_request_id TEXT,
+  consent_request_id TEXT,
+  stages TEXT NOT NULL DEFAULT '{}',
+  expires_at TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  tx_state_hash TEXT,
+  tx_browser_hash TEXT,
+  tx_app_state TEXT,
+  tx_code_challenge TEXT,
+  tx_code_challenge_method TEXT,
+  tx_connector_state TEXT,
+  tx_created_at TEXT,
+  tx_expires_at TEXT,
+  tx_consumed_at TEXT,
+  tx_profile_id TEXT,
+  tx_consent_hash TEXT,
+  tx_consent_expires_at TEXT,
+  tx_consent_decided_at TEXT,
+  tx_oauth_tokens TEXT
+);
+INSERT INTO sso_sessions_new (id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome,
+  failed_stage, reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id,
+  callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at, tx_state_hash, tx_browser_hash,
+  tx_app_state, tx_code_challenge, tx_code_challenge_method, tx_connector_state, tx_created_at, tx_expires_at,
+  tx_consumed_at, tx_profile_id, tx_consent_hash, tx_consent_expires_at, tx_consent_decided_at, tx_oauth_tokens)
+SELECT id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome,
+  failed_stage, reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id,
+  callback_request_id, consent_request_id, stages, expires_at, created_at, updated_at, tx_state_hash, tx_browser_hash,
+  tx_app_state, tx_code_challenge, tx_code_challenge_method, tx_connector_state, tx_created_at, tx_expires_at,
+  tx_consumed_at, tx_profile_id, tx_consent_hash, tx_consent_expires_at, tx_consent_decided_at, tx_oauth_tokens
+FROM sso_sessions;
+DROP TABLE sso_sessions;
+ALTER TABLE sso_sessions_new RENAME TO sso_sessions;
+CREATE INDEX sso_sessions_connection ON sso_sessions(connection_id);
+CREATE INDEX sso_sessions_organization ON sso_sessions(organization_id);
+CREATE INDEX sso_sessions_authorize_request ON sso_sessions(authorize_request_id);
+CREATE INDEX sso_sessions_callback_request ON sso_sessions(callback_request_id) WHERE callback_request_id IS NOT NULL;
+CREATE INDEX sso_sessions_consent_request ON sso_sessions(consent_request_id) WHERE consent_request_id IS NOT NULL;
+CREATE UNIQUE INDEX sso_sessions_tx_consent ON sso_sessions(tx_consent_hash) WHERE tx_consent_hash IS NOT NULL;
+CREATE INDEX sso_sessions_tx_expires ON sso_sessions(tx_expires_at) WHERE tx_state_hash IS NOT NULL;
+`,
+  },
 ];
