@@ -3,7 +3,7 @@ import { BrokerError } from '../../errors/broker-error.ts';
 import type { ErrorCode } from '../../errors/catalog.ts';
 import { UpstreamFetchError } from '../../lib/safe-fetch.ts';
 import type { UpstreamIdentity } from '../connector.ts';
-import { upstreamAuthorizationError } from '../upstream-errors.ts';
+import { aadstsReason, upstreamAuthorizationError } from '../upstream-errors.ts';
 
 /**
  * Completing an OIDC login with openid-client: the authorization response (`iss` per RFC 9207, then `state`,
@@ -11,6 +11,9 @@ import { upstreamAuthorizationError } from '../upstream-errors.ts';
  * rotation, issuer, audience, nonce, expiry with clock tolerance), userinfo when the ID token lacks the email.
  * Every failure becomes a catalog error; library and IdP messages go to `detail`/`upstream` only.
  */
+
+/** Token endpoint errors that mean the client's credentials are refused (RFC 6749 §5.2; GitHub's own). */
+const CLIENT_REJECTED = new Set(['invalid_client', 'unauthorized_client', 'incorrect_client_credentials']);
 
 /** Walks an error's `cause` chain. */
 function causes(err: unknown): unknown[] {
@@ -69,11 +72,11 @@ export function classifyOidcError(
       if (body?.[key] !== undefined) upstream[key] = body[key];
     }
     let code: ErrorCode = stage === 'userinfo' ? 'userinfo_failed' : 'code_exchange_failed';
-    if (err.error === 'invalid_client' || err.error === 'unauthorized_client')
-      code = 'upstream_client_rejected';
+    const byNumber = aadstsReason(err.error_description);
+    if (CLIENT_REJECTED.has(err.error)) code = 'upstream_client_rejected';
     else if (err.status >= 500 || err.error === 'temporarily_unavailable' || err.status === 429) {
       code = 'upstream_temporarily_unavailable';
-    }
+    } else if (byNumber) code = byNumber; // e.g. Entra's MFA requirement (AADSTS50076) at the token endpoint
     return new BrokerError(code, { upstream, detail: { stage, issuer }, cause: err });
   }
   if (err instanceof client.WWWAuthenticateChallengeError) {

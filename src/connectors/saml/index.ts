@@ -557,6 +557,13 @@ class SamlConnector implements Connector {
     });
   }
 
+  /** Whether every certificate saved for the connection has expired (the IdP has most likely rotated). */
+  #certificatesExpired(): boolean {
+    const now = Date.now();
+    const parsed = this.#config.idpCertificates.map((pem) => parseCertificate(pem));
+    return parsed.length > 0 && parsed.every((p) => p.ok && p.notAfter.getTime() <= now);
+  }
+
   /**
    * A signature the gate refused: why, what the document's signatures carry as certificates (at most a few) and
    * what we trust.
@@ -573,6 +580,7 @@ class SamlConnector implements Connector {
         reason: reason ? `Invalid signature: ${reason}` : 'Invalid signature',
         expected_certificates: this.#expectedCertificates(),
         received_certificates: [...new Set(received)],
+        ...(this.#certificatesExpired() ? { expected_certificates_expired: true } : {}),
       },
     });
   }
