@@ -1,4 +1,5 @@
 import { BrokerError } from '../errors/broker-error.ts';
+import { explain } from '../errors/explanations.ts';
 import type { SsoSessionRecord } from '../storage/store.ts';
 import type { ManagementDeps } from './deps.ts';
 import { listResponse, parsePage } from './pagination.ts';
@@ -6,9 +7,23 @@ import { listResponse, parsePage } from './pagination.ts';
 /**
  * GET /sso/sessions: the session log, newest first, filtered by `connection_id`, `organization_id` or
  * `request_id` (any request ID of the sign-in: authorize, callback or consent — the one shown on error pages
- * and in logs). A sign-in that never came back from the IdP before its transaction expired is `abandoned`.
+ * and in logs). A sign-in that never came back from the IdP before its transaction expired is `timed_out`
+ * (maintenance records it so; until it runs, an expired `started` record reads the same).
+ *
+ * A failed or timed-out sign-in is explained for whoever can fix it (`audience`, `retryable`, `explanation`,
+ * `fix`, from errors/explanations.ts), computed here from the stored reason, upstream error and detail: records
+ * written before the table existed, or before it changed, read with the current text.
  */
 export function presentSession(s: SsoSessionRecord, now: Date) {
+  const timedOut = s.outcome === 'timed_out' || (s.outcome === 'started' && s.expiresAt <= now);
+  // Timed out on the consent screen (the IdP answered) or at the IdP (it never did).
+  const atConsent = s.failedStage === 'consent' || (s.failedStage === null && 'consent_shown' in s.stages);
+  const why =
+    s.outcome === 'failed'
+      ? explain(s.reason, s.upstreamError, s.detail, s.connectionType)
+      : timedOut
+        ? explain(atConsent ? 'timed_out_at_consent' : 'timed_out', null, null, s.connectionType)
+        : null;
   return {
     object: 'sso_session' as const,
     id: s.id,
@@ -17,10 +32,14 @@ export function presentSession(s: SsoSessionRecord, now: Date) {
     connection_type: s.connectionType,
     organization_id: s.organizationId,
     redirect_uri: s.redirectUri,
-    outcome: s.outcome === 'started' && s.expiresAt <= now ? 'abandoned' : s.outcome,
+    outcome: timedOut ? ('timed_out' as const) : s.outcome,
     failed_stage: s.failedStage,
     reason: s.reason,
     error: s.wireCode,
+    audience: why?.audience ?? null,
+    retryable: why?.retryable ?? null,
+    explanation: why?.explanation ?? null,
+    fix: why?.fix ?? null,
     upstream_error: s.upstreamError,
     detail: s.detail,
     profile_id: s.profileId,
