@@ -1,12 +1,22 @@
 /**
- * Generates docs/configuration.md and docs/errors.md from the code that defines them
- * (src/config/schema.ts and src/errors/catalog.ts). `npm run docs` writes them; test/docs.test.ts fails
- * when a committed file differs from what this produces.
+ * Generates docs/configuration.md and docs/errors.md from the code that defines them (src/config/schema.ts,
+ * src/errors/catalog.ts and its explanation table src/errors/explanations.ts). `npm run docs` writes them;
+ * test/docs.test.ts fails when a committed file differs from what this produces.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { variables } from '../src/config/schema.ts';
 import { type CatalogEntry, catalog, OAUTH_FAILED } from '../src/errors/catalog.ts';
+import {
+  AUDIENCES,
+  type ExplanationRow,
+  type IdpVariant,
+  REASONS,
+  renderRow,
+  SIGNALS,
+  TEXT_SIGNALS,
+  variantName,
+} from '../src/errors/explanations.ts';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -66,7 +76,7 @@ export function errorsDoc(): string {
   const transports = [...new Set(entries.map(([, e]) => e.transport))];
   return `# Errors
 
-<!-- Generated from src/errors/catalog.ts by \`npm run docs\`. Do not edit by hand. -->
+<!-- Generated from src/errors/catalog.ts and src/errors/explanations.ts by \`npm run docs\`. Do not edit by hand. -->
 
 Every error Gatehouse sends is defined once, in \`src/errors/catalog.ts\`. The catalog code is internal
 (it appears in logs and on error pages); the **wire code** is what clients see: the \`error\` parameter on a
@@ -85,7 +95,82 @@ How an error travels depends on where it happens:
 - The management API answers \`{ "message", "code", "errors"? }\` with the HTTP status, the shape the WorkOS
   SDK turns into its exceptions (401 → \`UnauthorizedException\`, 404 → \`NotFoundException\`,
   409 → \`ConflictException\`, 422 → \`UnprocessableEntityException\`).
-${transports.map((t) => `\n## ${TRANSPORT[t]}\n\n${head}\n${section(t)}\n`).join('')}`;
+${transports.map((t) => `\n## ${TRANSPORT[t]}\n\n${head}\n${section(t)}\n`).join('')}${explanationsDoc()}`;
+}
+
+const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+/** Explanation text in a table cell: `<placeholders>` shown as text, not taken for HTML. */
+const prose = (s: string) => cell(s).replace(/</g, '&lt;');
+
+/** The variants of a row, each rendered for its IdP. */
+function variantLines(key: string, row: ExplanationRow): string[] {
+  return Object.keys(row.variants ?? {}).map((v) => {
+    const r = renderRow(row, key, v as IdpVariant);
+    const parts = [`**${variantName(v as IdpVariant)}**`];
+    if (r.audience !== row.audience) parts.push(`(audience: ${r.audience})`);
+    return `  - ${parts.join(' ')}: ${prose(r.fix)}`;
+  });
+}
+
+/** The explanation table (src/errors/explanations.ts): per reason, per IdP signal, and the IdP-specific fixes. */
+export function explanationsDoc(): string {
+  const reasons = Object.entries(REASONS).map(([key, row]) => {
+    const r = renderRow(row, key);
+    return `| \`${key}\` | ${r.audience} | ${yesNo(r.retryable)} | ${prose(r.explanation)} | ${prose(r.fix)} |`;
+  });
+  const signals = Object.entries(SIGNALS).map(([key, row]) => {
+    const r = renderRow(row, key);
+    return `| \`${key}\` | ${row.vendor} | \`${row.reason}\` | ${r.audience} | ${yesNo(r.retryable)} | ${prose(r.explanation)} | ${prose(r.fix)} |`;
+  });
+  const variants = [...Object.entries(REASONS), ...Object.entries(SIGNALS)]
+    .filter(([, row]) => row.variants)
+    .map(([key, row]) => `- \`${key}\`\n${variantLines(key, row).join('\n')}`);
+  const texts = TEXT_SIGNALS.map(([pattern, key]) => `- \`${key}\`: \`${cell(String(pattern))}\``);
+  return `
+## Explanations
+
+Every failed sign-in in the session log (\`GET /sso/sessions\`, \`GET /sso/sessions/{id}\`) carries an explanation
+for the person who can fix it, computed when it is read from the record's \`reason\`, \`upstream_error\` and
+\`detail\` (so older records are explained too), with the connection's identity provider named:
+
+- \`audience\`: ${Object.entries(AUDIENCES)
+    .map(([a, who]) => `\`${a}\` (${who})`)
+    .join(', ')};
+- \`retryable\`: whether the same sign-in can succeed if tried again (at once, or once the user did what the fix says);
+- \`explanation\` and \`fix\`: what happened and what to change, naming the identity provider's console setting.
+
+A signal from the identity provider (below) is more precise than the reason it maps to, so its row is used when
+the record carries one; an unknown reason or signal falls back to the reason's row, or to a generic one. A sign-in
+whose login expired before the user came back is \`timed_out\` (outcome), explained by the \`timed_out\` rows.
+None of this text reaches a browser or the app: it is for the session log only.
+
+### By reason
+
+| reason | audience | retry helps | explanation | fix |
+| --- | --- | --- | --- | --- |
+${reasons.join('\n')}
+
+### By signal from the identity provider
+
+Signals are read from the session log's \`upstream_error\`: \`AADSTS<n>\` (Entra's number, in
+\`error_description\`, \`error_codes\` or a SAML \`StatusMessage\`), \`error=<value>\` (the OAuth \`error\`), \`saml:<code>\`
+(a SAML second-level status code), texts (below); and \`saml:certificate_expired\` from \`detail\`. The reason column
+is the catalog code the signal maps to.
+
+| signal | from | reason | audience | retry helps | explanation | fix |
+| --- | --- | --- | --- | --- | --- | --- |
+${signals.join('\n')}
+
+Texts that name a signal (in \`error_description\`, \`status_message\` or \`message\`):
+
+${texts.join('\n')}
+
+### Fixes for a given identity provider
+
+Where the fix depends on the identity provider (chosen by the connection type), the session log gives that text:
+
+${variants.join('\n')}
+`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { configurationDoc, errorsDoc } from '../scripts/docs.ts';
 import { variables } from '../src/config/schema.ts';
 import { type CatalogEntry, catalog } from '../src/errors/catalog.ts';
+import { type IdpVariant, REASONS, SIGNALS, variantName } from '../src/errors/explanations.ts';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 
@@ -74,5 +75,65 @@ describe('error catalog', () => {
       unused.filter((c) => c !== 'authorize_internal'),
       [],
     );
+  });
+});
+
+describe('docs/errors.md and the explanation table (src/errors/explanations.ts), both ways', () => {
+  const doc = read('docs/errors.md');
+  /** The rows of the table under `### title`: first cell (the key) → the other cells. */
+  function rows(title: string): Map<string, string[]> {
+    const start = doc.indexOf(`\n### ${title}\n`);
+    assert.ok(start >= 0, `no section "${title}"`);
+    const section = doc.slice(start + 1).split('\n### ')[0] as string;
+    const out = new Map<string, string[]>();
+    for (const m of section.matchAll(/^\| `([^`]+)` \|(.*)\|$/gm)) {
+      assert.ok(!out.has(m[1] as string), `${m[1]} documented twice`);
+      out.set(
+        m[1] as string,
+        (m[2] as string).split(' | ').map((c) => c.trim()),
+      );
+    }
+    return out;
+  }
+
+  it('every reason row is documented with its audience and retry, and every documented reason is a row', () => {
+    const documented = rows('By reason');
+    assert.deepEqual([...documented.keys()].sort(), Object.keys(REASONS).sort());
+    for (const [key, row] of Object.entries(REASONS)) {
+      const [audience, retry, explanation, fix] = documented.get(key) ?? [];
+      assert.equal(audience, row.audience, key);
+      assert.equal(retry, row.retryable ? 'yes' : 'no', key);
+      assert.ok(explanation && fix, `${key}: explanation and fix`);
+    }
+  });
+
+  it('every signal row is documented with its vendor, reason, audience and retry, and every documented signal is a row', () => {
+    const documented = rows('By signal from the identity provider');
+    assert.deepEqual([...documented.keys()].sort(), Object.keys(SIGNALS).sort());
+    for (const [key, row] of Object.entries(SIGNALS)) {
+      const [vendor, reason, audience, retry, explanation, fix] = documented.get(key) ?? [];
+      assert.equal(vendor, row.vendor, key);
+      assert.equal(reason, `\`${row.reason}\``, key);
+      assert.equal(audience, row.audience, key);
+      assert.equal(retry, row.retryable ? 'yes' : 'no', key);
+      assert.ok(explanation && fix, `${key}: explanation and fix`);
+    }
+  });
+
+  it('every IdP-specific fix is listed under its row, and every listed one exists', () => {
+    const start = doc.indexOf('\n### Fixes for a given identity provider\n');
+    const listed = new Set<string>();
+    let key = '';
+    for (const line of doc.slice(start).split('\n')) {
+      const row = /^- `([^`]+)`$/.exec(line);
+      if (row) key = row[1] as string;
+      const variant = /^ {2}- \*\*([^*]+)\*\*/.exec(line);
+      if (variant) listed.add(`${key} / ${variant[1]}`);
+    }
+    const expected = new Set<string>();
+    for (const [k, row] of [...Object.entries(REASONS), ...Object.entries(SIGNALS)]) {
+      for (const v of Object.keys(row.variants ?? {})) expected.add(`${k} / ${variantName(v as IdpVariant)}`);
+    }
+    assert.deepEqual([...listed].sort(), [...expected].sort());
   });
 });
