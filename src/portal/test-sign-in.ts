@@ -33,6 +33,11 @@ import {
  * The session log records test sign-ins like any other.
  */
 
+function idpMessage(upstream: Record<string, unknown> | null): string | null {
+  const said = upstream?.status_message ?? upstream?.error_description;
+  return typeof said === 'string' && said.trim() ? said.trim().slice(0, 300) : null;
+}
+
 /** The session log's failed stages, as the result page names them. */
 const STAGE_WORDS: Record<Stage, string> = {
   preflight: 'starting the sign-in (before the identity provider)',
@@ -227,7 +232,6 @@ export async function testResult(
     refreshed.detail ?? {},
     refreshed.upstreamError ?? null,
     connection,
-    deps,
   );
   return page(
     deps,
@@ -243,6 +247,8 @@ export async function testResult(
           ? catalog[reason as ErrorCode].description
           : (query.error_description ?? 'The sign-in did not finish.'),
       explained,
+      // The IdP's own words (its StatusMessage or error_description), for the admin of that IdP: escaped, capped.
+      idpSaid: idpMessage(refreshed.upstreamError ?? null),
       back,
     },
     { context: ctx, requestId: ctx.requestId, status: 200 },

@@ -506,7 +506,12 @@ describe('the Admin Portal in headless Chromium', () => {
     // Test sign-in, refused by the IdP: the result says where and why.
     const failed = await testSignIn(page, async () => {});
     await failed.getByRole('heading', { name: 'Test sign-in failed' }).waitFor();
-    await failed.getByText('Okta refused the sign-in: "User is not assigned".').waitFor();
+    await failed
+      .getByText('Okta chose not to sign the user in to this application (StatusCode RequestDenied)', {
+        exact: false,
+      })
+      .waitFor();
+    await failed.getByText('User is not assigned', { exact: true }).waitFor();
     await assertAccessible(failed, 'a failed test result');
     await failed.close();
 

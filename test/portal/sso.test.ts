@@ -770,7 +770,7 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       const text = pageText(await connectionPage(gh, admin, id));
       assert.ok(
         text.includes(
-          "Other OpenID Connect provider's configuration could not be read. Check the issuer URL: Other OpenID Connect provider must serve its OpenID configuration at <issuer>/.well-known/openid-configuration, with the same issuer.",
+          "The connection's settings cannot start a sign-in: the issuer's discovery document is invalid or names another issuer",
         ),
         text,
       );
@@ -870,11 +870,12 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       const text = pageText(html);
       assert.ok(
         text.includes(
-          'Okta refused the sign-in: "User is not assigned to this application". Make sure the user is assigned to the application in Okta, and that no access policy blocks them.',
+          'Okta chose not to sign the user in to this application (StatusCode RequestDenied): an access policy, or the user is not assigned.',
         ),
         text,
       );
       assert.ok(text.includes('Failed at the identity provider (it answered with an error)'), text);
+      assert.ok(text.includes('Okta said User is not assigned to this application'), text);
       assert.ok(
         text.includes(
           "Reason upstream_policy_denied : The identity provider's access policy denied this sign-in.",
@@ -906,7 +907,7 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       const text = pageText(mismatch.html);
       assert.ok(
         text.includes(
-          'Entity ID mismatch: Okta says it is "https://idp.wayne.example/other", but the saved entity ID is "https://idp.wayne.example/saved".',
+          "The assertion's Issuer (https://idp.wayne.example/other) is not the IdP entity ID saved for this connection (https://idp.wayne.example/saved).",
         ),
         text,
       );
@@ -917,14 +918,16 @@ describe('Admin Portal, SSO intent, over HTTP', { timeout: 300_000 }, () => {
       );
       assert.equal(heading(wrongKey.html), 'Test sign-in failed');
       assert.ok(
-        pageText(wrongKey.html).includes('The response was not signed with the certificate saved here.'),
+        pageText(wrongKey.html).includes(
+          'The response and its assertion were not signed with a certificate saved for this connection',
+        ),
         pageText(wrongKey.html),
       );
       // The connection page's doctor names the last failure too.
       const page = pageText(await connectionPage(gh, admin, id));
       assert.ok(
         page.includes(
-          'The last sign-in failed: The response was not signed with the certificate saved here.',
+          'The last sign-in failed: The response and its assertion were not signed with a certificate saved for this connection',
         ),
         page,
       );
