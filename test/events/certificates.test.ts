@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Event } from '@workos-inc/node';
 import forge from 'node-forge';
 import pg from 'pg';
+import * as samlify from 'samlify';
 import { DAY_MS } from '../../src/events/build.ts';
 import { CertificateCheck, renewalThreshold } from '../../src/events/certificates.ts';
 import { newId } from '../../src/lib/ids.ts';
@@ -13,6 +16,7 @@ import { SqliteStore } from '../../src/storage/sqlite/index.ts';
 import type { Store } from '../../src/storage/store.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 import { POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.ts';
+import { REDIRECT } from '../helpers/saml-idp.ts';
 
 /**
  * SAML certificate events (docs/events-webhooks.md): `connection.saml_certificate_renewal_required` at 90, 30, 7
@@ -227,6 +231,57 @@ describe('connection.saml_certificate_renewal_required and _renewed', { timeout:
     });
     assert.equal(bad.status, 422);
     assert.equal((await renewed()).length, 1);
+  });
+
+  it('renewed by a metadata refresh: the IdP publishes a later certificate at its metadata URL', async () => {
+    const now = new Date();
+    const first = certificate(seconds(new Date(now.getTime() + 10 * DAY_MS)), 'first');
+    const second = certificate(seconds(new Date(now.getTime() + 365 * DAY_MS)), 'second');
+    const metadata = (cert: string) =>
+      samlify
+        .IdentityProvider({
+          entityID: 'https://idp.acme.test/saml',
+          signingCert: cert,
+          singleSignOnService: [{ Binding: REDIRECT, Location: 'https://idp.acme.test/sso' }],
+          singleLogoutService: [{ Binding: REDIRECT, Location: 'https://idp.acme.test/slo' }],
+        })
+        .getMetadata();
+    let body = metadata(first);
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const org = await gh.workos.organizations.createOrganization({ name: 'Metadata' });
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metadata.xml`;
+      const conn = await gh.api('POST', '/connections', {
+        organization_id: org.id,
+        connection_type: 'OktaSAML',
+        saml_options: { idp_metadata_url: url },
+      });
+      assert.equal(conn.status, 201, JSON.stringify(conn.body));
+      body = metadata(second);
+      const refreshed = await gh.api('POST', `/connections/${conn.body.id}/refresh_metadata`);
+      assert.equal(refreshed.status, 200);
+      const page = await gh.workos.events.listEvents({ events: [RENEWED], organizationId: org.id });
+      assert.deepEqual(
+        page.data.map((e) => (e as unknown as { data: unknown }).data),
+        [
+          {
+            connection: { id: conn.body.id, organization_id: org.id },
+            certificate: {
+              certificate_type: 'ResponseSigning',
+              expiry_date: seconds(new Date(now.getTime() + 365 * DAY_MS)).toISOString(),
+            },
+            renewed_at: refreshed.body.updated_at,
+          },
+        ],
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('a short retention: a threshold crossed longer ago than that gets no event (its key would be gone)', async () => {
