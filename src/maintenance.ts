@@ -1,3 +1,4 @@
+import { authenticationEvent, NO_BROWSER } from './events/build.ts';
 import type { CertificateCheck } from './events/certificates.ts';
 import type { Store } from './storage/store.ts';
 
@@ -53,7 +54,10 @@ export async function runMaintenance(
   const timedOut: string[] = [];
   let allMarked = false;
   for (let batch = 0; batch < TIMED_OUT_BATCHES_PER_RUN && !allMarked; batch++) {
-    const marked = await store.markTimedOutSessions(expiredBefore, options.now, TIMED_OUT_BATCH);
+    // Each with its `authentication.sso_timed_out`, in the same transaction.
+    const marked = await store.markTimedOutSessions(expiredBefore, options.now, TIMED_OUT_BATCH, (s) => [
+      authenticationEvent('timed_out', s, NO_BROWSER),
+    ]);
     timedOut.push(...marked);
     allMarked = marked.length < TIMED_OUT_BATCH;
   }

@@ -498,8 +498,14 @@ export interface Store {
    * the consent screen: `consent`), with a `timed_out` stage at `now`. At most `limit` of them, those that expired
    * first; returns their session IDs. Each is marked by one call only, also when several nodes run it at once.
    * Maintenance calls it before `deleteExpiredLoginTransactions` with the same time, without a full scan.
+   * `events` (built from each record as marked: `authentication.sso_timed_out`) are written in the same transaction.
    */
-  markTimedOutSessions(expiredBefore: Date, now: Date, limit: number): Promise<string[]>;
+  markTimedOutSessions(
+    expiredBefore: Date,
+    now: Date,
+    limit: number,
+    events?: (session: SsoSessionRecord) => NewEvent[],
+  ): Promise<string[]>;
   /** Puts a consumed transaction on the consent screen: remembers the profile and the form token's hash. */
   awaitConsent(
     id: string,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Event } from '@workos-inc/node';
 import { catalog } from '../../src/errors/catalog.ts';
+import { runMaintenance } from '../../src/maintenance.ts';
 import { consentForm, TestBrowser } from '../helpers/browser.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
@@ -182,6 +183,55 @@ describe('sign-in events of a real OIDC sign-in (oidc-provider), through the SDK
       userAgent: UA,
       userId: null,
     });
+  });
+
+  it('timed out: never back from the IdP, or never past the consent screen → sso_timed_out from the maintenance', async () => {
+    // One stops at the IdP, one at Gatehouse's consent screen (the IdP answered: profile and email known).
+    const atIdp = await new Browser().request(authorizeUrl());
+    assert.equal(atIdp.status, 302);
+    const idpSession = await sessionOf(gh, atIdp);
+    const browser = new Browser();
+    const atConsent = await browser.signInAtIdp(authorizeUrl(), 'grace', idp.issuer, APP);
+    assert.equal(atConsent.res.status, 200);
+    const consentSession = await sessionOf(gh, atConsent.res);
+    // The maintenance, run past the logins' expiry (10 minutes) and its hour of grace; then again, and by a second
+    // node: each sign-in is marked, and reported, once.
+    const later = new Date(Date.now() + 2 * 60 * 60 * 1000);
+    const run = () => runMaintenance(gh.store, { now: later, sessionLogRetentionDays: 0 });
+    const [first, second] = await Promise.all([run(), run()]);
+    assert.ok(first && second);
+    assert.deepEqual(
+      [...first.timedOut, ...second.timedOut]
+        .filter((id) => id === idpSession.id || id === consentSession.id)
+        .sort(),
+      [idpSession.id, consentSession.id].sort(),
+    );
+    const page = await gh.workos.events.listEvents({
+      events: ['authentication.sso_timed_out' as Event['event']],
+    });
+    const timedOut = page.data.map((e) => (e as unknown as { data: { sso: { session_id: string } } }).data);
+    const error = {
+      code: catalog.transaction_expired.wire,
+      message: catalog.transaction_expired.description,
+    };
+    const expected = (sessionId: string, user: { id: string | null; email: string | null }) => ({
+      type: 'sso',
+      status: 'timed_out',
+      ip_address: null,
+      user_agent: null,
+      user_id: user.id,
+      email: user.email,
+      sso: { organization_id: orgId, connection_id: connectionId, session_id: sessionId },
+      error,
+    });
+    assert.deepEqual(
+      timedOut.filter((d) => d.sso.session_id === idpSession.id),
+      [expected(idpSession.id, { id: null, email: null })],
+    );
+    assert.deepEqual(
+      timedOut.filter((d) => d.sso.session_id === consentSession.id),
+      [expected(consentSession.id, { id: consentSession.profile_id, email: 'grace@acme.com' })],
+    );
   });
 
   it('a hostile User-Agent is cut to 512 characters; an empty one is null', async () => {

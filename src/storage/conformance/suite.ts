@@ -1550,6 +1550,57 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(new Set(marked).size, marked.length, 'no session marked twice');
         assert.deepEqual([...marked].sort(), expired.map((tx) => tx.sessionId).sort());
       });
+
+      test('markTimedOutSessions writes the events built from each record as marked, in its transaction', async (store) => {
+        const expired = Array.from({ length: 3 }, (_, i) =>
+          txInput({ createdAt: new Date(Date.now() - 60_000), expiresAt: new Date(Date.now() - 30_000 + i) }),
+        );
+        for (const tx of expired) await createTx(store, tx);
+        const now = new Date();
+        const seen: SsoSessionRecord[] = [];
+        const timedOut = (s: SsoSessionRecord): NewEvent[] => {
+          seen.push(s);
+          return [
+            {
+              id: newId('event'),
+              event: 'authentication.sso_timed_out',
+              organizationId: s.organizationId,
+              data: { session_id: s.id },
+              createdAt: now,
+            },
+          ];
+        };
+        // A builder that throws: nothing is marked, no event (the next run marks them).
+        await assert.rejects(
+          store.markTimedOutSessions(now, now, 10, () => {
+            throw new Error('no events today');
+          }),
+          /no events today/,
+        );
+        for (const tx of expired) assert.equal((await store.getSession(tx.sessionId))?.outcome, 'started');
+
+        const marked = await store.markTimedOutSessions(now, now, 10, timedOut);
+        assert.deepEqual([...marked].sort(), expired.map((tx) => tx.sessionId).sort());
+        // Each builder call saw the record as marked.
+        assert.deepEqual(seen.map((s) => s.id).sort(), [...marked].sort());
+        for (const s of seen) {
+          assert.equal(s.outcome, 'timed_out');
+          assert.equal(s.failedStage, 'abandoned_at_idp');
+          assert.equal(s.stages.timed_out, now.toISOString());
+          assert.equal(s.connectionId, expired.find((tx) => tx.sessionId === s.id)?.connectionId);
+        }
+        const events = await store.listEvents(
+          { events: ['authentication.sso_timed_out'] },
+          { limit: 10, order: 'asc' },
+        );
+        assert.deepEqual(events.data.map((e) => e.data.session_id).sort(), [...marked].sort());
+        // Nothing left to mark: no call, no event.
+        assert.deepEqual(
+          await store.markTimedOutSessions(now, now, 10, () => assert.fail('no session to build events for')),
+          [],
+        );
+        assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 3);
+      });
     });
 
     describe('sign-in consent on a login transaction', () => {

@@ -110,6 +110,10 @@ const API_KEY = 'id, name, key_hash, last_four, created_at, revoked_at';
 const SESSION = `id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome, failed_stage,
   reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id, callback_request_id,
   consent_request_id, stages, expires_at, created_at, updated_at`;
+/** SESSION, qualified by the alias `s` (an UPDATE … FROM another relation with an `id`). */
+const SESSION_OF_S = SESSION.split(',')
+  .map((c) => `s.${c.trim()}`)
+  .join(', ');
 /** A login transaction: the tx_ columns of its session row and the fields it shares with the session. */
 const TRANSACTION = `id, client_id, connection_id, organization_id, redirect_uri, authorize_request_id,
   tx_state_hash, tx_browser_hash, tx_app_state, tx_code_challenge, tx_code_challenge_method, tx_connector_state,
@@ -1071,21 +1075,35 @@ export class PostgresStore implements Store {
     ).rowCount;
   }
 
-  async markTimedOutSessions(expiredBefore: Date, now: Date, limit: number): Promise<string[]> {
+  async markTimedOutSessions(
+    expiredBefore: Date,
+    now: Date,
+    limit: number,
+    events?: (session: SsoSessionRecord) => NewEvent[],
+  ): Promise<string[]> {
     // Found through the index of live transactions by expiry, oldest first. SKIP LOCKED: a row another node is
     // marking is left to it, so every session is marked (and reported) by one node only. MATERIALIZED: the
     // locking LIMIT runs once (as a subquery of IN, a plan may run it again and mark more than `limit`).
-    const { rows } = await this.#query(
-      `WITH picked AS MATERIALIZED (
-         SELECT id FROM sso_sessions
-         WHERE tx_state_hash IS NOT NULL AND tx_expires_at < $1 AND outcome = 'started'
-         ORDER BY tx_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-       UPDATE sso_sessions s SET outcome = 'timed_out',
-         failed_stage = CASE WHEN s.tx_consumed_at IS NULL THEN 'abandoned_at_idp' ELSE 'consent' END,
-         stages = s.stages || $3::jsonb, updated_at = $2
-       FROM picked WHERE s.id = picked.id AND s.outcome = 'started'
-       RETURNING s.id`,
-      [iso(expiredBefore), iso(now), JSON.stringify({ timed_out: iso(now) }), limit],
+    // With events: the whole records, for the events written in the same transaction.
+    const returning = events ? SESSION_OF_S : 's.id';
+    const rows = await this.#withEvents(
+      events && ((marked: Row[]) => marked.flatMap((r) => events(session(r)))),
+      async (client) =>
+        (
+          await this.#query(
+            `WITH picked AS MATERIALIZED (
+               SELECT id FROM sso_sessions
+               WHERE tx_state_hash IS NOT NULL AND tx_expires_at < $1 AND outcome = 'started'
+               ORDER BY tx_expires_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+             UPDATE sso_sessions s SET outcome = 'timed_out',
+               failed_stage = CASE WHEN s.tx_consumed_at IS NULL THEN 'abandoned_at_idp' ELSE 'consent' END,
+               stages = s.stages || $3::jsonb, updated_at = $2
+             FROM picked WHERE s.id = picked.id AND s.outcome = 'started'
+             RETURNING ${returning}`,
+            [iso(expiredBefore), iso(now), JSON.stringify({ timed_out: iso(now) }), limit],
+            client,
+          )
+        ).rows as Row[],
     );
     return rows.map((r) => String(r.id));
   }

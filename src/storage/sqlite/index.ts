@@ -736,20 +736,30 @@ export class SqliteStore implements Store {
     );
   }
 
-  async markTimedOutSessions(expiredBefore: Date, now: Date, limit: number): Promise<string[]> {
+  async markTimedOutSessions(
+    expiredBefore: Date,
+    now: Date,
+    limit: number,
+    events?: (session: SsoSessionRecord) => NewEvent[],
+  ): Promise<string[]> {
     // Found through the index of live transactions by expiry (sso_sessions_tx_expires), oldest first.
-    const rows = this.#all(
-      `UPDATE sso_sessions SET outcome = 'timed_out',
-         failed_stage = CASE WHEN tx_consumed_at IS NULL THEN 'abandoned_at_idp' ELSE 'consent' END,
-         stages = json_patch(stages, ?), updated_at = ?
-       WHERE id IN (SELECT id FROM sso_sessions
-                    WHERE tx_state_hash IS NOT NULL AND tx_expires_at < ? AND outcome = 'started'
-                    ORDER BY tx_expires_at LIMIT ?)
-       RETURNING id`,
-      JSON.stringify({ timed_out: iso(now) }),
-      iso(now),
-      iso(expiredBefore),
-      limit,
+    const mark = () =>
+      this.#all(
+        `UPDATE sso_sessions SET outcome = 'timed_out',
+           failed_stage = CASE WHEN tx_consumed_at IS NULL THEN 'abandoned_at_idp' ELSE 'consent' END,
+           stages = json_patch(stages, ?), updated_at = ?
+         WHERE id IN (SELECT id FROM sso_sessions
+                      WHERE tx_state_hash IS NOT NULL AND tx_expires_at < ? AND outcome = 'started'
+                      ORDER BY tx_expires_at LIMIT ?)
+         RETURNING ${events ? '*' : 'id'}`,
+        JSON.stringify({ timed_out: iso(now) }),
+        iso(now),
+        iso(expiredBefore),
+        limit,
+      );
+    const rows = this.#withEvents(
+      events && ((marked: Row[]) => marked.flatMap((r) => events(session(r)))),
+      mark,
     );
     return rows.map((r) => String(r.id));
   }
