@@ -211,7 +211,7 @@ const EVENT_TYPES = ['text', 'text', 'text', 'json', 'timestamptz', 'text'];
 function insertEventsFrom(first: number): string {
   return `INSERT INTO events (id, event, organization_id, data, created_at, dedupe_key)
     SELECT * FROM unnest(${EVENT_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')})
-    ON CONFLICT (dedupe_key) DO NOTHING`;
+    ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING`;
 }
 const INSERT_EVENTS = insertEventsFrom(1);
 /** Session rows and their events in one statement (data-modifying CTEs commit or fail together). */

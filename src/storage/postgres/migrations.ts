@@ -249,8 +249,10 @@ CREATE TABLE events (
   organization_id text COLLATE "C",
   data json NOT NULL,
   created_at timestamptz NOT NULL,
-  dedupe_key text COLLATE "C" CONSTRAINT events_dedupe_key_key UNIQUE
+  dedupe_key text COLLATE "C"
 );
+-- Only the few events that have a key are in the dedupe index: a sign-in's events pay for no entry.
+CREATE UNIQUE INDEX events_dedupe_key ON events (dedupe_key) WHERE dedupe_key IS NOT NULL;
 CREATE INDEX events_organization ON events (organization_id, id) WHERE organization_id IS NOT NULL;
 `,
   },

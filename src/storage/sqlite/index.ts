@@ -1073,7 +1073,7 @@ export class SqliteStore implements Store {
     for (const e of events) {
       written += this.#run(
         `INSERT INTO events (id, event, organization_id, data, created_at, dedupe_key) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (dedupe_key) DO NOTHING`,
+         ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING`,
         e.id,
         e.event,
         e.organizationId,

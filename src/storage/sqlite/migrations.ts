@@ -279,8 +279,11 @@ CREATE TABLE events (
   organization_id TEXT,
   data TEXT NOT NULL,
   created_at TEXT NOT NULL,
-  dedupe_key TEXT UNIQUE
-);
+  dedupe_key TEXT
+) WITHOUT ROWID;
+-- WITHOUT ROWID: the primary key is the table (one b-tree per insert, not two). The dedupe index holds only the
+-- few events that have a key: a sign-in's events (most of them) pay for no index entry.
+CREATE UNIQUE INDEX events_dedupe ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;
 CREATE INDEX events_organization ON events(organization_id, id) WHERE organization_id IS NOT NULL;
 `,
   },
