@@ -140,31 +140,115 @@ export function isNonPublicAddress(address: string): boolean {
   return blockedV6.check(groups.map((x) => x.toString(16)).join(':'), 'ipv6');
 }
 
+/** A DNS lookup that fails when any address a name resolves to is not `allowed`. */
+function guardLookup(resolve: typeof dnsLookup, allowed: (address: string) => boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const list = addresses as LookupAddress[];
+      const bad = list.find((a) => !allowed(a.address));
+      if (bad || list.length === 0) {
+        const e = new UpstreamFetchError(
+          'blocked',
+          `"${hostname}" resolves to a non-public address${bad ? ` (${bad.address})` : ''}`,
+        );
+        return callback(e as NodeJS.ErrnoException, '', 0);
+      }
+      if ((options as { all?: boolean }).all)
+        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+      const first = list[0] as LookupAddress;
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
 /** The DNS lookup the guarded agent connects with: fails when any resolved address is non-public. */
-export const guardedLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, '', 0);
-    const list = addresses as LookupAddress[];
-    const bad = list.find((a) => isNonPublicAddress(a.address));
-    if (bad || list.length === 0) {
-      const e = new UpstreamFetchError(
-        'blocked',
-        `"${hostname}" resolves to a non-public address${bad ? ` (${bad.address})` : ''}`,
-      );
-      return callback(e as NodeJS.ErrnoException, '', 0);
-    }
-    if ((options as { all?: boolean }).all)
-      return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
-    const first = list[0] as LookupAddress;
-    callback(null, first.address, first.family);
-  });
-};
+export const guardedLookup: LookupFunction = guardLookup(dnsLookup, (a) => !isNonPublicAddress(a));
 
 export interface SafeFetchOptions {
   allowPrivate: boolean;
   timeoutMs: number;
   /** Default 1 MiB. */
   maxBytes?: number;
+  /**
+   * Non-public networks that may be reached all the same, over https or http (webhook receivers on the
+   * operator's own network: GATEHOUSE_WEBHOOK_ALLOW_PRIVATE). Every other address must still be public and
+   * reached over https. Default: none.
+   */
+  allowNetworks?: BlockList;
+  /** A body over `maxBytes`: `error` (UpstreamFetchError `too_large`; the default) or `truncate` (the rest is not read). */
+  oversize?: 'error' | 'truncate';
+  /** The DNS lookup (tests point names at other addresses). Default: node:dns `lookup`. */
+  lookup?: typeof dnsLookup;
+}
+
+/** Whether `address` is in `networks` (either family; IPv4-mapped IPv6 as its IPv4 address). */
+function inNetworks(networks: BlockList | undefined, address: string): boolean {
+  if (!networks) return false;
+  const family = isIP(address);
+  if (family === 4) return networks.check(address, 'ipv4');
+  if (family !== 6) return false;
+  const groups = ipv6Groups(address);
+  const ipv4 = groups ? embeddedIpv4(groups) : null;
+  return networks.check(address, 'ipv6') || (ipv4 !== null && networks.check(ipv4, 'ipv4'));
+}
+
+/**
+ * Why `url` may not be fetched under `options`, judged on the URL alone (scheme, IP literal, loopback name), or
+ * null. Names are judged again on what they resolve to, at every connection.
+ */
+function refusal(url: URL, options: SafeFetchOptions): UpstreamFetchError | null {
+  if (options.allowPrivate) {
+    if (url.protocol === 'https:' || url.protocol === 'http:') return null;
+    return new UpstreamFetchError('blocked', `only http(s) URLs may be fetched, got "${url.protocol}"`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const allowedHttp = options.allowNetworks !== undefined && url.protocol === 'http:';
+  if (url.protocol !== 'https:' && !allowedHttp) {
+    return new UpstreamFetchError('blocked', `only https URLs may be fetched, got "${url.protocol}"`);
+  }
+  if (isIP(host)) {
+    if (inNetworks(options.allowNetworks, host)) return null;
+    if (url.protocol === 'http:')
+      return new UpstreamFetchError('blocked', `"${host}" is not an allowed network`);
+    if (isNonPublicAddress(host))
+      return new UpstreamFetchError('blocked', `"${host}" is a non-public address`);
+    return null;
+  }
+  if (!options.allowNetworks && (host === 'localhost' || host.endsWith('.localhost'))) {
+    return new UpstreamFetchError('blocked', `"${host}" is a loopback name`);
+  }
+  return null;
+}
+
+/** The address rule of a connection over `protocol`: https reaches public or allowed addresses, http allowed ones. */
+function addressRule(options: SafeFetchOptions, protocol: string): (address: string) => boolean {
+  const { allowNetworks } = options;
+  if (protocol === 'http:') return (a) => inNetworks(allowNetworks, a);
+  return (a) => !isNonPublicAddress(a) || inNetworks(allowNetworks, a);
+}
+
+/**
+ * Checks `url` now, its name resolved, under the rules of `createSafeFetch(options)`: null when it may be
+ * fetched (or its name does not resolve at all: that is for the fetch to find), else the UpstreamFetchError
+ * `blocked`. For URLs that are saved to be fetched later (webhook endpoints): the fetch checks again on every
+ * connection, since DNS may change.
+ */
+export async function checkFetchTarget(
+  input: string | URL,
+  options: SafeFetchOptions,
+): Promise<UpstreamFetchError | null> {
+  const url = new URL(String(input));
+  const refused = refusal(url, options);
+  if (refused || options.allowPrivate) return refused;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return null;
+  const lookup = guardLookup(options.lookup ?? dnsLookup, addressRule(options, url.protocol));
+  return new Promise((resolve) => {
+    lookup(host, { all: true }, (err) => {
+      resolve(err instanceof UpstreamFetchError ? err : null);
+    });
+  });
 }
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
@@ -175,31 +259,25 @@ export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Respo
  */
 export function createSafeFetch(options: SafeFetchOptions): FetchLike {
   const maxBytes = options.maxBytes ?? 1024 * 1024;
-  const agent = new Agent({
-    connect: options.allowPrivate
-      ? { timeout: options.timeoutMs }
-      : { timeout: options.timeoutMs, lookup: guardedLookup },
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
-    keepAliveTimeout: 30_000,
-  });
+  const resolve = options.lookup ?? dnsLookup;
+  const agentFor = (protocol: string) =>
+    new Agent({
+      connect: options.allowPrivate
+        ? { timeout: options.timeoutMs }
+        : { timeout: options.timeoutMs, lookup: guardLookup(resolve, addressRule(options, protocol)) },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+  const agent = agentFor('https:');
+  // Plain http to the allowed networks connects through an agent of its own, whose lookup admits only them.
+  const httpAgent = options.allowNetworks && !options.allowPrivate ? agentFor('http:') : agent;
 
   return async function safeFetch(input, init = {}) {
     const url = new URL(String(input));
-    if (!options.allowPrivate) {
-      if (url.protocol !== 'https:') {
-        throw new UpstreamFetchError('blocked', `only https URLs may be fetched, got "${url.protocol}"`);
-      }
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      if (isIP(host) && isNonPublicAddress(host)) {
-        throw new UpstreamFetchError('blocked', `"${host}" is a non-public address`);
-      }
-      if (host === 'localhost' || host.endsWith('.localhost')) {
-        throw new UpstreamFetchError('blocked', `"${host}" is a loopback name`);
-      }
-    } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new UpstreamFetchError('blocked', `only http(s) URLs may be fetched, got "${url.protocol}"`);
-    }
+    const refused = refusal(url, options);
+    if (refused) throw refused;
+    const dispatcher = url.protocol === 'http:' ? httpAgent : agent;
 
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
@@ -210,10 +288,11 @@ export function createSafeFetch(options: SafeFetchOptions): FetchLike {
         body: init.body as string | undefined,
         redirect: init.redirect ?? 'manual',
         signal,
-        dispatcher: agent,
+        dispatcher,
       });
+      const truncate = options.oversize === 'truncate';
       const declared = Number(res.headers.get('content-length') ?? '0');
-      if (declared > maxBytes) {
+      if (declared > maxBytes && !truncate) {
         await res.body?.cancel();
         throw new UpstreamFetchError('too_large', `response of ${declared} bytes exceeds ${maxBytes}`);
       }
@@ -221,9 +300,14 @@ export function createSafeFetch(options: SafeFetchOptions): FetchLike {
       let size = 0;
       if (res.body) {
         for await (const chunk of res.body) {
+          if (size + chunk.byteLength > maxBytes) {
+            if (!truncate) throw new UpstreamFetchError('too_large', `response exceeds ${maxBytes} bytes`);
+            // Leaving the loop cancels the stream: the rest is never read.
+            chunks.push(chunk.subarray(0, maxBytes - size));
+            size = maxBytes;
+            break;
+          }
           size += chunk.byteLength;
-          if (size > maxBytes)
-            throw new UpstreamFetchError('too_large', `response exceeds ${maxBytes} bytes`);
           chunks.push(chunk);
         }
       }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import type { lookup as dnsLookup, LookupAddress } from 'node:dns';
 import { createServer, type Server } from 'node:http';
+import { BlockList } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
+  checkFetchTarget,
   createSafeFetch,
   guardedLookup,
   isNonPublicAddress,
@@ -168,5 +171,56 @@ describe('safe fetch', () => {
     );
     assert.equal(await messageOf(loose(`${base}/slow`)), 'timed out');
     assert.equal(await messageOf(loose(`${base}/big`)), 'too large');
+  });
+
+  it("oversize 'truncate': the body is kept up to maxBytes, the rest unread, declared or streamed", async () => {
+    const f = createSafeFetch({ allowPrivate: true, timeoutMs: 1000, maxBytes: 1000, oversize: 'truncate' });
+    for (const path of ['/big', '/big-chunked']) {
+      const res = await f(`${base}${path}`);
+      assert.equal(res.status, 200);
+      assert.equal((await res.text()).length, 1000, path);
+    }
+  });
+
+  it('allowNetworks: plain http and non-public addresses of those networks only; every connection is checked', async () => {
+    const allowNetworks = new BlockList();
+    allowNetworks.addSubnet('127.0.0.0', 8, 'ipv4');
+    const answers = new Map([
+      ['inside.test', '127.0.0.1'],
+      ['outside.test', '10.0.0.1'],
+    ]);
+    const lookup = ((name: string, _o: unknown, cb: (e: Error | null, a: LookupAddress[]) => void) => {
+      const address = answers.get(name);
+      process.nextTick(() => (address ? cb(null, [{ address, family: 4 }]) : cb(new Error('ENOTFOUND'), [])));
+    }) as unknown as typeof dnsLookup;
+    const options = { allowPrivate: false, timeoutMs: 1000, allowNetworks, lookup };
+    const f = createSafeFetch(options);
+    const port = new URL(base).port;
+    assert.deepEqual(await (await f(`${base}/`)).json(), { ok: true });
+    assert.deepEqual(await (await f(`http://inside.test:${port}/`)).json(), { ok: true });
+    await assert.rejects(f(`http://outside.test:${port}/`), rejectsWith('blocked'));
+    await assert.rejects(f('http://10.0.0.1/'), rejectsWith('blocked'));
+    await assert.rejects(f('http://93.184.216.34/'), rejectsWith('blocked')); // public, but not over http
+    await assert.rejects(f('https://[::1]/'), rejectsWith('blocked'));
+    // checkFetchTarget judges a URL the same way, its name resolved now.
+    assert.equal(await checkFetchTarget(`http://inside.test:${port}/`, options), null);
+    assert.equal(await checkFetchTarget('https://93.184.216.34/', options), null);
+    assert.equal(
+      await checkFetchTarget('https://unknown.test/', options),
+      null,
+      'unresolvable: left to the fetch',
+    );
+    for (const url of [
+      'http://outside.test/',
+      'https://outside.test/',
+      'http://93.184.216.34/',
+      'ftp://inside.test/',
+    ]) {
+      assert.equal((await checkFetchTarget(url, options))?.kind, 'blocked', url);
+    }
+    assert.equal(
+      (await checkFetchTarget('https://localhost/', { allowPrivate: false, timeoutMs: 1000 }))?.kind,
+      'blocked',
+    );
   });
 });
