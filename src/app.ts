@@ -1,20 +1,20 @@
-import { promises as dns } from 'node:dns';
+import { promises as dns, type lookup as dnsLookup } from 'node:dns';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Environment } from './bootstrap.ts';
 import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
 import { BrokerError } from './errors/broker-error.ts';
+import { CertificateCheck } from './events/certificates.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
 import { AccessLog, LOG_REDACT_PATHS, requestForLog } from './http/log.ts';
 import { metricsEnabled, registerHttpMetrics, registerMetricsEndpoint } from './http/metrics.ts';
-import { CertificateCheck } from './events/certificates.ts';
 import { registerFormParser } from './http/routes/body.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
 import { portalRoutes } from './http/routes/portal.ts';
 import { ssoRoutes } from './http/routes/sso.ts';
 import { newId } from './lib/ids.ts';
-import { createSafeFetch } from './lib/safe-fetch.ts';
+import { checkFetchTarget, createSafeFetch } from './lib/safe-fetch.ts';
 import { MAINTENANCE_INTERVAL_MS, runMaintenance } from './maintenance.ts';
 import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
@@ -26,6 +26,7 @@ import { ConfigCache } from './sso/config-cache.ts';
 import type { FlowDeps } from './sso/deps.ts';
 import { RedirectUriAllowlist } from './sso/redirect-uri-allowlist.ts';
 import type { Store } from './storage/store.ts';
+import { type DispatcherOptions, WebhookDispatcher, webhookFetchRules } from './webhooks/dispatcher.ts';
 
 /**
  * Builds the Fastify application without listening (tests use it directly). Only wiring lives here: the
@@ -48,6 +49,10 @@ export interface AppOptions {
   configCache?: ConfigCache;
   /** Where the JSON log lines go (default stdout; tests read them). */
   logStream?: NodeJS.WritableStream;
+  /** Webhook delivery: a shorter retry schedule or poll interval, another clock or DNS (tests). */
+  webhooks?: Pick<DispatcherOptions, 'retryDelaysMs' | 'pollMs' | 'now' | 'stopGraceMs'> & {
+    lookup?: typeof dnsLookup;
+  };
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -143,6 +148,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     log: app.log,
     now,
   };
+  const { lookup: webhookLookup, ...webhookOptions } = options.webhooks ?? {};
+  const webhookRules = webhookFetchRules(config.webhooks, webhookLookup);
   const managementDeps: ManagementDeps = {
     store,
     onConfigChange: () => configCache.clear(),
@@ -151,6 +158,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     allowInsecureHttp: config.allowPrivateUrls,
     fetch: connectorDeps.fetch,
     limiter,
+    checkWebhookUrl: (url) => checkFetchTarget(url, webhookRules),
   };
   const resolver = new dns.Resolver({ timeout: 5000, tries: 1 });
   if (config.dnsServers) resolver.setServers(config.dnsServers);
@@ -190,6 +198,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     maintenance.unref();
   });
   app.addHook('onClose', async () => clearInterval(maintenance));
+
+  // Webhook deliveries: every node claims and delivers what is due from the store, from ready to close; a
+  // close (SIGTERM) stops claiming and lets the attempts in flight finish (5 s at most, then they are retried).
+  const dispatcher = new WebhookDispatcher({
+    store,
+    secretBox: environment.secretBox,
+    fetch: createSafeFetch(webhookRules),
+    timeoutMs: config.webhooks.timeoutMs,
+    log: app.log,
+    metrics,
+    ...webhookOptions,
+  });
+  app.addHook('onReady', async () => dispatcher.start());
+  app.addHook('onClose', async () => dispatcher.stop());
 
   if (metrics) registerMetricsEndpoint(app, metrics, config.metrics);
   healthRoutes(app, store, () => closing);

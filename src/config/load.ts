@@ -34,6 +34,13 @@ export interface Config {
   logLevel: string;
   /** `GET /metrics`: off when neither the token nor the port is set. */
   metrics: MetricsConfig;
+  webhooks: WebhooksConfig;
+}
+
+export interface WebhooksConfig {
+  timeoutMs: number;
+  /** Non-public networks (addresses, CIDRs) that endpoints may reach; empty: none. */
+  allowPrivate: string[];
 }
 
 export interface MetricsConfig {
@@ -120,6 +127,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     migrateOnStart: read(env, 'GATEHOUSE_MIGRATE_ON_START') ?? true,
     logLevel: read(env, 'GATEHOUSE_LOG_LEVEL') ?? 'info',
     metrics: metricsFrom(env, port),
+    webhooks: {
+      timeoutMs: read(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_MS') ?? 10_000,
+      allowPrivate: read(env, 'GATEHOUSE_WEBHOOK_ALLOW_PRIVATE') ?? [],
+    },
   };
 }
 

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Every environment variable Gatehouse reads, with its documentation next to its default.
  * `docs/configuration.md` is generated from this table (`npm run docs`); a test keeps them in step.
@@ -168,6 +170,31 @@ function bearerToken(raw: string): string {
   return raw;
 }
 
+/** Comma-separated IP addresses and CIDR networks (`10.0.0.0/8`, `fd00::/8`, `127.0.0.1`). */
+function networkList(raw: string): string[] {
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const entry of list) {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) ||
+      Number(prefix ?? 0) > max
+    ) {
+      throw new Error(
+        `must be IP addresses or CIDR networks (10.0.0.0/8, fd00::/8, 127.0.0.1), got "${entry}"`,
+      );
+    }
+  }
+  if (list.length === 0) throw new Error('must name at least one network');
+  return list;
+}
+
 function host(raw: string): string {
   if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new Error(`is not a host name or IP address: "${raw}"`);
   return raw;
@@ -269,6 +296,20 @@ export const variables = {
     description:
       'Upper bound, in milliseconds, for each request Gatehouse makes to an identity provider (discovery, token, JWKS, userinfo, metadata).',
     parse: integer(100, 120000),
+  },
+  GATEHOUSE_WEBHOOK_TIMEOUT_MS: {
+    name: 'GATEHOUSE_WEBHOOK_TIMEOUT_MS',
+    defaultDoc: '`10000`',
+    description:
+      'Upper bound, in milliseconds, of one webhook delivery attempt: connection, request and the response status. A receiver that takes longer fails the attempt (`timeout`), which is retried on the schedule of docs/events-webhooks.md.',
+    parse: integer(100, 120000),
+  },
+  GATEHOUSE_WEBHOOK_ALLOW_PRIVATE: {
+    name: 'GATEHOUSE_WEBHOOK_ALLOW_PRIVATE',
+    defaultDoc: 'none',
+    description:
+      'Comma-separated IP addresses and CIDR networks (`10.0.0.0/8`, `fd00::/8`, `127.0.0.1`) that webhook endpoints may reach although they are not public, over `https` or plain `http`: receivers on your own network. Every other endpoint must be an `https` URL of a public address, checked when it is saved and at every delivery (a name that later resolves elsewhere is refused then). `GATEHOUSE_ALLOW_PRIVATE_URLS` does not apply to webhooks.',
+    parse: networkList,
   },
   GATEHOUSE_SAML_MAX_BYTES: {
     name: 'GATEHOUSE_SAML_MAX_BYTES',

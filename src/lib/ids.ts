@@ -71,7 +71,8 @@ export type IdPrefix =
   | 'sess'
   | 'client'
   | 'portal_link'
-  | 'event';
+  | 'event'
+  | 'we';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

@@ -1,4 +1,4 @@
-import type { FetchLike } from '../lib/safe-fetch.ts';
+import type { FetchLike, UpstreamFetchError } from '../lib/safe-fetch.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
 import type { Store } from '../storage/store.ts';
@@ -16,4 +16,6 @@ export interface ManagementDeps {
   fetch: FetchLike;
   /** The management API's rate limit per API key. */
   limiter: RateLimiter;
+  /** Why deliveries may not reach a webhook endpoint URL (the SSRF guard, its name resolved now), or null. */
+  checkWebhookUrl: (url: string) => Promise<UpstreamFetchError | null>;
 }

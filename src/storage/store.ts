@@ -687,8 +687,18 @@ export type WebhookEndpointPatch = Partial<
 
 export type WebhookDeliveryState = 'pending' | 'succeeded' | 'failed';
 
-/** Why an attempt failed, in fixed words (never the receiver's or the network's own text). */
-export type WebhookAttemptError = 'status' | 'timeout' | 'unreachable' | 'not_allowed' | 'interrupted';
+/**
+ * Why an attempt failed, in fixed words (never the receiver's or the network's own text): `status` (it answered
+ * outside 2xx), `timeout`, `unreachable`, `not_allowed` (the SSRF guard), `interrupted` (its node stopped or
+ * died mid-attempt), `signing` (the endpoint's secret did not open with the secret key).
+ */
+export type WebhookAttemptError =
+  | 'status'
+  | 'timeout'
+  | 'unreachable'
+  | 'not_allowed'
+  | 'interrupted'
+  | 'signing';
 
 export interface WebhookAttemptRecord {
   /** 1 for the first attempt. */

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { WorkOS } from '@workos-inc/node';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.ts';
+import { type AppOptions, buildApp } from '../../src/app.ts';
 import { bootstrapEnvironment } from '../../src/bootstrap.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { TxtResolver } from '../../src/management/organizations.ts';
@@ -62,6 +62,8 @@ export async function startGatehouse(
     port?: number;
     /** Where the JSON log lines go (with `env: { GATEHOUSE_LOG_LEVEL: 'info' }`, to read the access log). */
     logStream?: NodeJS.WritableStream;
+    /** Webhook delivery options (a short retry schedule, a quick poll, a DNS stand-in). */
+    webhooks?: AppOptions['webhooks'];
   } = {},
 ): Promise<TestGatehouse> {
   const port = options.port ?? (await freePort());
@@ -89,6 +91,7 @@ export async function startGatehouse(
     ...(options.transactionTtlMs ? { transactionTtlMs: options.transactionTtlMs } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.logStream ? { logStream: options.logStream } : {}),
+    ...(options.webhooks ? { webhooks: options.webhooks } : {}),
   });
   await app.listen({ port, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}`;

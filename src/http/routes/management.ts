@@ -8,6 +8,7 @@ import * as organizations from '../../management/organizations.ts';
 import { generatePortalLink } from '../../management/portal-links.ts';
 import * as redirectUris from '../../management/redirect-uris.ts';
 import * as sessions from '../../management/sessions.ts';
+import * as webhooks from '../../webhooks/endpoints.ts';
 
 /**
  * The management API (design/workos-api.md §3–§5), authenticated with `Authorization: Bearer <API key>`.
@@ -138,6 +139,32 @@ export function managementRoutes(
 
     // Events (WorkOS shapes; the SDK's events.listEvents)
     api.get('/events', (req) => listEvents(deps, query(req)));
+
+    // Webhook endpoints (the SDK's webhooks.*WebhookEndpoint*; get, rotate_secret and deliveries are ours)
+    api.get('/webhook_endpoints', (req) => webhooks.listWebhookEndpoints(deps, query(req)));
+    api.post('/webhook_endpoints', async (req, reply) =>
+      reply.code(201).send(await webhooks.createWebhookEndpoint(deps, req.body)),
+    );
+    api.get('/webhook_endpoints/:id', (req) =>
+      webhooks.getWebhookEndpoint(deps, (req.params as Params).id as string),
+    );
+    api.patch('/webhook_endpoints/:id', (req) =>
+      webhooks.updateWebhookEndpoint(deps, (req.params as Params).id as string, req.body),
+    );
+    api.delete('/webhook_endpoints/:id', async (req, reply) => {
+      await webhooks.deleteWebhookEndpoint(deps, (req.params as Params).id as string);
+      return noContent(reply);
+    });
+    api.post('/webhook_endpoints/:id/rotate_secret', (req) =>
+      webhooks.rotateWebhookSecret(deps, (req.params as Params).id as string),
+    );
+    api.get('/webhook_endpoints/:id/deliveries', (req) =>
+      webhooks.listWebhookDeliveries(deps, (req.params as Params).id as string, query(req)),
+    );
+    api.get('/webhook_endpoints/:id/deliveries/:eventId', (req) => {
+      const params = req.params as Params;
+      return webhooks.getWebhookDelivery(deps, params.id as string, params.eventId as string);
+    });
 
     // API keys
     api.get('/api_keys', () => apiKeys.listApiKeys(deps));
