@@ -72,7 +72,10 @@ export type IdPrefix =
   | 'client'
   | 'portal_link'
   | 'event'
-  | 'we';
+  | 'we'
+  | 'op'
+  | 'op_link'
+  | 'audit';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

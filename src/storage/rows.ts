@@ -1,10 +1,13 @@
 import type {
   AccessTokenRecord,
   ApiKeyRecord,
+  AuditRecord,
   AuthorizationCodeRecord,
   ConnectionRecord,
   EventRecord,
   LoginTransactionRecord,
+  OperatorLinkRecord,
+  OperatorRecord,
   OrganizationDomainRecord,
   OrganizationRecord,
   PortalLinkRecord,
@@ -81,6 +84,44 @@ export function rowMappers(cells: CellDecoder) {
         createdAt: date(r.created_at),
         expiresAt: date(r.expires_at),
         openedAt: dateOrNull(r.opened_at),
+      };
+    },
+
+    operator(r: Row): OperatorRecord {
+      return {
+        id: str(r.id),
+        email: str(r.email),
+        name: strOrNull(r.name),
+        createdAt: date(r.created_at),
+        lastSignInAt: dateOrNull(r.last_sign_in_at),
+        disabledAt: dateOrNull(r.disabled_at),
+      };
+    },
+
+    operatorLink(r: Row): OperatorLinkRecord {
+      return {
+        id: str(r.id),
+        tokenHash: str(r.token_hash),
+        purpose: str(r.purpose) as OperatorLinkRecord['purpose'],
+        operatorId: strOrNull(r.operator_id),
+        email: strOrNull(r.email),
+        createdBy: strOrNull(r.created_by),
+        createdAt: date(r.created_at),
+        expiresAt: date(r.expires_at),
+        usedAt: dateOrNull(r.used_at),
+      };
+    },
+
+    audit(r: Row): AuditRecord {
+      return {
+        id: str(r.id),
+        operatorId: strOrNull(r.operator_id),
+        operatorEmail: strOrNull(r.operator_email),
+        action: str(r.action),
+        targetType: strOrNull(r.target_type),
+        targetId: strOrNull(r.target_id),
+        detail: cells.json<Record<string, unknown>>(r.detail),
+        createdAt: date(r.created_at),
       };
     },
 

@@ -376,6 +376,58 @@ export function eventsFor<T>(events: Events<T> | undefined, record: T): NewEvent
   return typeof events === 'function' ? events(record) : events;
 }
 
+/** An operator of this Gatehouse (the dashboard's users: the app's team). */
+export interface OperatorRecord {
+  id: string;
+  /** Lower-case; unique. */
+  email: string;
+  name: string | null;
+  createdAt: Date;
+  lastSignInAt: Date | null;
+  /** Set: the operator can no longer sign in. */
+  disabledAt: Date | null;
+}
+
+/**
+ * A one-time dashboard link, kept by the SHA-256 hash of its token: `bootstrap` (printed on first start: it creates
+ * the first operator), `invite` (creates the operator `email`) or `sign_in` (signs `operatorId` in).
+ */
+export interface OperatorLinkRecord {
+  id: string;
+  tokenHash: string;
+  purpose: 'bootstrap' | 'invite' | 'sign_in';
+  operatorId: string | null;
+  email: string | null;
+  /** The operator who made it (null: Gatehouse itself, or the API). */
+  createdBy: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+  usedAt: Date | null;
+}
+
+export type OperatorLinkUse =
+  | { outcome: 'used'; link: OperatorLinkRecord }
+  | { outcome: 'already_used' | 'expired'; link: OperatorLinkRecord }
+  | { outcome: 'unknown'; link: null };
+
+/** One change made in the dashboard: who, what, when (and on what). */
+export interface AuditRecord {
+  id: string;
+  operatorId: string | null;
+  operatorEmail: string | null;
+  /** e.g. `connection.deactivate`, `organization.create`, `api_key.revoke`. */
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  detail: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export interface AuditFilter {
+  operatorId?: string | undefined;
+  targetId?: string | undefined;
+}
+
 export interface Store {
   /** Applies pending migrations. Safe to call on every start. */
   migrate(): Promise<void>;
@@ -597,6 +649,30 @@ export interface Store {
   listEvents(filter: EventFilter, page: PageRequest): Promise<Page<EventRecord>>;
   /** Deletes at most `limit` events created before `before`, oldest first; returns how many. */
   deleteEventsBefore(before: Date, limit: number): Promise<number>;
+
+  // dashboard operators, their one-time links, and the audit log
+  /** @throws AlreadyExistsError('operator.email') */
+  createOperator(op: Pick<OperatorRecord, 'id' | 'email' | 'name'>): Promise<OperatorRecord>;
+  getOperator(id: string): Promise<OperatorRecord | null>;
+  getOperatorByEmail(email: string): Promise<OperatorRecord | null>;
+  /** Every operator, by ID. */
+  listOperators(): Promise<OperatorRecord[]>;
+  /** @throws NotFoundError('operator') */
+  updateOperator(
+    id: string,
+    patch: Partial<Pick<OperatorRecord, 'name' | 'lastSignInAt' | 'disabledAt'>>,
+  ): Promise<OperatorRecord>;
+  createOperatorLink(link: Omit<OperatorLinkRecord, 'usedAt'>): Promise<OperatorLinkRecord>;
+  /** The link with this token hash, used or not (nothing changes). */
+  findOperatorLink(tokenHash: string): Promise<OperatorLinkRecord | null>;
+  /**
+   * Uses a link once, atomically across nodes: `used` (the link, now with `usedAt`) the first time before it
+   * expires; else `already_used`, `expired` or `unknown`.
+   */
+  useOperatorLink(tokenHash: string, now: Date): Promise<OperatorLinkUse>;
+  appendAudit(entry: AuditRecord): Promise<void>;
+  /** The audit log, newest first by default (WorkOS pagination over IDs). */
+  listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditRecord>>;
 
   // Admin Portal setup links
   createPortalLink(link: Omit<PortalLinkRecord, 'openedAt'>): Promise<PortalLinkRecord>;

@@ -20,6 +20,7 @@ import {
   type NewDomain,
   type NewEvent,
   NotFoundError,
+  type OperatorLinkRecord,
   type OrganizationRecord,
   type Page,
   type PageRequest,
@@ -2649,6 +2650,188 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.equal(await store.deleteExpiredPortalLinks(new Date()), 1);
         assert.equal((await store.openPortalLink(old.tokenHash, new Date())).outcome, 'unknown');
         assert.equal((await store.openPortalLink(fresh.tokenHash, new Date())).outcome, 'opened');
+      });
+    });
+
+    describe('operators, links and audit', () => {
+      function opLinkInput(over: Partial<Omit<OperatorLinkRecord, 'usedAt'>> = {}) {
+        const createdAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+        return {
+          id: newId('op_link'),
+          tokenHash: randomBytes(32).toString('base64url'),
+          purpose: 'bootstrap' as const,
+          operatorId: null,
+          email: null,
+          createdBy: null,
+          createdAt,
+          expiresAt: new Date(createdAt.getTime() + 15 * 60_000),
+          ...over,
+        };
+      }
+
+      test('an operator is created with a lower-case email, found by ID and by email in any case', async (store) => {
+        const from = new Date();
+        const op = await store.createOperator({
+          id: newId('op'),
+          email: 'Ada.Lovelace@Example.COM',
+          name: 'Ada',
+        });
+        assertBetween(op.createdAt, from, new Date());
+        assert.deepEqual(op, {
+          id: op.id,
+          email: 'ada.lovelace@example.com',
+          name: 'Ada',
+          createdAt: op.createdAt,
+          lastSignInAt: null,
+          disabledAt: null,
+        });
+        assert.deepEqual(await store.getOperator(op.id), op);
+        assert.deepEqual(await store.getOperatorByEmail('ADA.LOVELACE@example.com'), op);
+        assert.deepEqual(await store.getOperatorByEmail('ada.lovelace@example.com'), op);
+        assert.equal(await store.getOperatorByEmail('grace@example.com'), null);
+        assert.equal(await store.getOperator(newId('op')), null);
+      });
+
+      test('a second operator with the same email in another case is refused', async (store) => {
+        const first = await store.createOperator({ id: newId('op'), email: 'ada@example.com', name: null });
+        await rejectsAlreadyExists(
+          store.createOperator({ id: newId('op'), email: 'ADA@Example.com', name: 'Impostor' }),
+          'operator.email',
+        );
+        assert.deepEqual(await store.listOperators(), [first]);
+      });
+
+      test('updateOperator changes only what the patch names; null clears; unknown is NotFound; list by ID', async (store) => {
+        const a = await store.createOperator({ id: newId('op'), email: 'a@example.com', name: 'A' });
+        const b = await store.createOperator({ id: newId('op'), email: 'b@example.com', name: null });
+        const signedIn = new Date('2030-01-02T03:04:05.678Z');
+        const afterSignIn = await store.updateOperator(a.id, { lastSignInAt: signedIn });
+        assert.deepEqual(afterSignIn, { ...a, lastSignInAt: signedIn });
+        const disabled = new Date('2030-02-01T00:00:00.001Z');
+        const renamed = await store.updateOperator(a.id, { name: 'Ada', disabledAt: disabled });
+        assert.deepEqual(renamed, { ...a, name: 'Ada', lastSignInAt: signedIn, disabledAt: disabled });
+        assert.deepEqual(await store.updateOperator(a.id, {}), renamed);
+        const enabled = await store.updateOperator(a.id, { disabledAt: null, name: null });
+        assert.deepEqual(enabled, { ...a, name: null, lastSignInAt: signedIn, disabledAt: null });
+        assert.deepEqual(await store.getOperator(a.id), enabled);
+        await rejectsNotFound(store.updateOperator(newId('op'), { name: 'x' }));
+        await rejectsNotFound(store.updateOperator(newId('op'), {}));
+        assert.deepEqual(await store.listOperators(), [enabled, b]);
+      });
+
+      test('a link is created as given and used once, also under concurrency', async (store) => {
+        const op = await store.createOperator({ id: newId('op'), email: 'ada@example.com', name: null });
+        const input = opLinkInput({ purpose: 'sign_in', operatorId: op.id, createdBy: op.id });
+        assert.deepEqual(await store.createOperatorLink(input), { ...input, usedAt: null });
+        assert.deepEqual(await store.findOperatorLink(input.tokenHash), { ...input, usedAt: null });
+        assert.equal(await store.findOperatorLink('no-such-hash'), null);
+        const now = new Date(input.createdAt.getTime() + 1_000);
+        const uses = await Promise.all(
+          Array.from({ length: 8 }, () => store.useOperatorLink(input.tokenHash, now)),
+        );
+        const used = uses.filter((u) => u.outcome === 'used');
+        assert.equal(used.length, 1);
+        assert.deepEqual(used[0]?.link, { ...input, usedAt: now });
+        for (const u of uses.filter((x) => x.outcome !== 'used')) {
+          assert.deepEqual(u, { outcome: 'already_used', link: { ...input, usedAt: now } });
+        }
+        assert.deepEqual(await store.findOperatorLink(input.tokenHash), { ...input, usedAt: now });
+        const later = new Date(now.getTime() + 1_000);
+        assert.deepEqual(await store.useOperatorLink(input.tokenHash, later), {
+          outcome: 'already_used',
+          link: { ...input, usedAt: now },
+        });
+      });
+
+      test('an expired link is not used; an unknown hash is unknown; a token hash is unique', async (store) => {
+        const invite = opLinkInput({ purpose: 'invite', email: 'grace@example.com', createdBy: newId('op') });
+        await store.createOperatorLink(invite);
+        assert.deepEqual(await store.useOperatorLink(invite.tokenHash, invite.expiresAt), {
+          outcome: 'expired',
+          link: { ...invite, usedAt: null },
+        });
+        // Expired stays expired: it was not used by the late attempt.
+        const stillExpired = await store.useOperatorLink(
+          invite.tokenHash,
+          new Date(invite.expiresAt.getTime() + 1),
+        );
+        assert.equal(stillExpired.outcome, 'expired');
+        assert.deepEqual(await store.useOperatorLink('no-such-hash', new Date()), {
+          outcome: 'unknown',
+          link: null,
+        });
+        await rejectsAlreadyExists(
+          store.createOperatorLink(opLinkInput({ tokenHash: invite.tokenHash })),
+          'operator_link.token_hash',
+        );
+        const bootstrap = opLinkInput();
+        await store.createOperatorLink(bootstrap);
+        const justBefore = new Date(bootstrap.expiresAt.getTime() - 1);
+        assert.equal((await store.useOperatorLink(bootstrap.tokenHash, justBefore)).outcome, 'used');
+      });
+
+      test('audit entries are kept as given and listed newest first, filtered by operator and target, page by page', async (store) => {
+        const ada = await store.createOperator({ id: newId('op'), email: 'ada@example.com', name: 'Ada' });
+        // No foreign key: an entry may name an operator that is not (or no longer) there.
+        const gone = newId('op');
+        const base = Date.UTC(2030, 0, 1);
+        const rows = [
+          [ada.id, 'organization.create', 'organization', 'org_1'],
+          [ada.id, 'connection.deactivate', 'connection', 'conn_1'],
+          [gone, 'connection.activate', 'connection', 'conn_1'],
+          [null, 'operator.bootstrap', null, null],
+          [ada.id, 'api_key.revoke', 'api_key', 'key_1'],
+        ] as const;
+        const entries = rows.map(([operatorId, action, targetType, targetId], i) => ({
+          id: newId('audit'),
+          operatorId,
+          operatorEmail: operatorId === ada.id ? ada.email : operatorId ? 'gone@example.com' : null,
+          action,
+          targetType,
+          targetId,
+          detail: { n: i, nested: { list: [1, 'two'] }, text: '<script>x</script>' },
+          createdAt: new Date(base + i * 1_000),
+        }));
+        for (const e of entries) await store.appendAudit(e);
+        const all = await store.listAudit({}, { limit: 10, order: 'desc' });
+        assert.deepEqual(all, { data: [...entries].reverse(), before: null, after: null });
+        const byAda = await store.listAudit({ operatorId: ada.id }, { limit: 10, order: 'desc' });
+        assert.deepEqual(
+          byAda.data.map((e) => e.action),
+          ['api_key.revoke', 'connection.deactivate', 'organization.create'],
+        );
+        const onConn = await store.listAudit({ targetId: 'conn_1' }, { limit: 10, order: 'asc' });
+        assert.deepEqual(onConn.data, [entries[1], entries[2]]);
+        const both = await store.listAudit(
+          { operatorId: gone, targetId: 'conn_1' },
+          { limit: 10, order: 'desc' },
+        );
+        assert.deepEqual(both.data, [entries[2]]);
+        assert.deepEqual(
+          (await store.listAudit({ targetId: 'nothing' }, { limit: 10, order: 'desc' })).data,
+          [],
+        );
+        // Pages of two, newest first, following `after`.
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let i = 0; i < 5; i++) {
+          const p = await store.listAudit({}, { limit: 2, order: 'desc', after });
+          seen.push(...p.data.map((e) => e.id));
+          if (!p.after) break;
+          after = p.after;
+        }
+        assert.deepEqual(seen, entries.map((e) => e.id).reverse());
+        const second = await store.listAudit({}, { limit: 2, order: 'desc', after: entries[3]?.id });
+        assert.deepEqual(second, {
+          data: [entries[2], entries[1]],
+          before: entries[2]?.id,
+          after: entries[1]?.id,
+        });
+        const back = await store.listAudit({}, { limit: 2, order: 'desc', before: entries[1]?.id });
+        assert.deepEqual(
+          back.data.map((e) => e.id),
+          [entries[3]?.id, entries[2]?.id],
+        );
       });
     });
 

@@ -6,6 +6,8 @@ import {
   type AccessTokenRecord,
   AlreadyExistsError,
   type ApiKeyRecord,
+  type AuditFilter,
+  type AuditRecord,
   type AuthorizationCodeRecord,
   type ConnectionFilter,
   type ConnectionPatch,
@@ -18,6 +20,9 @@ import {
   type NewDomain,
   type NewEvent,
   NotFoundError,
+  type OperatorLinkRecord,
+  type OperatorLinkUse,
+  type OperatorRecord,
   type OrganizationDomainRecord,
   type OrganizationFilter,
   type OrganizationPatch,
@@ -73,6 +78,8 @@ const UNIQUE_NAMES: Record<string, string> = {
   api_keys_key_hash_key: 'api_key.key_hash',
   sso_sessions_pkey: 'sso_session.id',
   sso_sessions_tx_consent: 'login_transaction.consent_hash',
+  operators_email_key: 'operator.email',
+  operator_links_token_hash_key: 'operator_link.token_hash',
 };
 
 function translate(err: unknown): unknown {
@@ -126,6 +133,10 @@ const ACCESS_TOKEN = 'token_hash, code_hash, client_id, profile_id, created_at, 
 const EVENT = 'id, event, organization_id, data, created_at';
 const PORTAL_LINK = `id, token_hash, organization_id, intent, return_url, success_url, provider_type, admin_emails,
   created_at, expires_at, opened_at`;
+const OPERATOR = 'id, email, name, created_at, last_sign_in_at, disabled_at';
+const OPERATOR_LINK =
+  'id, token_hash, purpose, operator_id, email, created_by, created_at, expires_at, used_at';
+const AUDIT = 'id, operator_id, operator_email, action, target_type, target_id, detail, created_at';
 const WEBHOOK_ENDPOINT = 'id, url, secret, status, events, created_at, updated_at';
 const WEBHOOK_DELIVERY =
   'endpoint_id, event_id, event, state, attempts, next_attempt_at, created_at, updated_at';
@@ -145,6 +156,9 @@ const {
   authorizationCode,
   accessToken,
   portalLink,
+  operator,
+  operatorLink,
+  audit,
   event,
   webhookEndpoint,
   webhookDelivery,
@@ -1407,6 +1421,124 @@ export class PostgresStore implements Store {
   async deleteExpiredPortalLinks(before: Date): Promise<number> {
     const r = await this.#query('DELETE FROM portal_links WHERE expires_at < $1', [iso(before)]);
     return r.rowCount ?? 0;
+  }
+
+  // ---- dashboard operators, their links, the audit log ----
+  async createOperator(op: Pick<OperatorRecord, 'id' | 'email' | 'name'>): Promise<OperatorRecord> {
+    const r = await this.#one(
+      `INSERT INTO operators (id, email, name, created_at) VALUES ($1, $2, $3, $4) RETURNING ${OPERATOR}`,
+      [op.id, op.email.toLowerCase(), op.name, iso(new Date())],
+    );
+    return operator(r as Row);
+  }
+
+  async getOperator(id: string): Promise<OperatorRecord | null> {
+    const r = await this.#one(`SELECT ${OPERATOR} FROM operators WHERE id = $1`, [id]);
+    return r ? operator(r) : null;
+  }
+
+  async getOperatorByEmail(email: string): Promise<OperatorRecord | null> {
+    const r = await this.#one(`SELECT ${OPERATOR} FROM operators WHERE email = $1`, [email.toLowerCase()]);
+    return r ? operator(r) : null;
+  }
+
+  async listOperators(): Promise<OperatorRecord[]> {
+    return (await this.#query(`SELECT ${OPERATOR} FROM operators ORDER BY id`)).rows.map(operator);
+  }
+
+  async updateOperator(
+    id: string,
+    patch: Partial<Pick<OperatorRecord, 'name' | 'lastSignInAt' | 'disabledAt'>>,
+  ): Promise<OperatorRecord> {
+    const args: Param[] = [id];
+    const sets: string[] = [];
+    const set = (column: string, value: Param) => {
+      args.push(value);
+      sets.push(`${column} = $${args.length}`);
+    };
+    if (patch.name !== undefined) set('name', patch.name);
+    if (patch.lastSignInAt !== undefined)
+      set('last_sign_in_at', patch.lastSignInAt && iso(patch.lastSignInAt));
+    if (patch.disabledAt !== undefined) set('disabled_at', patch.disabledAt && iso(patch.disabledAt));
+    const r = await this.#one(
+      sets.length
+        ? `UPDATE operators SET ${sets.join(', ')} WHERE id = $1 RETURNING ${OPERATOR}`
+        : `SELECT ${OPERATOR} FROM operators WHERE id = $1`,
+      args,
+    );
+    if (!r) throw new NotFoundError('operator');
+    return operator(r);
+  }
+
+  async createOperatorLink(link: Omit<OperatorLinkRecord, 'usedAt'>): Promise<OperatorLinkRecord> {
+    const r = await this.#one(
+      `INSERT INTO operator_links (id, token_hash, purpose, operator_id, email, created_by, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${OPERATOR_LINK}`,
+      [
+        link.id,
+        link.tokenHash,
+        link.purpose,
+        link.operatorId,
+        link.email,
+        link.createdBy,
+        iso(link.createdAt),
+        iso(link.expiresAt),
+      ],
+    );
+    return operatorLink(r as Row);
+  }
+
+  async findOperatorLink(tokenHash: string): Promise<OperatorLinkRecord | null> {
+    const r = await this.#one(`SELECT ${OPERATOR_LINK} FROM operator_links WHERE token_hash = $1`, [
+      tokenHash,
+    ]);
+    return r ? operatorLink(r) : null;
+  }
+
+  async useOperatorLink(tokenHash: string, now: Date): Promise<OperatorLinkUse> {
+    const used = await this.#one(
+      `UPDATE operator_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+       RETURNING ${OPERATOR_LINK}`,
+      [tokenHash, iso(now)],
+    );
+    if (used) return { outcome: 'used', link: operatorLink(used) };
+    const r = await this.#one(`SELECT ${OPERATOR_LINK} FROM operator_links WHERE token_hash = $1`, [
+      tokenHash,
+    ]);
+    if (!r) return { outcome: 'unknown', link: null };
+    const link = operatorLink(r);
+    return { outcome: link.usedAt ? 'already_used' : 'expired', link };
+  }
+
+  async appendAudit(entry: AuditRecord): Promise<void> {
+    await this.#query(
+      `INSERT INTO audit_log (id, operator_id, operator_email, action, target_type, target_id, detail, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        entry.id,
+        entry.operatorId,
+        entry.operatorEmail,
+        entry.action,
+        entry.targetType,
+        entry.targetId,
+        JSON.stringify(entry.detail),
+        iso(entry.createdAt),
+      ],
+    );
+  }
+
+  async listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditRecord>> {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.operatorId) {
+      params.push(filter.operatorId);
+      where.push(`operator_id = $${params.length}`);
+    }
+    if (filter.targetId) {
+      params.push(filter.targetId);
+      where.push(`target_id = $${params.length}`);
+    }
+    return this.#page('audit_log', AUDIT, where, params, page, audit);
   }
 
   // ---- events ----

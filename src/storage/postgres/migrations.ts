@@ -341,4 +341,45 @@ ALTER TABLE sso_sessions ADD CONSTRAINT sso_sessions_outcome_check
   CHECK (outcome IN ('started', 'succeeded', 'failed', 'timed_out')) NOT VALID;
 `,
   },
+  {
+    version: 6,
+    name: 'operators, operator links, audit log',
+    sql: `
+-- The dashboard's operators (the app's team), their one-time links (kept by the SHA-256 hash of the token), and
+-- the audit log of what they changed. The audit log has no foreign key: it outlives the operators it names.
+CREATE TABLE operators (
+  id text COLLATE "C" PRIMARY KEY,
+  email text COLLATE "C" NOT NULL CONSTRAINT operators_email_key UNIQUE,
+  name text,
+  created_at timestamptz NOT NULL,
+  last_sign_in_at timestamptz,
+  disabled_at timestamptz
+);
+CREATE TABLE operator_links (
+  id text COLLATE "C" PRIMARY KEY,
+  token_hash text COLLATE "C" NOT NULL CONSTRAINT operator_links_token_hash_key UNIQUE,
+  purpose text NOT NULL CHECK (purpose IN ('bootstrap', 'invite', 'sign_in')),
+  operator_id text COLLATE "C" REFERENCES operators(id) ON DELETE CASCADE,
+  email text,
+  created_by text COLLATE "C",
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  used_at timestamptz
+);
+CREATE INDEX operator_links_operator ON operator_links (operator_id) WHERE operator_id IS NOT NULL;
+CREATE INDEX operator_links_expires ON operator_links (expires_at);
+CREATE TABLE audit_log (
+  id text COLLATE "C" PRIMARY KEY,
+  operator_id text COLLATE "C",
+  operator_email text,
+  action text COLLATE "C" NOT NULL,
+  target_type text COLLATE "C",
+  target_id text COLLATE "C",
+  detail json NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL
+);
+CREATE INDEX audit_log_operator ON audit_log (operator_id, id) WHERE operator_id IS NOT NULL;
+CREATE INDEX audit_log_target ON audit_log (target_id, id) WHERE target_id IS NOT NULL;
+`,
+  },
 ];

@@ -7,6 +7,8 @@ import {
   type AccessTokenRecord,
   AlreadyExistsError,
   type ApiKeyRecord,
+  type AuditFilter,
+  type AuditRecord,
   type AuthorizationCodeRecord,
   type ConnectionFilter,
   type ConnectionPatch,
@@ -19,6 +21,9 @@ import {
   type NewDomain,
   type NewEvent,
   NotFoundError,
+  type OperatorLinkRecord,
+  type OperatorLinkUse,
+  type OperatorRecord,
   type OrganizationDomainRecord,
   type OrganizationFilter,
   type OrganizationPatch,
@@ -60,6 +65,8 @@ const UNIQUE_NAMES: Record<string, string> = {
   'api_keys.key_hash': 'api_key.key_hash',
   'sso_sessions.id': 'sso_session.id',
   'sso_sessions.tx_consent_hash': 'login_transaction.consent_hash',
+  'operators.email': 'operator.email',
+  'operator_links.token_hash': 'operator_link.token_hash',
 };
 
 function translate(err: unknown): unknown {
@@ -81,6 +88,9 @@ const {
   authorizationCode,
   accessToken,
   portalLink,
+  operator,
+  operatorLink,
+  audit,
   event,
   webhookEndpoint,
   webhookDelivery,
@@ -1055,6 +1065,117 @@ export class SqliteStore implements Store {
 
   async deleteExpiredPortalLinks(before: Date): Promise<number> {
     return this.#run('DELETE FROM portal_links WHERE expires_at < ?', iso(before));
+  }
+
+  // ---- dashboard operators, their links, the audit log ----
+  async createOperator(op: Pick<OperatorRecord, 'id' | 'email' | 'name'>): Promise<OperatorRecord> {
+    this.#run(
+      'INSERT INTO operators (id, email, name, created_at) VALUES (?, ?, ?, ?)',
+      op.id,
+      op.email.toLowerCase(),
+      op.name,
+      iso(new Date()),
+    );
+    return operator(this.#get('SELECT * FROM operators WHERE id = ?', op.id) as Row);
+  }
+
+  async getOperator(id: string): Promise<OperatorRecord | null> {
+    const r = this.#get('SELECT * FROM operators WHERE id = ?', id);
+    return r ? operator(r) : null;
+  }
+
+  async getOperatorByEmail(email: string): Promise<OperatorRecord | null> {
+    const r = this.#get('SELECT * FROM operators WHERE email = ?', email.toLowerCase());
+    return r ? operator(r) : null;
+  }
+
+  async listOperators(): Promise<OperatorRecord[]> {
+    return this.#all('SELECT * FROM operators ORDER BY id').map(operator);
+  }
+
+  async updateOperator(
+    id: string,
+    patch: Partial<Pick<OperatorRecord, 'name' | 'lastSignInAt' | 'disabledAt'>>,
+  ): Promise<OperatorRecord> {
+    return this.#transaction(() => {
+      const current = this.#get('SELECT * FROM operators WHERE id = ?', id);
+      if (!current) throw new NotFoundError('operator');
+      const next = { ...operator(current), ...patch };
+      this.#run(
+        'UPDATE operators SET name = ?, last_sign_in_at = ?, disabled_at = ? WHERE id = ?',
+        next.name,
+        next.lastSignInAt ? iso(next.lastSignInAt) : null,
+        next.disabledAt ? iso(next.disabledAt) : null,
+        id,
+      );
+      return operator(this.#get('SELECT * FROM operators WHERE id = ?', id) as Row);
+    });
+  }
+
+  async createOperatorLink(link: Omit<OperatorLinkRecord, 'usedAt'>): Promise<OperatorLinkRecord> {
+    this.#run(
+      `INSERT INTO operator_links (id, token_hash, purpose, operator_id, email, created_by, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      link.id,
+      link.tokenHash,
+      link.purpose,
+      link.operatorId,
+      link.email,
+      link.createdBy,
+      iso(link.createdAt),
+      iso(link.expiresAt),
+    );
+    return operatorLink(this.#get('SELECT * FROM operator_links WHERE id = ?', link.id) as Row);
+  }
+
+  async findOperatorLink(tokenHash: string): Promise<OperatorLinkRecord | null> {
+    const r = this.#get('SELECT * FROM operator_links WHERE token_hash = ?', tokenHash);
+    return r ? operatorLink(r) : null;
+  }
+
+  async useOperatorLink(tokenHash: string, now: Date): Promise<OperatorLinkUse> {
+    const t = iso(now);
+    const used = this.#get(
+      `UPDATE operator_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+       RETURNING *`,
+      t,
+      tokenHash,
+      t,
+    );
+    if (used) return { outcome: 'used', link: operatorLink(used) };
+    const r = this.#get('SELECT * FROM operator_links WHERE token_hash = ?', tokenHash);
+    if (!r) return { outcome: 'unknown', link: null };
+    const link = operatorLink(r);
+    return { outcome: link.usedAt ? 'already_used' : 'expired', link };
+  }
+
+  async appendAudit(entry: AuditRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO audit_log (id, operator_id, operator_email, action, target_type, target_id, detail, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      entry.id,
+      entry.operatorId,
+      entry.operatorEmail,
+      entry.action,
+      entry.targetType,
+      entry.targetId,
+      JSON.stringify(entry.detail),
+      iso(entry.createdAt),
+    );
+  }
+
+  async listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditRecord>> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.operatorId) {
+      where.push('operator_id = ?');
+      params.push(filter.operatorId);
+    }
+    if (filter.targetId) {
+      where.push('target_id = ?');
+      params.push(filter.targetId);
+    }
+    return this.#page('audit_log', where, params, page, audit);
   }
 
   // ---- events ----

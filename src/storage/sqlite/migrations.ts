@@ -415,4 +415,45 @@ CREATE UNIQUE INDEX sso_sessions_tx_consent ON sso_sessions(tx_consent_hash) WHE
 CREATE INDEX sso_sessions_tx_expires ON sso_sessions(tx_expires_at) WHERE tx_state_hash IS NOT NULL;
 `,
   },
+  {
+    version: 11,
+    name: 'operators, operator links, audit log',
+    sql: `
+-- The dashboard's operators (the app's team), their one-time links (kept by the SHA-256 hash of the token), and
+-- the audit log of what they changed. The audit log has no foreign key: it outlives the operators it names.
+CREATE TABLE operators (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE,
+  name TEXT,
+  created_at TEXT NOT NULL,
+  last_sign_in_at TEXT,
+  disabled_at TEXT
+);
+CREATE TABLE operator_links (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  purpose TEXT NOT NULL CHECK (purpose IN ('bootstrap', 'invite', 'sign_in')),
+  operator_id TEXT REFERENCES operators(id) ON DELETE CASCADE,
+  email TEXT,
+  created_by TEXT,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  used_at TEXT
+);
+CREATE INDEX operator_links_operator ON operator_links(operator_id) WHERE operator_id IS NOT NULL;
+CREATE INDEX operator_links_expires ON operator_links(expires_at);
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  operator_id TEXT,
+  operator_email TEXT,
+  action TEXT NOT NULL,
+  target_type TEXT,
+  target_id TEXT,
+  detail TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL
+);
+CREATE INDEX audit_log_operator ON audit_log(operator_id, id) WHERE operator_id IS NOT NULL;
+CREATE INDEX audit_log_target ON audit_log(target_id, id) WHERE target_id IS NOT NULL;
+`,
+  },
 ];
