@@ -3,12 +3,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Environment } from './bootstrap.ts';
 import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
+import { DashboardSessions } from './dashboard/session.ts';
 import { BrokerError } from './errors/broker-error.ts';
 import { CertificateCheck } from './events/certificates.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
 import { AccessLog, LOG_REDACT_PATHS, requestForLog } from './http/log.ts';
 import { metricsEnabled, registerHttpMetrics, registerMetricsEndpoint } from './http/metrics.ts';
 import { registerFormParser } from './http/routes/body.ts';
+import { dashboardRoutes } from './http/routes/dashboard.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { managementRoutes } from './http/routes/management.ts';
 import { portalRoutes } from './http/routes/portal.ts';
@@ -226,5 +228,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     resolveTxt,
     now,
   });
+  if (config.dashboard) {
+    dashboardRoutes(app, {
+      store,
+      management: managementDeps,
+      sessions: new DashboardSessions(environment.secretBox, config.publicUrl),
+      publicUrl: config.publicUrl,
+      now,
+    });
+  }
   return app;
 }

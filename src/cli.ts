@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveSecretKey } from './bootstrap.ts';
 import { type Config, ConfigError, loadConfig } from './config/load.ts';
+import { createOperatorLink } from './dashboard/dashboard.ts';
 import { SecretBox } from './lib/secret-box.ts';
 import { openStore } from './storage/open.ts';
 import { exportConfiguration, importConfiguration, parseExport, TransferError } from './transfer.ts';
@@ -14,12 +15,16 @@ import { exportConfiguration, importConfiguration, parseExport, TransferError } 
  *                                     API keys, client ID) to FILE (mode 0600), or to stdout without --out
  *   npm run import -- FILE            load an export into GATEHOUSE_DATABASE_URL (a new, empty environment);
  *                                     GATEHOUSE_SECRET_KEY must be the source's key
+ *   npm run dashboard-link -- EMAIL   print a one-time dashboard link for EMAIL: a sign-in link (15 minutes) for an
+ *                                     operator, an invitation (7 days) for anyone else — whoever runs the server
+ *                                     may always let an operator in
  */
 
 const USAGE = `Usage:
   npm run migrate
   npm run export -- [--out FILE]
-  npm run import -- FILE`;
+  npm run import -- FILE
+  npm run dashboard-link -- EMAIL`;
 
 /** The key to import with: configured, or the SQLite target's existing secret.key. Never a new one. */
 function importKey(config: Config): Buffer {
@@ -39,7 +44,7 @@ function importKey(config: Config): Buffer {
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
-  if (command !== 'migrate' && command !== 'export' && command !== 'import') {
+  if (command !== 'migrate' && command !== 'export' && command !== 'import' && command !== 'dashboard-link') {
     process.stderr.write(`${USAGE}\n`);
     process.exitCode = 2;
     return;
@@ -50,6 +55,23 @@ async function run(argv: string[]): Promise<void> {
     await store.migrate();
     if (command === 'migrate') {
       process.stderr.write('Migrations applied; the database is up to date.\n');
+      return;
+    }
+    if (command === 'dashboard-link') {
+      const email = (args.find((a) => !a.startsWith('--')) ?? '').trim().toLowerCase();
+      if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email))
+        throw new TransferError(`name the operator's email\n${USAGE}`);
+      const deps = { store, publicUrl: config.publicUrl, now: () => new Date() };
+      const operator = await store.getOperatorByEmail(email);
+      const link = operator
+        ? await createOperatorLink(deps, 'sign_in', { operatorId: operator.id })
+        : await createOperatorLink(deps, 'invite', { email });
+      process.stderr.write(
+        operator
+          ? `A sign-in link for ${email} (works once, within 15 minutes):\n`
+          : `${email} is not an operator yet. An invitation (works once, within 7 days):\n`,
+      );
+      process.stdout.write(`${link}\n`);
       return;
     }
     if (command === 'export') {

@@ -1,6 +1,7 @@
 import { buildApp } from './app.ts';
 import { bootstrapEnvironment } from './bootstrap.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
+import { bootstrapLink } from './dashboard/dashboard.ts';
 import { openStore } from './storage/open.ts';
 
 /**
@@ -63,6 +64,15 @@ async function main(): Promise<void> {
       `      apiHostname: '${url.hostname}',${url.port ? ` port: ${url.port},` : ''} https: ${url.protocol === 'https:'},`,
       `      clientId: '${environment.clientId}',`,
       '    });',
+    );
+  }
+  if (config.dashboard) {
+    const link = await bootstrapLink({ store, publicUrl: config.publicUrl, now: () => new Date() });
+    lines.push(
+      '',
+      link
+        ? `  Dashboard: no operator yet. Open this link within 24 hours to become the first one (it works once):\n    ${link}`
+        : `  Dashboard: ${config.publicUrl}/dashboard/ (sign-in links: npm run dashboard-link -- you@example.com)`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);

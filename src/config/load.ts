@@ -18,6 +18,8 @@ export interface Config {
   /** DNS servers for domain verification's TXT lookups; null: the system's. */
   dnsServers: string[] | null;
   signinConsent: boolean;
+  /** The operators' dashboard (GATEHOUSE_DASHBOARD). */
+  dashboard: boolean;
   legacyDomainSelector: boolean;
   /** null: read or generate `secret.key` in the data directory. */
   secretKey: Buffer | null;
@@ -114,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redirectUris,
     dnsServers: read(env, 'GATEHOUSE_DNS_SERVERS') ?? null,
     signinConsent: read(env, 'GATEHOUSE_SIGNIN_CONSENT') ?? true,
+    dashboard: read(env, 'GATEHOUSE_DASHBOARD') ?? true,
     legacyDomainSelector: read(env, 'GATEHOUSE_LEGACY_DOMAIN_SELECTOR') ?? false,
     secretKey: read(env, 'GATEHOUSE_SECRET_KEY') ?? null,
     allowPrivateUrls: read(env, 'GATEHOUSE_ALLOW_PRIVATE_URLS') ?? false,

@@ -262,6 +262,13 @@ export const variables = {
       'Comma-separated DNS servers (`ip` or `ip:port`) that domain verification asks for TXT records (the Admin Portal and `POST /organization_domains/{id}/verify`).',
     parse: dnsServers,
   },
+  GATEHOUSE_DASHBOARD: {
+    name: 'GATEHOUSE_DASHBOARD',
+    defaultDoc: '`on`',
+    description:
+      "The operators' dashboard at `/dashboard/` (docs/dashboard.md). `off` removes it: no route answers under `/dashboard/`.",
+    parse: onOff,
+  },
   GATEHOUSE_SIGNIN_CONSENT: {
     name: 'GATEHOUSE_SIGNIN_CONSENT',
     defaultDoc: '`on`',

@@ -10,13 +10,22 @@ import { CSP_ORIGIN } from '../lib/csp.ts';
  * `/portal/assets/`, and the CSP allows nothing else.
  */
 
-const views = fileURLToPath(new URL('./views', import.meta.url));
-const eta = new Eta({ views, cache: true, autoEscape: true, autoTrim: [false, 'nl'] });
-
-/** Renders `views/<name>.eta` with `data` (available as `it` in the template). */
-export function renderView(name: string, data: object): string {
-  return eta.render(`./${name}`, data);
+/**
+ * A renderer of the Eta templates in `views` (a directory URL): `render(name, data)` renders `<views>/<name>.eta`
+ * with `data` as `it`. The dashboard has its own views and shares this, the CSS and the CSP with the portal.
+ */
+export function createRenderer(views: URL): (name: string, data: object) => string {
+  const eta = new Eta({
+    views: fileURLToPath(views),
+    cache: true,
+    autoEscape: true,
+    autoTrim: [false, 'nl'],
+  });
+  return (name, data) => eta.render(`./${name}`, data);
 }
+
+/** Renders the portal's `views/<name>.eta` with `data` (available as `it` in the template). */
+export const renderView = createRenderer(new URL('./views', import.meta.url));
 
 /** The static files of the portal, read once: name → content type and body. */
 export const ASSETS: Record<string, { type: string; body: string }> = Object.fromEntries(

@@ -1,0 +1,108 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  contextFor,
+  type DashboardContext,
+  type DashboardDeps,
+  type DashboardResult,
+  refused,
+  signInNeeded,
+  signOut,
+  welcome,
+  welcomeForm,
+} from '../../dashboard/dashboard.ts';
+import * as pages from '../../dashboard/pages.ts';
+import { parseQuery } from '../../lib/urlencoded.ts';
+import { PORTAL_HEADERS } from '../../portal/render.ts';
+import { isFormBody } from './body.ts';
+
+/**
+ * The operator's dashboard (`/dashboard/…`; absent with GATEHOUSE_DASHBOARD=off): parse the edge, find the operator's
+ * session (never an API key: the management API's credentials do not open it), check the CSRF token of every form,
+ * call `dashboard/`, write the result (renewing the session cookie). The pages share the portal's CSS, script and
+ * CSP.
+ */
+
+type Form = Record<string, string | undefined>;
+
+function formOf(body: unknown): Form {
+  const out: Form = {};
+  if (!isFormBody(body)) return out;
+  for (const [name, values] of body.values) if (values.length === 1) out[name] = values[0];
+  return out;
+}
+
+function queryOf(request: FastifyRequest): Form {
+  const q = request.url.indexOf('?');
+  const parsed = parseQuery(q === -1 ? '' : request.url.slice(q + 1));
+  const out: Form = {};
+  for (const [name, values] of parsed.values) if (values.length === 1) out[name] = values[0];
+  return out;
+}
+
+export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void {
+  function write(reply: FastifyReply, result: DashboardResult): FastifyReply {
+    if (result.clear) reply.header('set-cookie', deps.sessions.clear());
+    else if (result.session) reply.header('set-cookie', deps.sessions.cookie(result.session, deps.now()));
+    if (result.kind === 'redirect') {
+      return reply
+        .headers({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
+        .redirect(result.location, 303);
+    }
+    return reply.code(result.status).headers(PORTAL_HEADERS).send(result.html);
+  }
+
+  async function context(request: FastifyRequest): Promise<DashboardContext | DashboardResult> {
+    const session = deps.sessions.read(request.headers.cookie, deps.now());
+    if (!session) return signInNeeded(deps, request.id);
+    return (await contextFor(deps, session, request.id)) ?? signInNeeded(deps, request.id);
+  }
+  const isContext = (c: DashboardContext | DashboardResult): c is DashboardContext => 'operator' in c;
+
+  /** A page for a signed-in operator. */
+  function get(
+    path: string,
+    handler: (ctx: DashboardContext, request: FastifyRequest) => Promise<DashboardResult>,
+  ) {
+    app.get(path, async (request, reply) => {
+      const ctx = await context(request);
+      return write(reply, isContext(ctx) ? await handler(ctx, request) : ctx);
+    });
+  }
+
+  /** A form post of a signed-in operator: session, then CSRF token. */
+  function post(
+    path: string,
+    handler: (ctx: DashboardContext, form: Form, request: FastifyRequest) => Promise<DashboardResult>,
+  ) {
+    app.post(path, async (request, reply) => {
+      const ctx = await context(request);
+      if (!isContext(ctx)) return write(reply, ctx);
+      const form = formOf(request.body);
+      if (!deps.sessions.checkCsrf(ctx.session, form.csrf)) return write(reply, refused(deps, ctx));
+      return write(reply, await handler(ctx, form, request));
+    });
+  }
+
+  // The one-time links (bootstrap, invitation, sign-in): no session yet; the link's token is the credential.
+  app.get('/dashboard/welcome', async (request, reply) =>
+    write(reply, await welcomeForm(deps, queryOf(request).token, request.id)),
+  );
+  app.post('/dashboard/welcome', async (request, reply) =>
+    write(reply, await welcome(deps, formOf(request.body), request.id)),
+  );
+
+  get('/dashboard/', async (ctx) => ({
+    kind: 'redirect',
+    location: `${new URL(deps.publicUrl).pathname.replace(/\/+$/, '')}/dashboard/organizations`,
+    session: ctx.session,
+  }));
+  get('/dashboard/organizations', (ctx, request) => pages.organizations(deps, ctx, queryOf(request)));
+  post('/dashboard/organizations', (ctx, form) => pages.createOrg(deps, ctx, form));
+  post('/dashboard/organizations/:id/portal_link', (ctx, _form, request) =>
+    pages.portalLink(deps, ctx, (request.params as { id: string }).id),
+  );
+  get('/dashboard/operators', (ctx) => pages.operators(deps, ctx));
+  post('/dashboard/operators/invite', (ctx, form) => pages.invite(deps, ctx, form));
+  get('/dashboard/audit', (ctx, request) => pages.auditLog(deps, ctx, queryOf(request)));
+  post('/dashboard/sign_out', (ctx) => signOut(deps, ctx));
+}
