@@ -76,6 +76,17 @@ describe('npm start on a fresh directory (embedded SQLite)', () => {
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok', checks: { database: 'ok' } });
 
+      // The dashboard's bootstrap link for the first operator, opened as printed.
+      const bootstrap =
+        /Open this link within 24 hours to become the first one \(it works once\):\n\s+(\S+)/.exec(out)?.[1];
+      assert.match(
+        bootstrap ?? '',
+        new RegExp(`^http://localhost:${port}/dashboard/welcome\\?token=[A-Za-z0-9_-]{43}$`),
+      );
+      const welcome = await fetch((bootstrap as string).replace('localhost', '127.0.0.1'));
+      assert.equal(welcome.status, 200);
+      assert.match(await welcome.text(), /creates the first operator/);
+
       const workos = new WorkOS(apiKey, { apiHostname: '127.0.0.1', port, https: false });
       const org = await workos.organizations.createOrganization({ name: 'Persisted Inc' });
 
