@@ -196,6 +196,17 @@ export interface SessionFilter {
   organizationId?: string | undefined;
   /** Matches the authorize, callback or consent request ID. */
   requestId?: string | undefined;
+  // The dashboard's session log (issue 13); each served by an index with the ID order.
+  /**
+   * The outcome as stored. A `started` record whose login expired is stored `timed_out` by the maintenance
+   * (every 5 minutes); until then it matches `started`.
+   */
+  outcome?: SessionOutcome | undefined;
+  failedStage?: string | undefined;
+  /** Created at or after (by ID: IDs are ULIDs, so a time range is an ID range). */
+  rangeStart?: Date | undefined;
+  /** Created before. */
+  rangeEnd?: Date | undefined;
 }
 
 // ---------- profiles, codes, tokens ----------

@@ -105,3 +105,49 @@ describe('SQLite: in-memory rate-limit counters stay bounded', () => {
     }
   });
 });
+
+describe('SQLite: the session log’s filtered pages read an index in ID order (the dashboard, issue 13)', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-plan-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // What listSessions runs for a page of each filter: a search of an index whose order is the ID's, never a scan
+  // of the table or a sort of every matching record (a connection may have a million).
+  const filters: [string, string][] = [
+    ['connection', "connection_id = 'conn_1'"],
+    ['organization', "organization_id = 'org_1'"],
+    ['outcome', "outcome = 'failed'"],
+    ['failed stage', "failed_stage = 'upstream_error'"],
+    ['outcome and time range', "outcome = 'failed' AND id >= 'sess_0' AND id < 'sess_1'"],
+    ['failed stage after a cursor', "failed_stage = 'consent' AND id < 'sess_1'"],
+  ];
+  for (const [what, where] of filters) {
+    for (const order of ['DESC', 'ASC']) {
+      it(`${what}, ${order}: an index search, no sort`, async () => {
+        const path = join(dir, `${what.replace(/\W+/g, '-')}-${order}.db`);
+        const store = new SqliteStore(path);
+        await store.migrate();
+        await store.close();
+        const db = new DatabaseSync(path);
+        try {
+          const sql = `SELECT * FROM sso_sessions WHERE ${where} ORDER BY id ${order} LIMIT 26`;
+          const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map(
+            (r) => r.detail,
+          );
+          const text = `${sql}\n${plan.join('\n')}`;
+          assert.ok(
+            plan.some((step) => /^SEARCH sso_sessions USING INDEX/.test(step)),
+            text,
+          );
+          assert.ok(!plan.some((step) => /TEMP B-TREE|^SCAN sso_sessions/.test(step)), text);
+        } finally {
+          db.close();
+        }
+      });
+    }
+  }
+});

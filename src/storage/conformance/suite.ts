@@ -25,6 +25,7 @@ import {
   type Page,
   type PageRequest,
   type PortalLinkRecord,
+  type SessionFilter,
   type SsoSessionRecord,
   type Store,
   type WebhookAttemptResult,
@@ -1742,6 +1743,58 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.deepEqual(ids((await store.listSessions({ requestId: 'req_callback_b' }, page)).data), [b.id]);
         assert.deepEqual(ids((await store.listSessions({ requestId: 'req_consent_b' }, page)).data), [b.id]);
         assert.deepEqual(ids((await store.listSessions({}, { limit: 2, order: 'desc' })).data), [c.id, b.id]);
+      });
+
+      // The dashboard's session log filters (issue 13).
+      test('listSessions filters by outcome, failed stage and creation time (by ID), with the other filters, in pages', async (store) => {
+        const t0 = Date.UTC(2030, 0, 1);
+        const idAt = (ms: number) =>
+          `${firstIdAt('sess', new Date(ms))}${randomBytes(8).toString('hex').toUpperCase()}`;
+        const at = (minute: number, over: Partial<NewSession>) =>
+          store.createSession(sessionInput({ id: idAt(t0 + minute * 60_000), ...over }));
+        const s0 = await at(0, { connectionId: 'conn_a', outcome: 'succeeded' });
+        const s1 = await at(1, { connectionId: 'conn_a', outcome: 'failed', failedStage: 'upstream_error' });
+        const s2 = await at(2, { connectionId: 'conn_b', outcome: 'failed', failedStage: 'id_token' });
+        const s3 = await at(3, {
+          connectionId: 'conn_a',
+          outcome: 'timed_out',
+          failedStage: 'abandoned_at_idp',
+        });
+        const s4 = await at(4, { connectionId: 'conn_a', outcome: 'failed', failedStage: 'upstream_error' });
+        const s5 = await at(5, { connectionId: 'conn_b', outcome: 'started' });
+        // An update moves the record between outcomes and stages.
+        await store.updateSession(s5.id, { outcome: 'failed', failedStage: 'upstream_error' });
+        const page = { limit: 10, order: 'desc' as const };
+        const list = async (filter: SessionFilter, p: PageRequest = page) =>
+          ids((await store.listSessions(filter, p)).data);
+        assert.deepEqual(await list({ outcome: 'failed' }), [s5.id, s4.id, s2.id, s1.id]);
+        assert.deepEqual(await list({ outcome: 'failed', connectionId: 'conn_a' }), [s4.id, s1.id]);
+        assert.deepEqual(await list({ outcome: 'timed_out' }), [s3.id]);
+        assert.deepEqual(await list({ outcome: 'succeeded' }), [s0.id]);
+        assert.deepEqual(await list({ outcome: 'started' }), []);
+        assert.deepEqual(await list({ failedStage: 'upstream_error' }), [s5.id, s4.id, s1.id]);
+        assert.deepEqual(await list({ failedStage: 'upstream_error', connectionId: 'conn_b' }), [s5.id]);
+        assert.deepEqual(await list({ failedStage: 'abandoned_at_idp', outcome: 'timed_out' }), [s3.id]);
+        // At or after the start (s1 was created at exactly t0 + 1 min), before the end.
+        const range = { rangeStart: new Date(t0 + 60_000), rangeEnd: new Date(t0 + 4 * 60_000) };
+        assert.deepEqual(await list(range), [s3.id, s2.id, s1.id]);
+        assert.deepEqual(await list({ ...range, outcome: 'failed' }), [s2.id, s1.id]);
+        assert.deepEqual(await list({ rangeStart: new Date(t0 + 4 * 60_000) }), [s5.id, s4.id]);
+        assert.deepEqual(await list({ rangeEnd: new Date(t0 + 60_000) }), [s0.id]);
+        // Pages over a filter, both ways.
+        const first = await store.listSessions({ outcome: 'failed' }, { limit: 2, order: 'desc' });
+        assert.deepEqual(ids(first.data), [s5.id, s4.id]);
+        assert.equal(first.before, null);
+        const second = await store.listSessions(
+          { outcome: 'failed' },
+          { limit: 2, order: 'desc', after: first.after ?? '' },
+        );
+        assert.deepEqual(ids(second.data), [s2.id, s1.id]);
+        assert.equal(second.after, null);
+        assert.deepEqual(
+          await list({ outcome: 'failed' }, { limit: 2, order: 'desc', before: second.before ?? '' }),
+          [s5.id, s4.id],
+        );
       });
 
       test('deleteSessionsBefore deletes the records created before a time, oldest first, at most `limit` at once', async (store) => {

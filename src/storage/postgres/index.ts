@@ -1225,6 +1225,23 @@ export class PostgresStore implements Store {
       const p = `$${params.length}`;
       where.push(`(authorize_request_id = ${p} OR callback_request_id = ${p} OR consent_request_id = ${p})`);
     }
+    // The dashboard's filters (issue 13): (outcome, id) and (failed_stage, id) indexes; a time range is an ID range.
+    if (filter.outcome) {
+      params.push(filter.outcome);
+      where.push(`outcome = $${params.length}`);
+    }
+    if (filter.failedStage) {
+      params.push(filter.failedStage);
+      where.push(`failed_stage = $${params.length}`);
+    }
+    if (filter.rangeStart) {
+      params.push(firstIdAt('sess', filter.rangeStart));
+      where.push(`id >= $${params.length}`);
+    }
+    if (filter.rangeEnd) {
+      params.push(firstIdAt('sess', filter.rangeEnd));
+      where.push(`id < $${params.length}`);
+    }
     return this.#page('sso_sessions', SESSION, where, params, page, session);
   }
 

@@ -886,6 +886,23 @@ export class SqliteStore implements Store {
       where.push('(authorize_request_id = ? OR callback_request_id = ? OR consent_request_id = ?)');
       params.push(filter.requestId, filter.requestId, filter.requestId);
     }
+    // The dashboard's filters (issue 13): (outcome, id) and (failed_stage, id) indexes; a time range is an ID range.
+    if (filter.outcome) {
+      where.push('outcome = ?');
+      params.push(filter.outcome);
+    }
+    if (filter.failedStage) {
+      where.push('failed_stage = ?');
+      params.push(filter.failedStage);
+    }
+    if (filter.rangeStart) {
+      where.push('id >= ?');
+      params.push(firstIdAt('sess', filter.rangeStart));
+    }
+    if (filter.rangeEnd) {
+      where.push('id < ?');
+      params.push(firstIdAt('sess', filter.rangeEnd));
+    }
     return this.#page('sso_sessions', where, params, page, session);
   }
 

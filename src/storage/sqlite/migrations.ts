@@ -456,4 +456,30 @@ CREATE INDEX audit_log_operator ON audit_log(operator_id, id) WHERE operator_id 
 CREATE INDEX audit_log_target ON audit_log(target_id, id) WHERE target_id IS NOT NULL;
 `,
   },
+  {
+    version: 12,
+    name: 'session log filters',
+    sql: `
+-- The dashboard's session log (issue 13) lists by connection, organization, outcome or failed stage, newest first,
+-- a page at a time: each through an index in ID order, so a page reads its rows and stops. The connection and
+-- organization indexes held the rowid after the key, not the ID, which left ORDER BY id to a sort of every
+-- record of the connection.
+DROP INDEX sso_sessions_connection;
+CREATE INDEX sso_sessions_connection ON sso_sessions(connection_id, id);
+DROP INDEX sso_sessions_organization;
+CREATE INDEX sso_sessions_organization ON sso_sessions(organization_id, id);
+CREATE INDEX sso_sessions_outcome ON sso_sessions(outcome, id);
+CREATE INDEX sso_sessions_failed_stage ON sso_sessions(failed_stage, id) WHERE failed_stage IS NOT NULL;
+`,
+  },
+  {
+    version: 13,
+    name: 'connection sign-in statistics',
+    sql: `
+-- The dashboard's connections page (issue 13): each connection's last successful and failed sign-in and its
+-- sign-ins in the last 24 hours and 7 days (Store.connectionStats), from the entries of this index only: a seek
+-- for each last, a range per outcome for each window. Never a scan of the session log.
+CREATE INDEX sso_sessions_connection_outcome ON sso_sessions(connection_id, outcome, id) WHERE connection_id IS NOT NULL;
+`,
+  },
 ];
