@@ -297,7 +297,28 @@ export interface ConnectionFilter {
   /** Connections whose organization has this domain verified (the domains a connection lists). */
   domain?: string | undefined;
   search?: string | undefined;
+  /** The dashboard's connections page (issue 13). */
+  state?: ConnectionState | undefined;
 }
+
+// ---------- sign-in statistics per connection (the dashboard's connections page, issue 13) ----------
+
+/**
+ * A connection's sign-ins from the session log: the last attempt that succeeded and the last that failed (any
+ * time), and how many attempts were made (any outcome: started, succeeded, failed, timed out) and how many failed
+ * since two given times. "Failed" is the outcome `failed`; timed-out attempts count in the totals only.
+ */
+export interface ConnectionStats {
+  lastSucceededAt: Date | null;
+  lastFailedAt: Date | null;
+  total24h: number;
+  failed24h: number;
+  total7d: number;
+  failed7d: number;
+}
+
+/** At most this many connections per `connectionStats` call (a page of the dashboard). */
+export const CONNECTION_STATS_MAX = 100;
 
 export interface OrganizationPatch {
   name?: string;
@@ -512,6 +533,17 @@ export interface Store {
     events?: Events<ConnectionRecord>,
   ): Promise<ConnectionRecord>;
   deleteConnection(id: string, events?: NewEvent[]): Promise<void>;
+  /**
+   * Sign-in statistics of these connections (at most CONNECTION_STATS_MAX; more is a TypeError) by the session
+   * log's creation times: every ID asked gets an entry (zeros and nulls when it has no record). Served by an index
+   * on (connection, outcome, time): the last success and failure are one index lookup each, the counts read the
+   * index entries of the window only, never the whole log.
+   */
+  connectionStats(
+    connectionIds: string[],
+    since24h: Date,
+    since7d: Date,
+  ): Promise<Map<string, ConnectionStats>>;
 
   // redirect URI allowlist
   listRedirectUris(): Promise<RedirectUriRecord[]>;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { runStoreConformance } from '../../src/storage/conformance/suite.ts';
-import { SqliteStore } from '../../src/storage/sqlite/index.ts';
+import { CONNECTION_STATS_SQL, SqliteStore } from '../../src/storage/sqlite/index.ts';
 
 runStoreConformance('SQLite in memory', async () => new SqliteStore(':memory:'));
 
@@ -150,4 +150,33 @@ describe('SQLite: the session log’s filtered pages read an index in ID order (
       });
     }
   }
+});
+
+describe("SQLite: the dashboard's connection statistics read the index, never the session log", () => {
+  it('connectionStats: every part is a search of sso_sessions_connection_outcome (counts: covering), no scan', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-plan-'));
+    try {
+      const path = join(dir, 'stats.db');
+      const store = new SqliteStore(path);
+      await store.migrate();
+      await store.close();
+      const db = new DatabaseSync(path);
+      try {
+        const plan = (
+          db.prepare(`EXPLAIN QUERY PLAN ${CONNECTION_STATS_SQL}`).all() as { detail: string }[]
+        ).map((r) => r.detail);
+        const searches = plan.filter((step) => /\bsso_sessions\b/.test(step));
+        assert.equal(searches.length, 6, plan.join('\n'));
+        for (const step of searches) {
+          assert.match(step, /^SEARCH sso_sessions USING (COVERING )?INDEX sso_sessions_connection_outcome /);
+        }
+        // The four counts never touch the table: the index holds connection, outcome and ID.
+        assert.equal(searches.filter((step) => step.includes('COVERING INDEX')).length, 4, plan.join('\n'));
+      } finally {
+        db.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

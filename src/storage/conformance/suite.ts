@@ -14,6 +14,7 @@ import {
   AlreadyExistsError,
   type ApiKeyRecord,
   type AuthorizationCodeRecord,
+  CONNECTION_STATS_MAX,
   type ConnectionRecord,
   type DomainState,
   type LoginTransactionRecord,
@@ -880,6 +881,92 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
 
         const full = await store.listConnections({ organizationId: orgB.id }, page);
         assert.deepEqual(full.data, [b1]);
+      });
+    });
+
+    // ---------- the dashboard's connections page (issue 13) ----------
+    describe('connections by state, and their sign-in statistics', () => {
+      test('listConnections filters by state, with the other filters and pagination', async (store) => {
+        const org = await store.createOrganization(orgInput(), []);
+        const made: ConnectionRecord[] = [];
+        for (const state of ['draft', 'active', 'inactive', 'active', 'validating', 'active'] as const) {
+          made.push(await store.createConnection(connInput({ organizationId: org.id, state })));
+        }
+        const other = await store.createConnection(connInput({ state: 'active' }));
+        const active = made.filter((c) => c.state === 'active').map((c) => c.id);
+        const page = { limit: 10, order: 'asc' as const };
+        assert.deepEqual(ids((await store.listConnections({ state: 'active' }, page)).data), [
+          ...active,
+          other.id,
+        ]);
+        assert.deepEqual(
+          ids((await store.listConnections({ state: 'active', organizationId: org.id }, page)).data),
+          active,
+        );
+        assert.deepEqual(ids((await store.listConnections({ state: 'inactive' }, page)).data), [made[2]?.id]);
+        const first = await store.listConnections({ state: 'active' }, { limit: 2, order: 'desc' });
+        assert.deepEqual(ids(first.data), [other.id, active[2]]);
+        const next = await store.listConnections(
+          { state: 'active' },
+          { limit: 2, order: 'desc', after: first.after ?? undefined },
+        );
+        assert.deepEqual(ids(next.data), [active[1], active[0]]);
+        assert.equal(next.after, null);
+      });
+
+      test('connectionStats: last success and failure, attempts and failures in each window, per connection', async (store) => {
+        const hour = 60 * 60 * 1000;
+        const now = Date.now();
+        // A session ID created at `ms` (the windows are by ID: IDs are ULIDs).
+        const idAt = (ms: number) =>
+          `${firstIdAt('sess', new Date(ms))}${randomBytes(8).toString('hex').toUpperCase()}`;
+        const at = async (connectionId: string, ms: number, outcome: SsoSessionRecord['outcome']) => {
+          const created = await store.createSession(sessionInput({ id: idAt(ms), connectionId }));
+          return outcome === 'started' ? created : store.updateSession(created.id, { outcome });
+        };
+        const a = 'conn_stats_a';
+        await at(a, now - 30 * 24 * hour, 'failed'); // outside both windows
+        const lastSuccess = await at(a, now - 3 * 24 * hour, 'succeeded'); // 7 days
+        await at(a, now - 4 * 24 * hour, 'succeeded'); // 7 days; earlier, though written later
+        await at(a, now - 2 * 24 * hour, 'failed'); // 7 days
+        await at(a, now - 5 * hour, 'timed_out'); // 24 hours
+        await at(a, now - 2 * hour, 'started'); // 24 hours
+        const lastFailure = await at(a, now - hour, 'failed'); // 24 hours
+        await at('conn_stats_other', now - hour, 'failed');
+        await store.createSession(sessionInput({ id: idAt(now - hour), connectionId: null }));
+
+        const stats = await store.connectionStats(
+          [a, 'conn_stats_none'],
+          new Date(now - 24 * hour),
+          new Date(now - 7 * 24 * hour),
+        );
+        assert.deepEqual([...stats.keys()], [a, 'conn_stats_none']);
+        assert.deepEqual(stats.get(a), {
+          lastSucceededAt: lastSuccess.createdAt,
+          lastFailedAt: lastFailure.createdAt,
+          total24h: 3,
+          failed24h: 1,
+          total7d: 6,
+          failed7d: 2,
+        });
+        assert.deepEqual(stats.get('conn_stats_none'), {
+          lastSucceededAt: null,
+          lastFailedAt: null,
+          total24h: 0,
+          failed24h: 0,
+          total7d: 0,
+          failed7d: 0,
+        });
+        assert.deepEqual(await store.connectionStats([], new Date(now), new Date(now)), new Map());
+        // A page's worth at most.
+        await assert.rejects(
+          store.connectionStats(
+            Array.from({ length: CONNECTION_STATS_MAX + 1 }, (_, i) => `conn_${i}`),
+            new Date(now),
+            new Date(now),
+          ),
+          TypeError,
+        );
       });
     });
 

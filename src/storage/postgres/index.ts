@@ -9,9 +9,11 @@ import {
   type AuditFilter,
   type AuditRecord,
   type AuthorizationCodeRecord,
+  CONNECTION_STATS_MAX,
   type ConnectionFilter,
   type ConnectionPatch,
   type ConnectionRecord,
+  type ConnectionStats,
   type EventFilter,
   type EventRecord,
   type Events,
@@ -89,6 +91,16 @@ function translate(err: unknown): unknown {
   }
   return err;
 }
+
+/** `connectionStats`: $1 the connection IDs, since two session IDs ($2: 24 hours, $3: 7 days). */
+const CONNECTION_STATS_SQL = `SELECT c.id,
+  (SELECT s.created_at FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'succeeded' ORDER BY s.id DESC LIMIT 1) AS last_succeeded,
+  (SELECT s.created_at FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' ORDER BY s.id DESC LIMIT 1) AS last_failed,
+  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND s.id >= $2) AS total_24h,
+  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' AND s.id >= $2) AS failed_24h,
+  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND s.id >= $3) AS total_7d,
+  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' AND s.id >= $3) AS failed_7d
+FROM unnest($1::text[]) AS c(id)`;
 
 /**
  * Every statement runs as a named prepared statement: parsed and planned once per pooled connection. The name
@@ -820,6 +832,10 @@ export class PostgresStore implements Store {
       params.push(fold(filter.search));
       where.push(`strpos(name_folded, $${params.length}) > 0`);
     }
+    if (filter.state) {
+      params.push(filter.state);
+      where.push(`state = $${params.length}`);
+    }
     return this.#page('connections', CONNECTION, where, params, page, connection);
   }
 
@@ -869,6 +885,39 @@ export class PostgresStore implements Store {
       if ((await this.#query('DELETE FROM connections WHERE id = $1', [id], client)).rowCount === 0)
         throw new NotFoundError('connection');
     });
+  }
+
+  // ---- sign-in statistics per connection (the dashboard's connections page, issue 13) ----
+  // One statement for the page: per connection, searches of the index (connection_id, outcome, id) (migration 8):
+  // the last success and failure are one backward seek each; the counts read the entries of their window only.
+  // Time windows are ID ranges (IDs are ULIDs), as in the session log's own filters and retention.
+  async connectionStats(
+    connectionIds: string[],
+    since24h: Date,
+    since7d: Date,
+  ): Promise<Map<string, ConnectionStats>> {
+    if (connectionIds.length > CONNECTION_STATS_MAX) {
+      throw new TypeError(`connectionStats takes at most ${CONNECTION_STATS_MAX} connections`);
+    }
+    const ids = [...new Set(connectionIds)];
+    const out = new Map<string, ConnectionStats>();
+    if (ids.length === 0) return out;
+    const { rows } = await this.#query(CONNECTION_STATS_SQL, [
+      ids,
+      firstIdAt('sess', since24h),
+      firstIdAt('sess', since7d),
+    ]);
+    for (const r of rows) {
+      out.set(str(r.id), {
+        lastSucceededAt: r.last_succeeded === null ? null : date(r.last_succeeded),
+        lastFailedAt: r.last_failed === null ? null : date(r.last_failed),
+        total24h: Number(r.total_24h),
+        failed24h: Number(r.failed_24h),
+        total7d: Number(r.total_7d),
+        failed7d: Number(r.failed_7d),
+      });
+    }
+    return new Map(ids.map((id) => [id, out.get(id) as ConnectionStats]));
   }
 
   // ---- redirect URIs ----

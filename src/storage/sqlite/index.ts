@@ -10,9 +10,11 @@ import {
   type AuditFilter,
   type AuditRecord,
   type AuthorizationCodeRecord,
+  CONNECTION_STATS_MAX,
   type ConnectionFilter,
   type ConnectionPatch,
   type ConnectionRecord,
+  type ConnectionStats,
   type EventFilter,
   type EventRecord,
   type Events,
@@ -100,6 +102,15 @@ const {
   json: (v) => JSON.parse(String(v)),
   date: (v) => new Date(String(v)),
 });
+
+/** `connectionStats` of one connection (?1), since two session IDs (?2: 24 hours, ?3: 7 days). */
+export const CONNECTION_STATS_SQL = `SELECT
+  (SELECT created_at FROM sso_sessions WHERE connection_id = ?1 AND outcome = 'succeeded' ORDER BY id DESC LIMIT 1) AS last_succeeded,
+  (SELECT created_at FROM sso_sessions WHERE connection_id = ?1 AND outcome = 'failed' ORDER BY id DESC LIMIT 1) AS last_failed,
+  (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND id >= ?2) AS total_24h,
+  (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome = 'failed' AND id >= ?2) AS failed_24h,
+  (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND id >= ?3) AS total_7d,
+  (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome = 'failed' AND id >= ?3) AS failed_7d`;
 
 /** `SQLITE` store: the embedded default. One connection; node:sqlite is synchronous, so each method is atomic. */
 export class SqliteStore implements Store {
@@ -512,6 +523,10 @@ export class SqliteStore implements Store {
       where.push('instr(unicode_lower(name), unicode_lower(?)) > 0');
       params.push(filter.search);
     }
+    if (filter.state) {
+      where.push('state = ?');
+      params.push(filter.state);
+    }
     return this.#page('connections', where, params, page, connection);
   }
 
@@ -552,6 +567,35 @@ export class SqliteStore implements Store {
     this.#withEvents(events, () => {
       if (this.#run('DELETE FROM connections WHERE id = ?', id) === 0) throw new NotFoundError('connection');
     });
+  }
+
+  // ---- sign-in statistics per connection (the dashboard's connections page, issue 13) ----
+  // Each part is a search of the index (connection_id, outcome, id) (migration 13): the last success and failure
+  // are one seek each; the counts read the entries of their window only, one range per outcome. Time windows are
+  // ID ranges (IDs are ULIDs), as in the session log's own filters and retention.
+  async connectionStats(
+    connectionIds: string[],
+    since24h: Date,
+    since7d: Date,
+  ): Promise<Map<string, ConnectionStats>> {
+    if (connectionIds.length > CONNECTION_STATS_MAX) {
+      throw new TypeError(`connectionStats takes at most ${CONNECTION_STATS_MAX} connections`);
+    }
+    const out = new Map<string, ConnectionStats>();
+    const from24h = firstIdAt('sess', since24h);
+    const from7d = firstIdAt('sess', since7d);
+    for (const id of new Set(connectionIds)) {
+      const r = this.#get(CONNECTION_STATS_SQL, id, from24h, from7d) as Row;
+      out.set(id, {
+        lastSucceededAt: r.last_succeeded === null ? null : new Date(String(r.last_succeeded)),
+        lastFailedAt: r.last_failed === null ? null : new Date(String(r.last_failed)),
+        total24h: Number(r.total_24h),
+        failed24h: Number(r.failed_24h),
+        total7d: Number(r.total_7d),
+        failed7d: Number(r.failed_7d),
+      });
+    }
+    return out;
   }
 
   // ---- redirect URIs ----
