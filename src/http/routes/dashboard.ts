@@ -10,6 +10,8 @@ import {
   welcome,
   welcomeForm,
 } from '../../dashboard/dashboard.ts';
+import * as environment from '../../dashboard/environment.ts';
+import * as organization from '../../dashboard/organization.ts';
 import * as pages from '../../dashboard/pages.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
 import { PORTAL_HEADERS } from '../../portal/render.ts';
@@ -105,4 +107,36 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   post('/dashboard/operators/invite', (ctx, form) => pages.invite(deps, ctx, form));
   get('/dashboard/audit', (ctx, request) => pages.auditLog(deps, ctx, queryOf(request)));
   post('/dashboard/sign_out', (ctx) => signOut(deps, ctx));
+
+  // Environment (client ID, redirect URIs, API keys) and one organization's page (dashboard/environment.ts,
+  // dashboard/organization.ts).
+  const param = (request: FastifyRequest, name: string) =>
+    (request.params as Record<string, string>)[name] ?? '';
+  get('/dashboard/environment', (ctx) => environment.environment(deps, ctx));
+  post('/dashboard/environment/redirect_uris', (ctx, form) => environment.addUri(deps, ctx, form));
+  post('/dashboard/environment/redirect_uris/:id/default', (ctx, _form, request) =>
+    environment.makeDefault(deps, ctx, param(request, 'id')),
+  );
+  post('/dashboard/environment/redirect_uris/:id/remove', (ctx, _form, request) =>
+    environment.removeUri(deps, ctx, param(request, 'id')),
+  );
+  post('/dashboard/environment/api_keys', (ctx, form) => environment.createKey(deps, ctx, form));
+  post('/dashboard/environment/api_keys/:id/revoke', (ctx, form, request) =>
+    environment.revokeKey(deps, ctx, param(request, 'id'), form),
+  );
+  get('/dashboard/organizations/:id', (ctx, request) =>
+    organization.organization(deps, ctx, param(request, 'id')),
+  );
+  post('/dashboard/organizations/:id', (ctx, form, request) =>
+    organization.updateDetails(deps, ctx, param(request, 'id'), form),
+  );
+  post('/dashboard/organizations/:id/domains', (ctx, form, request) =>
+    organization.addDomain(deps, ctx, param(request, 'id'), form),
+  );
+  post('/dashboard/organizations/:id/domains/:domainId/remove', (ctx, _form, request) =>
+    organization.removeDomain(deps, ctx, param(request, 'id'), param(request, 'domainId')),
+  );
+  post('/dashboard/organizations/:id/admin_portal', (ctx, form, request) =>
+    organization.adminPortalLink(deps, ctx, param(request, 'id'), form),
+  );
 }
