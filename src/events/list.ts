@@ -24,20 +24,6 @@ export function presentEvent(e: EventRecord) {
 const EVENT_NAME = /^[a-z0-9_]+(\.[a-z0-9_]+)+$/;
 const MAX_NAMES = 100;
 
-/** An ISO 8601 date-time (a date alone means its midnight UTC), or undefined with the field failed. */
-function timestamp(v: Validator, field: string, raw: string | undefined): Date | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const at =
-    raw.length <= 64 && /^\d{4}-\d{2}-\d{2}([Tt ][\d:.]+([Zz]|[+-]\d{2}:?\d{2})?)?$/.test(raw)
-      ? new Date(raw)
-      : null;
-  if (!at || Number.isNaN(at.getTime())) {
-    v.fail(field, 'must be an ISO 8601 date-time, such as 2025-01-31T00:00:00Z');
-    return undefined;
-  }
-  return at;
-}
-
 export async function listEvents(deps: ManagementDeps, query: Record<string, string | undefined>) {
   const page = parsePage({ ...query, order: query.order ?? 'asc' });
   const v = new Validator();
@@ -52,8 +38,8 @@ export async function listEvents(deps: ManagementDeps, query: Record<string, str
   const organizationId = query.organization_id || undefined;
   if (organizationId && organizationId.length > 64)
     v.fail('organization_id', 'must be at most 64 characters');
-  const rangeStart = timestamp(v, 'range_start', query.range_start);
-  const rangeEnd = timestamp(v, 'range_end', query.range_end);
+  const rangeStart = v.timestamp('range_start', query.range_start);
+  const rangeEnd = v.timestamp('range_end', query.range_end);
   if (rangeStart && rangeEnd && rangeStart >= rangeEnd) v.fail('range_end', 'must be after range_start');
   v.done();
   const result = await deps.store.listEvents({ events, organizationId, rangeStart, rangeEnd }, page);

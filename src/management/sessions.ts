@@ -1,8 +1,9 @@
 import { BrokerError } from '../errors/broker-error.ts';
 import { explain } from '../errors/explanations.ts';
-import type { SsoSessionRecord } from '../storage/store.ts';
+import type { SessionOutcome, SsoSessionRecord } from '../storage/store.ts';
 import type { ManagementDeps } from './deps.ts';
 import { listResponse, parsePage } from './pagination.ts';
+import { Validator } from './validate.ts';
 
 /**
  * GET /sso/sessions: the session log, newest first, filtered by `connection_id`, `organization_id` or
@@ -56,14 +57,42 @@ export function presentSession(s: SsoSessionRecord, now: Date) {
   };
 }
 
+const OUTCOMES: readonly SessionOutcome[] = ['started', 'succeeded', 'failed', 'timed_out'];
+const STAGE = /^[a-z_]{1,40}$/;
+
+/**
+ * Filters: `connection_id`, `organization_id`, `request_id`, and (the dashboard's) `outcome` (as recorded: a
+ * sign-in left at the IdP reads `timed_out` once its login expired, and is recorded so by the maintenance within
+ * the hour after), `failed_stage`, `range_start` (created at or after) and `range_end` (before), ISO 8601.
+ */
 export async function listSessions(deps: ManagementDeps, query: Record<string, string | undefined>) {
   const page = parsePage(query);
+  const v = new Validator();
+  for (const field of ['connection_id', 'organization_id', 'request_id'] as const) {
+    if ((query[field]?.length ?? 0) > 64) v.fail(field, 'must be at most 64 characters');
+  }
+  const outcome = query.outcome || undefined;
+  if (outcome !== undefined && !OUTCOMES.includes(outcome as SessionOutcome)) {
+    v.fail('outcome', 'must be started, succeeded, failed or timed_out');
+  }
+  const failedStage = query.failed_stage || undefined;
+  if (failedStage !== undefined && !STAGE.test(failedStage)) {
+    v.fail('failed_stage', 'must be a stage name, such as upstream_error');
+  }
+  const rangeStart = v.timestamp('range_start', query.range_start);
+  const rangeEnd = v.timestamp('range_end', query.range_end);
+  if (rangeStart && rangeEnd && rangeStart >= rangeEnd) v.fail('range_end', 'must be after range_start');
+  v.done();
   const now = new Date();
   const result = await deps.store.listSessions(
     {
       connectionId: query.connection_id || undefined,
       organizationId: query.organization_id || undefined,
       requestId: query.request_id || undefined,
+      outcome: outcome as SessionOutcome | undefined,
+      failedStage,
+      rangeStart,
+      rangeEnd,
     },
     page,
   );

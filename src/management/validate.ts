@@ -56,6 +56,20 @@ export class Validator {
     return trimmed;
   }
 
+  /** An ISO 8601 date-time (a date alone means its midnight UTC); empty or absent is undefined. */
+  timestamp(field: string, raw: string | undefined): Date | undefined {
+    if (raw === undefined || raw === '') return undefined;
+    const at =
+      raw.length <= 64 && /^\d{4}-\d{2}-\d{2}([Tt ][\d:.]+([Zz]|[+-]\d{2}:?\d{2})?)?$/.test(raw)
+        ? new Date(raw)
+        : null;
+    if (!at || Number.isNaN(at.getTime())) {
+      this.fail(field, 'must be an ISO 8601 date-time, such as 2025-01-31T00:00:00Z');
+      return undefined;
+    }
+    return at;
+  }
+
   boolean(body: Record<string, unknown>, field: string): boolean | undefined {
     const v = body[field];
     if (v === undefined) return undefined;
