@@ -232,6 +232,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     dashboardRoutes(app, {
       store,
       management: managementDeps,
+      flow: flowDeps,
       sessions: new DashboardSessions(environment.secretBox, config.publicUrl),
       publicUrl: config.publicUrl,
       now,

@@ -2,6 +2,7 @@ import { newId } from '../lib/ids.ts';
 import { randomToken, sha256 } from '../lib/tokens.ts';
 import type { ManagementDeps } from '../management/deps.ts';
 import { createRenderer } from '../portal/render.ts';
+import type { FlowDeps } from '../sso/deps.ts';
 import type { OperatorLinkRecord, OperatorRecord, Store } from '../storage/store.ts';
 import { type DashboardSession, type DashboardSessions, newDashboardSession } from './session.ts';
 
@@ -14,6 +15,8 @@ import { type DashboardSession, type DashboardSessions, newDashboardSession } fr
 export interface DashboardDeps {
   store: Store;
   management: ManagementDeps;
+  /** The sign-in flow's dependencies (the connection doctor starts a sign-in the way /sso/authorize would). */
+  flow: FlowDeps;
   sessions: DashboardSessions;
   publicUrl: string;
   now: () => Date;
@@ -49,6 +52,7 @@ export function dashboardPath(deps: DashboardDeps, path = ''): string {
 
 const NAV = [
   ['organizations', 'Organizations'],
+  ['connections', 'Connections'],
   ['operators', 'Operators'],
   ['audit', 'Audit log'],
 ] as const;

@@ -150,14 +150,24 @@ export async function getConnection(deps: ManagementDeps, id: string) {
   return present(deps, c);
 }
 
+export const CONNECTION_STATES: readonly ConnectionState[] = ['draft', 'validating', 'active', 'inactive'];
+
+/** `state` (ours; the dashboard's filter) is one of the connection states, or absent. */
 export async function listConnections(deps: ManagementDeps, query: Record<string, string | undefined>) {
   const page = parsePage(query);
+  const state = query.state || undefined;
+  if (state !== undefined && !CONNECTION_STATES.includes(state as ConnectionState)) {
+    const v = new Validator();
+    v.fail('state', `must be one of ${CONNECTION_STATES.join(', ')}`);
+    v.done();
+  }
   const result = await deps.store.listConnections(
     {
       connectionType: query.connection_type || undefined,
       organizationId: query.organization_id || undefined,
       domain: query.domain?.trim().toLowerCase() || undefined,
       search: query.search || undefined,
+      state: state as ConnectionState | undefined,
     },
     page,
   );

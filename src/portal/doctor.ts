@@ -57,7 +57,10 @@ function certificateProblems(pems: string[], idp: string, now: Date): Problem[] 
   return problems;
 }
 
-export async function diagnoseConnection(deps: PortalDeps, c: ConnectionRecord): Promise<Problem[]> {
+export async function diagnoseConnection(
+  deps: Pick<PortalDeps, 'store' | 'management' | 'flow' | 'publicUrl' | 'now'>,
+  c: ConnectionRecord,
+): Promise<Problem[]> {
   const idp = guideForType(c.connectionType)?.name ?? 'Your identity provider';
   const now = deps.now();
   const config = c.config as {

@@ -454,6 +454,40 @@ describe('connections: create, update and state machine (raw API)', () => {
   });
 });
 
+describe('connections: the list filters by state (ours)', () => {
+  let gh: TestGatehouse;
+  before(async () => {
+    gh = await startGatehouse();
+  });
+  after(() => gh.close());
+
+  it('GET /connections?state= lists only that state; an unknown state is a 422 naming the field', async () => {
+    const orgId = (await gh.api('POST', '/organizations', { name: 'States' })).body.id;
+    const make = async () =>
+      (
+        await gh.api('POST', '/connections', {
+          connection_type: 'GenericOIDC',
+          organization_id: orgId,
+          oidc_options: OIDC,
+        })
+      ).body.id as string;
+    const on = await make();
+    const off = await make();
+    assert.equal((await gh.api('POST', `/connections/${off}/deactivate`)).status, 200);
+    const list = async (query: string) =>
+      (await gh.api('GET', `/connections?${query}`)).body.data.map((c: { id: string }) => c.id);
+    assert.deepEqual(await list('state=inactive'), [off]);
+    assert.deepEqual(await list(`state=validating&organization_id=${orgId}`), [on]);
+    assert.deepEqual(await list('state=active'), []);
+    const bad = await gh.api('GET', '/connections?state=deleted');
+    assert.equal(bad.status, 422);
+    assert.equal(bad.body.code, 'invalid_request_parameters');
+    assert.deepEqual(bad.body.errors, [
+      { field: 'state', code: 'state must be one of draft, validating, active, inactive' },
+    ]);
+  });
+});
+
 describe('connections: http issuers when private URLs are off', () => {
   let gh: TestGatehouse;
   before(async () => {

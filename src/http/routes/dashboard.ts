@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import * as connections from '../../dashboard/connections.ts';
 import {
   contextFor,
   type DashboardContext,
@@ -138,5 +139,26 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   );
   post('/dashboard/organizations/:id/admin_portal', (ctx, form, request) =>
     organization.adminPortalLink(deps, ctx, param(request, 'id'), form),
+  );
+
+  // Connections (dashboard/connections.ts): the list with sign-in statistics, one connection, its actions.
+  const connectionId = (request: FastifyRequest) => (request.params as { id: string }).id;
+  get('/dashboard/connections', (ctx, request) => connections.connections(deps, ctx, queryOf(request)));
+  get('/dashboard/connections/:id', (ctx, request) =>
+    connections.connection(deps, ctx, connectionId(request), { notice: queryOf(request).notice }),
+  );
+  for (const action of ['activate', 'deactivate', 'refresh_metadata'] as const) {
+    post(`/dashboard/connections/:id/${action}`, (ctx, _form, request) =>
+      connections.act(deps, ctx, connectionId(request), action),
+    );
+  }
+  post('/dashboard/connections/:id/doctor', (ctx, _form, request) =>
+    connections.doctor(deps, ctx, connectionId(request)),
+  );
+  post('/dashboard/connections/:id/delete', (ctx, form, request) =>
+    connections.remove(deps, ctx, connectionId(request), form),
+  );
+  post('/dashboard/connections/:id/test_sign_in', (ctx, _form, request) =>
+    connections.testSignIn(deps, ctx, connectionId(request)),
   );
 }

@@ -73,7 +73,7 @@ export async function markFirstSignIn(deps: FlowDeps, connection: ConnectionReco
  * How the consent screen names the IdP: the provider (Google, …), or the host of its issuer (OIDC) or sign-in
  * URL (SAML).
  */
-export function identityProviderOf(connection: ConnectionRecord): string {
+export function identityProviderOf(connection: Pick<ConnectionRecord, 'connectionType' | 'config'>): string {
   const provider = providerDisplayName(connection.connectionType);
   if (provider) return provider;
   const config = connection.config as { issuer?: unknown; idpSsoUrl?: unknown };
