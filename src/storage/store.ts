@@ -320,6 +320,63 @@ export interface ConnectionStats {
 /** At most this many connections per `connectionStats` call (a page of the dashboard). */
 export const CONNECTION_STATS_MAX = 100;
 
+// ---------- sign-ins over time (the dashboard's overview, issue 13) ----------
+
+/** The sign-ins (session log records) that started in one hour (UTC), by outcome. */
+export interface SignInHour {
+  /** The hour's start. */
+  hour: Date;
+  succeeded: number;
+  failed: number;
+  timedOut: number;
+}
+
+export interface SignInSummaryQuery {
+  /** The hours (from the one this falls in, counting from this time) and the failing connections: to `until`. */
+  since: Date;
+  /** The failure reasons: from this time to `until` (a longer range, e.g. 7 days). */
+  reasonsSince: Date;
+  until: Date;
+  /** How many reasons and connections at most: 1 to SIGN_IN_SUMMARY_MAX_LIMIT. */
+  limit: number;
+}
+
+export interface SignInSummary {
+  /** Every hour of [since, until), oldest first, zeros included. */
+  hours: SignInHour[];
+  /** Failed sign-ins (outcome `failed`) of [reasonsSince, until) by reason, most first, then by reason (none last). */
+  reasons: { reason: string | null; count: number }[];
+  /** Connections by their failed sign-ins of [since, until), most first, then by ID. */
+  failingConnections: { connectionId: string; failed: number }[];
+}
+
+/** At most this many hours (31 days) and this many reasons and connections per `signInSummary`. */
+export const SIGN_IN_SUMMARY_MAX_HOURS = 24 * 31;
+export const SIGN_IN_SUMMARY_MAX_LIMIT = 100;
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/**
+ * The hours of a `signInSummary` query: each hour's start and the part of it in range ([from, to) in ms), for
+ * the backends. @throws TypeError beyond SIGN_IN_SUMMARY_MAX_HOURS or SIGN_IN_SUMMARY_MAX_LIMIT
+ */
+export function signInSummaryHours(q: SignInSummaryQuery): { hour: Date; from: number; to: number }[] {
+  if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > SIGN_IN_SUMMARY_MAX_LIMIT) {
+    throw new TypeError(`signInSummary: limit must be 1 to ${SIGN_IN_SUMMARY_MAX_LIMIT}`);
+  }
+  const since = q.since.getTime();
+  const until = q.until.getTime();
+  const out: { hour: Date; from: number; to: number }[] = [];
+  if (!(since < until)) return out;
+  for (let h = Math.floor(since / HOUR_MS) * HOUR_MS; h < until; h += HOUR_MS) {
+    if (out.length === SIGN_IN_SUMMARY_MAX_HOURS) {
+      throw new TypeError(`signInSummary: at most ${SIGN_IN_SUMMARY_MAX_HOURS} hours`);
+    }
+    out.push({ hour: new Date(h), from: Math.max(h, since), to: Math.min(h + HOUR_MS, until) });
+  }
+  return out;
+}
+
 export interface OrganizationPatch {
   name?: string;
   externalId?: string | null;
@@ -766,6 +823,16 @@ export interface Store {
   getWebhookDelivery(endpointId: string, eventId: string): Promise<WebhookDeliveryRecord | null>;
   /** Pending deliveries to enabled endpoints (due or waiting for a retry). */
   countWebhookBacklog(): Promise<number>;
+
+  // ---- sign-ins over time (the dashboard's overview, issue 13) ----
+  /**
+   * Sign-ins counted by the hour they started (their ID's time: IDs are ULIDs, so an hour is an ID range) and
+   * outcome (`started` ones are in no count), and the failed ones by reason and by connection. Aggregated by the
+   * database over the (outcome, id) index: the hours read index entries only, the reasons and connections the
+   * failed records of their range; nothing else of the log is read.
+   * @throws TypeError beyond SIGN_IN_SUMMARY_MAX_HOURS hours, or a limit outside 1..SIGN_IN_SUMMARY_MAX_LIMIT
+   */
+  signInSummary(query: SignInSummaryQuery): Promise<SignInSummary>;
 }
 
 export interface RateLimitHit {

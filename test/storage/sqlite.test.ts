@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { runStoreConformance } from '../../src/storage/conformance/suite.ts';
-import { CONNECTION_STATS_SQL, SqliteStore } from '../../src/storage/sqlite/index.ts';
+import {
+  CONNECTION_STATS_SQL,
+  FAILING_CONNECTIONS_SQL,
+  SIGN_IN_HOURS_SQL,
+  SIGN_IN_REASONS_SQL,
+  SqliteStore,
+} from '../../src/storage/sqlite/index.ts';
 
 runStoreConformance('SQLite in memory', async () => new SqliteStore(':memory:'));
 
@@ -172,6 +178,38 @@ describe("SQLite: the dashboard's connection statistics read the index, never th
         }
         // The four counts never touch the table: the index holds connection, outcome and ID.
         assert.equal(searches.filter((step) => step.includes('COVERING INDEX')).length, 4, plan.join('\n'));
+      } finally {
+        db.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("SQLite: the dashboard overview's sign-in summary reads the (outcome, id) index, never the whole log", () => {
+  it('signInSummary: the hours count index entries only; the reasons and connections search the failed range', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-plan-'));
+    try {
+      const path = join(dir, 'summary.db');
+      const store = new SqliteStore(path);
+      await store.migrate();
+      await store.close();
+      const db = new DatabaseSync(path);
+      try {
+        const plan = (sql: string, ...params: (string | number)[]) =>
+          (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[])
+            .map((r) => r.detail)
+            .filter((step) => /\bsso_sessions\b|\bs\b USING/.test(step));
+        const hours = plan(SIGN_IN_HOURS_SQL, '[[0, "sess_a", "sess_b"]]');
+        assert.deepEqual(hours, [
+          'SEARCH s USING COVERING INDEX sso_sessions_outcome (outcome=? AND id>? AND id<?)',
+        ]);
+        for (const sql of [SIGN_IN_REASONS_SQL, FAILING_CONNECTIONS_SQL]) {
+          assert.deepEqual(plan(sql, 'sess_a', 'sess_b', 10), [
+            'SEARCH sso_sessions USING INDEX sso_sessions_outcome (outcome=? AND id>? AND id<?)',
+          ]);
+        }
       } finally {
         db.close();
       }

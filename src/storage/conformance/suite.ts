@@ -970,6 +970,103 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    // ---- sign-ins over time (the dashboard's overview, issue 13) ----
+    describe('sign-ins over time', () => {
+      test('signInSummary: sign-ins by hour and outcome, failures by reason and by connection, each over its range, by ID time', async (store) => {
+        const minute = 60_000;
+        const t0 = Date.UTC(2030, 0, 1, 10); // 10:00
+        const idAt = (ms: number) =>
+          `${firstIdAt('sess', new Date(ms))}${randomBytes(8).toString('hex').toUpperCase()}`;
+        const at = (ms: number, over: Partial<NewSession> = {}) =>
+          store.createSession(sessionInput({ id: idAt(ms), ...over }));
+        const failed = (ms: number, reason: string | null, connectionId: string | null) =>
+          at(ms, { outcome: 'failed', failedStage: 'upstream_error', reason, connectionId });
+        await at(t0 + 30 * minute - 1, { outcome: 'succeeded' }); // before the hours' start
+        await at(t0 + 30 * minute, { outcome: 'succeeded' }); // 10:30: the start, included
+        await failed(t0 + 59 * minute, 'idp_error', 'conn_a');
+        await at(t0 + 60 * minute, { outcome: 'succeeded' });
+        await at(t0 + 61 * minute, { outcome: 'succeeded' });
+        await at(t0 + 62 * minute, { outcome: 'timed_out', failedStage: 'abandoned_at_idp' });
+        await at(t0 + 90 * minute, { outcome: 'started', connectionId: 'conn_a' }); // in no count
+        // Written as started, then failed: counted as it is now.
+        const later = await at(t0 + 150 * minute, { connectionId: 'conn_b' });
+        await store.updateSession(later.id, { outcome: 'failed', reason: 'access_denied' });
+        await failed(t0 + 180 * minute, 'invalid_signature', 'conn_b');
+        await failed(t0 + 185 * minute, null, null);
+        await failed(t0 + 190 * minute, 'idp_error', 'conn_a');
+        await at(t0 + 195 * minute, { outcome: 'succeeded' }); // at the end: not included
+
+        const query = {
+          since: new Date(t0 + 30 * minute),
+          reasonsSince: new Date(t0),
+          until: new Date(t0 + 195 * minute),
+          limit: 10,
+        };
+        const summary = await store.signInSummary(query);
+        const hour = (h: number) => new Date(t0 + h * 60 * minute);
+        assert.deepEqual(summary.hours, [
+          { hour: hour(0), succeeded: 1, failed: 1, timedOut: 0 },
+          { hour: hour(1), succeeded: 2, failed: 0, timedOut: 1 },
+          { hour: hour(2), succeeded: 0, failed: 1, timedOut: 0 },
+          { hour: hour(3), succeeded: 0, failed: 3, timedOut: 0 },
+        ]);
+        // Most first; ties by reason; no reason last.
+        assert.deepEqual(summary.reasons, [
+          { reason: 'idp_error', count: 2 },
+          { reason: 'access_denied', count: 1 },
+          { reason: 'invalid_signature', count: 1 },
+          { reason: null, count: 1 },
+        ]);
+        assert.deepEqual(summary.failingConnections, [
+          { connectionId: 'conn_a', failed: 2 },
+          { connectionId: 'conn_b', failed: 2 },
+        ]);
+        // Each range its own; the limit.
+        const since11 = await store.signInSummary({
+          ...query,
+          since: hour(1),
+          reasonsSince: hour(1),
+          limit: 1,
+        });
+        assert.deepEqual(since11.hours, summary.hours.slice(1));
+        assert.deepEqual(since11.reasons, [{ reason: 'access_denied', count: 1 }]);
+        assert.deepEqual(since11.failingConnections, [{ connectionId: 'conn_b', failed: 2 }]);
+        const reasonsLonger = await store.signInSummary({ ...query, since: hour(3) });
+        assert.deepEqual(reasonsLonger.reasons, summary.reasons);
+        assert.deepEqual(reasonsLonger.failingConnections, [
+          { connectionId: 'conn_a', failed: 1 },
+          { connectionId: 'conn_b', failed: 1 },
+        ]);
+        // Nothing in range: no hour; a range with no record: zeros.
+        const empty = await store.signInSummary({ ...query, since: query.until });
+        assert.deepEqual(empty.hours, []);
+        const quiet = await store.signInSummary({
+          since: new Date(t0 - 120 * minute),
+          reasonsSince: new Date(t0 - 120 * minute),
+          until: new Date(t0),
+          limit: 5,
+        });
+        assert.deepEqual(
+          quiet.hours.map((h) => [h.hour.toISOString(), h.succeeded + h.failed + h.timedOut]),
+          [
+            [hour(-2).toISOString(), 0],
+            [hour(-1).toISOString(), 0],
+          ],
+        );
+        assert.deepEqual([quiet.reasons, quiet.failingConnections], [[], []]);
+      });
+
+      test('signInSummary refuses more than 31 days of hours, and a limit outside 1..100', async (store) => {
+        const until = new Date(Date.UTC(2030, 0, 1));
+        const days = (n: number) => new Date(until.getTime() - n * 24 * 60 * 60 * 1000);
+        const q = { since: days(31), reasonsSince: days(7), until, limit: 10 };
+        assert.equal((await store.signInSummary(q)).hours.length, 24 * 31);
+        await assert.rejects(store.signInSummary({ ...q, since: days(32) }), TypeError);
+        await assert.rejects(store.signInSummary({ ...q, limit: 0 }), TypeError);
+        await assert.rejects(store.signInSummary({ ...q, limit: 101 }), TypeError);
+      });
+    });
+
     describe('pagination', () => {
       test('listOrganizations: default desc order, newest first; asc order; limit', async (store) => {
         const created: string[] = [];

@@ -41,8 +41,11 @@ import {
   type RedirectUriRecord,
   type SessionFilter,
   type SessionPatch,
+  type SignInSummary,
+  type SignInSummaryQuery,
   type SsoSessionRecord,
   type Store,
+  signInSummaryHours,
   type WebhookAttemptResult,
   type WebhookClaim,
   type WebhookDeliveryRecord,
@@ -101,6 +104,29 @@ const CONNECTION_STATS_SQL = `SELECT c.id,
   (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND s.id >= $3) AS total_7d,
   (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' AND s.id >= $3) AS failed_7d
 FROM unnest($1::text[]) AS c(id)`;
+
+/**
+ * `signInSummary` in one round trip: $1 and $2 the first and end IDs of each hour; for each hour and outcome a count
+ * over the (outcome, id) index (index-only while the visibility map is current); the failed records by reason
+ * ([$3, $4)) and by connection ([$6, $4)), the $5 most frequent of each. Rows: kind h (i: the hour's index from 1, key:
+ * the outcome), r (key: the reason) and c (key: the connection), with i their rank from 1.
+ */
+const SIGN_IN_SUMMARY_SQL = `WITH h AS (
+  SELECT b.i, o.outcome,
+    (SELECT count(*) FROM sso_sessions s WHERE s.outcome = o.outcome AND s.id >= b.lo AND s.id < b.hi) AS n
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS b(lo, hi, i)
+  CROSS JOIN unnest(ARRAY['succeeded', 'failed', 'timed_out']::text[]) AS o(outcome)
+), r AS (
+  SELECT reason, count(*) AS n FROM sso_sessions WHERE outcome = 'failed' AND id >= $3 AND id < $4
+  GROUP BY reason ORDER BY n DESC, reason IS NULL, reason COLLATE "C" LIMIT $5
+), c AS (
+  SELECT connection_id, count(*) AS n FROM sso_sessions
+  WHERE outcome = 'failed' AND id >= $6 AND id < $4 AND connection_id IS NOT NULL
+  GROUP BY connection_id ORDER BY n DESC, connection_id COLLATE "C" LIMIT $5
+)
+SELECT 'h' AS kind, i::int AS i, outcome AS key, n::int AS n FROM h
+UNION ALL SELECT 'r', (row_number() OVER (ORDER BY n DESC, reason IS NULL, reason COLLATE "C"))::int, reason, n::int FROM r
+UNION ALL SELECT 'c', (row_number() OVER (ORDER BY n DESC, connection_id COLLATE "C"))::int, connection_id, n::int FROM c`;
 
 /**
  * Every statement runs as a named prepared statement: parsed and planned once per pooled connection. The name
@@ -1967,6 +1993,36 @@ export class PostgresStore implements Store {
        WHERE d.state = 'pending' AND e.status = 'enabled'`,
     );
     return Number(r?.n ?? 0);
+  }
+
+  // ---- sign-ins over time (the dashboard's overview, issue 13) ----
+  async signInSummary(q: SignInSummaryQuery): Promise<SignInSummary> {
+    const hours = signInSummaryHours(q);
+    const { rows } = await this.#query(SIGN_IN_SUMMARY_SQL, [
+      hours.map((h) => firstIdAt('sess', new Date(h.from))),
+      hours.map((h) => firstIdAt('sess', new Date(h.to))),
+      firstIdAt('sess', q.reasonsSince),
+      firstIdAt('sess', q.until),
+      q.limit,
+      firstIdAt('sess', q.since),
+    ]);
+    const counts = hours.map((h) => ({ hour: h.hour, succeeded: 0, failed: 0, timedOut: 0 }));
+    const summary: SignInSummary = { hours: counts, reasons: [], failingConnections: [] };
+    for (const r of rows) {
+      const n = Number(r.n);
+      // The rank (r, c) and WITH ORDINALITY (h) count from 1.
+      const i = Number(r.i) - 1;
+      if (r.kind === 'r') summary.reasons[i] = { reason: strOrNull(r.key), count: n };
+      else if (r.kind === 'c') summary.failingConnections[i] = { connectionId: str(r.key), failed: n };
+      else {
+        const hour = counts[i];
+        if (!hour) continue;
+        if (r.key === 'succeeded') hour.succeeded = n;
+        else if (r.key === 'failed') hour.failed = n;
+        else hour.timedOut = n;
+      }
+    }
+    return summary;
   }
 }
 

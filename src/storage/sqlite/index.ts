@@ -42,8 +42,11 @@ import {
   type RedirectUriRecord,
   type SessionFilter,
   type SessionPatch,
+  type SignInSummary,
+  type SignInSummaryQuery,
   type SsoSessionRecord,
   type Store,
+  signInSummaryHours,
   type WebhookAttemptResult,
   type WebhookClaim,
   type WebhookDeliveryRecord,
@@ -111,6 +114,26 @@ export const CONNECTION_STATS_SQL = `SELECT
   (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome = 'failed' AND id >= ?2) AS failed_24h,
   (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND id >= ?3) AS total_7d,
   (SELECT count(*) FROM sso_sessions WHERE connection_id = ?1 AND outcome = 'failed' AND id >= ?3) AS failed_7d`;
+
+/**
+ * `signInSummary`'s hours: ?1 is a JSON array of [index, first ID, end ID] per hour; for each hour and outcome, a
+ * count over the (outcome, id) index that reads index entries only.
+ */
+export const SIGN_IN_HOURS_SQL = `WITH h(i, lo, hi) AS (SELECT value->>0, value->>1, value->>2 FROM json_each(?1)),
+o(outcome) AS (VALUES ('succeeded'), ('failed'), ('timed_out'))
+SELECT h.i AS i, o.outcome AS outcome,
+  (SELECT count(*) FROM sso_sessions s WHERE s.outcome = o.outcome AND s.id >= h.lo AND s.id < h.hi) AS n
+FROM h, o`;
+
+/** `signInSummary`'s failed sign-ins in an ID range [?1, ?2) by reason, the ?3 most frequent. */
+export const SIGN_IN_REASONS_SQL = `SELECT reason, count(*) AS n FROM sso_sessions
+WHERE outcome = 'failed' AND id >= ?1 AND id < ?2
+GROUP BY reason ORDER BY n DESC, reason IS NULL, reason LIMIT ?3`;
+
+/** `signInSummary`'s failed sign-ins in an ID range [?1, ?2) by connection, the ?3 with the most. */
+export const FAILING_CONNECTIONS_SQL = `SELECT connection_id, count(*) AS n FROM sso_sessions
+WHERE outcome = 'failed' AND id >= ?1 AND id < ?2 AND connection_id IS NOT NULL
+GROUP BY connection_id ORDER BY n DESC, connection_id LIMIT ?3`;
 
 /** `SQLITE` store: the embedded default. One connection; node:sqlite is synchronous, so each method is atomic. */
 export class SqliteStore implements Store {
@@ -1554,6 +1577,39 @@ export class SqliteStore implements Store {
        WHERE d.state = 'pending' AND e.status = 'enabled'`,
     );
     return Number(r?.n ?? 0);
+  }
+
+  // ---- sign-ins over time (the dashboard's overview, issue 13) ----
+  async signInSummary(q: SignInSummaryQuery): Promise<SignInSummary> {
+    const hours = signInSummaryHours(q);
+    const ranges = hours.map((h, i) => [
+      i,
+      firstIdAt('sess', new Date(h.from)),
+      firstIdAt('sess', new Date(h.to)),
+    ]);
+    const counts = hours.map((h) => ({ hour: h.hour, succeeded: 0, failed: 0, timedOut: 0 }));
+    for (const r of this.#all(SIGN_IN_HOURS_SQL, JSON.stringify(ranges))) {
+      const hour = counts[Number(r.i)];
+      if (!hour) continue;
+      const n = Number(r.n);
+      if (r.outcome === 'succeeded') hour.succeeded = n;
+      else if (r.outcome === 'failed') hour.failed = n;
+      else hour.timedOut = n;
+    }
+    const to = firstIdAt('sess', q.until);
+    return {
+      hours: counts,
+      reasons: this.#all(SIGN_IN_REASONS_SQL, firstIdAt('sess', q.reasonsSince), to, q.limit).map((r) => ({
+        reason: strOrNull(r.reason),
+        count: Number(r.n),
+      })),
+      failingConnections: this.#all(FAILING_CONNECTIONS_SQL, firstIdAt('sess', q.since), to, q.limit).map(
+        (r) => ({
+          connectionId: str(r.connection_id),
+          failed: Number(r.n),
+        }),
+      ),
+    };
   }
 }
 
