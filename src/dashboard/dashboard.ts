@@ -53,6 +53,9 @@ export function dashboardPath(deps: DashboardDeps, path = ''): string {
 const NAV = [
   ['organizations', 'Organizations'],
   ['connections', 'Connections'],
+  ['sessions', 'Session log'],
+  ['events', 'Events'],
+  ['webhooks', 'Webhooks'],
   ['operators', 'Operators'],
   ['audit', 'Audit log'],
 ] as const;

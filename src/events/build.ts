@@ -13,6 +13,26 @@ import type { NewEvent, SsoSessionRecord } from '../storage/store.ts';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** Every event Gatehouse writes (the table in docs/events-webhooks.md; the dashboard offers them). */
+export const EVENT_NAMES = [
+  'authentication.sso_started',
+  'authentication.sso_succeeded',
+  'authentication.sso_failed',
+  'authentication.sso_timed_out',
+  'connection.activated',
+  'connection.deactivated',
+  'connection.deleted',
+  'connection.saml_certificate_renewal_required',
+  'connection.saml_certificate_renewed',
+  'organization.created',
+  'organization.updated',
+  'organization.deleted',
+  'organization_domain.created',
+  'organization_domain.verified',
+  'organization_domain.verification_failed',
+  'organization_domain.deleted',
+] as const;
+
 export type ConnectionData = ReturnType<typeof presentConnection>;
 export type OrganizationData = ReturnType<typeof presentOrganization>;
 export type DomainData = ReturnType<typeof presentDomain>;

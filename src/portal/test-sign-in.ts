@@ -39,7 +39,7 @@ function idpMessage(upstream: Record<string, unknown> | null): string | null {
 }
 
 /** The session log's failed stages, as the result page names them. */
-const STAGE_WORDS: Record<Stage, string> = {
+export const STAGE_WORDS: Record<Stage, string> = {
   preflight: 'starting the sign-in (before the identity provider)',
   upstream_redirect: 'sending the user to the identity provider',
   callback_binding: 'receiving the answer in this browser',

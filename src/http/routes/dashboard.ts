@@ -12,8 +12,10 @@ import {
   welcomeForm,
 } from '../../dashboard/dashboard.ts';
 import * as environment from '../../dashboard/environment.ts';
+import * as events from '../../dashboard/events.ts';
 import * as organization from '../../dashboard/organization.ts';
 import * as pages from '../../dashboard/pages.ts';
+import * as sessionLog from '../../dashboard/sessions.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
 import { PORTAL_HEADERS } from '../../portal/render.ts';
 import { isFormBody } from './body.ts';
@@ -139,6 +141,20 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   );
   post('/dashboard/organizations/:id/admin_portal', (ctx, form, request) =>
     organization.adminPortalLink(deps, ctx, param(request, 'id'), form),
+  );
+
+  // Session log, events and webhook endpoints (dashboard/sessions.ts, dashboard/events.ts).
+  const idOf = (request: FastifyRequest) => (request.params as { id: string }).id;
+  get('/dashboard/sessions', (ctx, request) => sessionLog.sessionLog(deps, ctx, queryOf(request)));
+  get('/dashboard/sessions/:id', (ctx, request) => sessionLog.sessionDetail(deps, ctx, idOf(request)));
+  get('/dashboard/events', (ctx, request) => events.eventsPage(deps, ctx, queryOf(request)));
+  get('/dashboard/webhooks', (ctx, request) => events.webhooksPage(deps, ctx, queryOf(request)));
+  post('/dashboard/webhooks', (ctx, form) => events.createEndpoint(deps, ctx, form));
+  post('/dashboard/webhooks/:id/status', (ctx, form, request) =>
+    events.setEndpointStatus(deps, ctx, idOf(request), form),
+  );
+  post('/dashboard/webhooks/:id/delete', (ctx, form, request) =>
+    events.deleteEndpoint(deps, ctx, idOf(request), form),
   );
 
   // Connections (dashboard/connections.ts): the list with sign-in statistics, one connection, its actions.
