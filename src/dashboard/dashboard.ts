@@ -51,12 +51,14 @@ export function dashboardPath(deps: DashboardDeps, path = ''): string {
 }
 
 const NAV = [
+  ['overview', 'Overview'],
   ['organizations', 'Organizations'],
   ['connections', 'Connections'],
   ['sessions', 'Session log'],
   ['events', 'Events'],
   ['webhooks', 'Webhooks'],
   ['operators', 'Operators'],
+  ['environment', 'Environment'],
   ['audit', 'Audit log'],
 ] as const;
 

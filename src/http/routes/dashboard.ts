@@ -14,6 +14,7 @@ import {
 import * as environment from '../../dashboard/environment.ts';
 import * as events from '../../dashboard/events.ts';
 import * as organization from '../../dashboard/organization.ts';
+import * as overview from '../../dashboard/overview.ts';
 import * as pages from '../../dashboard/pages.ts';
 import * as sessionLog from '../../dashboard/sessions.ts';
 import { parseQuery } from '../../lib/urlencoded.ts';
@@ -98,7 +99,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
 
   get('/dashboard/', async (ctx) => ({
     kind: 'redirect',
-    location: `${new URL(deps.publicUrl).pathname.replace(/\/+$/, '')}/dashboard/organizations`,
+    location: `${new URL(deps.publicUrl).pathname.replace(/\/+$/, '')}/dashboard/overview`,
     session: ctx.session,
   }));
   get('/dashboard/organizations', (ctx, request) => pages.organizations(deps, ctx, queryOf(request)));
@@ -110,6 +111,9 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   post('/dashboard/operators/invite', (ctx, form) => pages.invite(deps, ctx, form));
   get('/dashboard/audit', (ctx, request) => pages.auditLog(deps, ctx, queryOf(request)));
   post('/dashboard/sign_out', (ctx) => signOut(deps, ctx));
+
+  // The overview (dashboard/overview.ts): where /dashboard/ leads.
+  get('/dashboard/overview', (ctx) => overview.overview(deps, ctx));
 
   // Environment (client ID, redirect URIs, API keys) and one organization's page (dashboard/environment.ts,
   // dashboard/organization.ts).
