@@ -95,15 +95,25 @@ function translate(err: unknown): unknown {
   return err;
 }
 
-/** `connectionStats`: $1 the connection IDs, since two session IDs ($2: 24 hours, $3: 7 days). */
+/**
+ * `connectionStats`: $1 the connection IDs, since two session IDs ($2: 24 hours, $3: 7 days). Each count is one
+ * range of the index per outcome (an equality on each of its first two columns): with the outcomes as an IN list,
+ * PostgreSQL reads the connection's every entry and filters (measured: 80 ms instead of 5 for a busy page).
+ */
 const CONNECTION_STATS_SQL = `SELECT c.id,
   (SELECT s.created_at FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'succeeded' ORDER BY s.id DESC LIMIT 1) AS last_succeeded,
   (SELECT s.created_at FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' ORDER BY s.id DESC LIMIT 1) AS last_failed,
-  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND s.id >= $2) AS total_24h,
-  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' AND s.id >= $2) AS failed_24h,
-  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome IN ('started', 'succeeded', 'failed', 'timed_out') AND s.id >= $3) AS total_7d,
-  (SELECT count(*) FROM sso_sessions s WHERE s.connection_id = c.id AND s.outcome = 'failed' AND s.id >= $3) AS failed_7d
-FROM unnest($1::text[]) AS c(id)`;
+  w.total_24h, w.failed_24h, w.total_7d, w.failed_7d
+FROM unnest($1::text[]) AS c(id)
+CROSS JOIN LATERAL (
+  SELECT sum(n.n24) AS total_24h, sum(n.n24) FILTER (WHERE o.outcome = 'failed') AS failed_24h,
+    sum(n.n7) AS total_7d, sum(n.n7) FILTER (WHERE o.outcome = 'failed') AS failed_7d
+  FROM unnest(ARRAY['started', 'succeeded', 'failed', 'timed_out']) AS o(outcome)
+  CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE s.id >= $2) AS n24, count(*) AS n7 FROM sso_sessions s
+    WHERE s.connection_id = c.id AND s.outcome = o.outcome AND s.id >= $3
+  ) n
+) w`;
 
 /**
  * `signInSummary` in one round trip: $1 and $2 the first and end IDs of each hour; for each hour and outcome a count
