@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { bootstrapLink } from '../../src/dashboard/dashboard.ts';
+import { PORTAL_CSP } from '../../src/portal/render.ts';
+import { launchChromium } from '../helpers/chromium.ts';
+import { freePort, startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
+import { startIdp, type TestIdp } from '../helpers/oidc-idp.ts';
+
+/**
+ * The operators' dashboard in a real browser (issue 13's "Done when"): headless Chromium plays the operator. The
+ * bootstrap link the first start prints → the welcome form → the overview → an organization created with a domain
+ * → its page → its OIDC connection (made through the management API against oidc-provider) → a user signed in
+ * through the SDK (getAuthorizationUrl, oidc-provider's own login pages, getProfileAndToken) → the attempt in the
+ * session log → a sign-in the user cancels at the IdP (oidc-provider answers access_denied), found by the request ID
+ * the browser saw, with its fix → the connection deactivated from its page → the other pages.
+ *
+ * On every page: axe-core (WCAG 2.1 A and AA) finds nothing; the portal's CSP header is there and Chromium reports no
+ * CSP violation; no request from a Gatehouse page leaves 127.0.0.1. `UPDATE_SCREENSHOTS=1` writes the screenshots
+ * of docs/dashboard.md into docs/images/ (1280 px wide).
+ */
+
+const STEP_MS = 15_000;
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
+const AXE_SOURCE = readFileSync(fileURLToPath(import.meta.resolve('axe-core/axe.min.js')), 'utf8');
+const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string; html: string; summary: string }[];
+}
+
+/** The app: `/callback` lists the query it received (one `<dd id=name>` each). */
+async function startApp(): Promise<{ server: Server; origin: string; callback: string }> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', origin);
+    if (url.pathname !== '/callback') return void res.writeHead(404).end();
+    const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    const rows = [...url.searchParams].map(([k, v]) => `<dt>${esc(k)}</dt><dd id="${esc(k)}">${esc(v)}</dd>`);
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end(
+        `<!doctype html><html lang="en"><title>App callback</title><h1>App callback</h1><dl>${rows.join('')}</dl></html>`,
+      );
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { server, origin, callback: `${origin}/callback` };
+}
+
+describe('the operators’ dashboard in headless Chromium', () => {
+  let gh: TestGatehouse;
+  let app: Awaited<ReturnType<typeof startApp>>;
+  let browser: Browser | undefined;
+  let idp: TestIdp | undefined;
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    browser = await launchChromium();
+    gh = await startGatehouse();
+    app = await startApp();
+    await gh.api('POST', '/redirect_uris', { uri: app.callback });
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    await gh?.close();
+    await idp?.close();
+    if (app) await new Promise((resolve) => app.server.close(resolve));
+  });
+
+  /** A fresh browser at 1280 px that records requests off 127.0.0.1 (from Gatehouse's pages) and CSP problems. */
+  async function newContext() {
+    assert.ok(browser);
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      deviceScaleFactor: 1,
+    });
+    contexts.push(context);
+    context.setDefaultTimeout(STEP_MS);
+    context.setDefaultNavigationTimeout(STEP_MS);
+    const watch = { offLoopback: [] as { url: string; from: string }[], cspProblems: [] as string[] };
+    context.on('request', (request) => {
+      if (new URL(request.url()).hostname === '127.0.0.1' || request.url().startsWith('data:')) return;
+      let from = '';
+      try {
+        from = request.frame().url();
+      } catch {}
+      watch.offLoopback.push({ url: request.url(), from });
+    });
+    // Nothing leaves loopback (oidc-provider's dev pages @import a web font: refused).
+    await context.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort('blockedbyclient'),
+    );
+    context.on('response', (response) => {
+      const url = new URL(response.url());
+      const type = response.headers()['content-type'] ?? '';
+      if (url.origin !== gh.url || response.status() === 303 || !type.startsWith('text/html')) return;
+      const csp = response.headers()['content-security-policy'];
+      if (
+        url.pathname.startsWith('/dashboard/') ? csp !== PORTAL_CSP : !csp?.includes("frame-ancestors 'none'")
+      )
+        watch.cspProblems.push(`${url.pathname}: CSP ${csp ?? 'missing'}`);
+    });
+    context.on('console', (message) => {
+      const text = message.text();
+      if (/Content Security Policy|Refused to (load|apply|execute|frame|connect|send)/i.test(text))
+        watch.cspProblems.push(`console on ${message.page()?.url() ?? '?'}: ${text}`);
+    });
+    return { context, watch };
+  }
+
+  /** axe-core on the page as it is now (WCAG 2.1 A and AA): no violation. */
+  async function assertAccessible(page: Page, what: string): Promise<void> {
+    await page.evaluate(AXE_SOURCE);
+    const violations = (await page.evaluate(`axe
+      .run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG_TAGS)} }, resultTypes: ['violations'] })
+      .then((r) => r.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map((n) => ({ target: n.target.join(' '), html: n.html.slice(0, 200), summary: n.failureSummary })),
+      })))`)) as AxeViolation[];
+    const readable = violations
+      .map(
+        (v) =>
+          `- ${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    at ${n.target}: ${n.html}`).join('\n')}`,
+      )
+      .join('\n');
+    assert.equal(violations.length, 0, `axe found on ${what} (${page.url()}):\n${readable}`);
+  }
+
+  async function screenshot(page: Page, name: string): Promise<void> {
+    if (!SCREENSHOTS) return;
+    await mkdir(IMAGES, { recursive: true });
+    await writeFile(`${IMAGES}${name}`, await page.screenshot({ fullPage: true, timeout: STEP_MS }));
+  }
+
+  it('an operator: bootstrap link → organization → connection → sign-ins in the session log → a failure found by its request ID → deactivate → every page', async () => {
+    const { context, watch } = await newContext();
+    const page = await context.newPage();
+    /** A dashboard page the operator reached: its heading, then axe. */
+    const reached = async (heading: string | RegExp, what: string) => {
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await assertAccessible(page, what);
+    };
+    const nav = async (label: string, heading: string | RegExp = label) => {
+      await page
+        .getByRole('navigation', { name: 'Dashboard' })
+        .getByRole('link', { name: label, exact: true })
+        .click();
+      await reached(heading, `the ${label} page`);
+    };
+
+    // The bootstrap link the first start prints: the welcome form creates the first operator.
+    const link = await bootstrapLink({ store: gh.store, publicUrl: gh.url, now: () => new Date() });
+    assert.ok(link);
+    await page.goto(link);
+    await reached('Welcome to Gatehouse', 'the welcome form');
+    await page.getByLabel('Your email').fill('ops@example.com');
+    await page.getByLabel('Your name (optional)').fill('Olive Operator');
+    await page.getByRole('button', { name: 'Continue to the dashboard' }).click();
+    await reached('Overview', 'the overview');
+
+    // Organizations: create one with a verified domain, open its page.
+    await nav('Organizations');
+    await page.getByLabel('Name', { exact: true }).fill('Umbrella');
+    await page.getByLabel('Verified domain (optional)').fill('umbrella.test');
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await page.getByRole('link', { name: 'Umbrella', exact: true }).first().waitFor();
+    await assertAccessible(page, 'the organizations list after creating one');
+    await screenshot(page, 'dashboard-organizations.png');
+    await page.getByRole('link', { name: 'Umbrella', exact: true }).first().click();
+    await reached('Umbrella', 'the organization’s page');
+    await page.getByText('umbrella.test').first().waitFor();
+    const orgId = new URL(page.url()).pathname.split('/').at(-1) ?? '';
+    assert.match(orgId, /^org_/);
+
+    // Its OIDC connection, made through the management API against oidc-provider (callback registered there).
+    const port = await freePort();
+    const conn = await gh.api('POST', '/connections', {
+      organization_id: orgId,
+      connection_type: 'GenericOIDC',
+      name: 'Umbrella OIDC',
+      oidc_options: {
+        issuer: `http://127.0.0.1:${port}`,
+        client_id: 'umbrella-sso',
+        client_secret: 'gatehouse-test-secret-0123456789abcdef',
+      },
+    });
+    assert.equal(conn.status, 201, JSON.stringify(conn.body));
+    const callbackUrl = conn.body.oidc_options.redirect_uri as string;
+    idp = await startIdp({ port, redirectUris: [callbackUrl], clientId: 'umbrella-sso' });
+    await page.reload();
+    await page.getByRole('link', { name: 'Umbrella OIDC' }).click();
+    await reached(/^Umbrella OIDC/, 'the connection’s page');
+    const connectionUrl = page.url();
+
+    // A user signs in through the SDK (another browser: the user's), at oidc-provider's dev login pages.
+    const user = await newContext();
+    let userPage = await user.context.newPage();
+    const authorize = (state: string) =>
+      userPage.goto(
+        gh.workos.sso.getAuthorizationUrl({
+          clientId: gh.clientId,
+          redirectUri: app.callback,
+          organization: orgId,
+          state,
+        }),
+      );
+    const received = async () => {
+      await userPage.waitForURL((url) => url.href.startsWith(app.callback));
+      const out: Record<string, string> = {};
+      for (const dd of await userPage.locator('dd').all())
+        out[(await dd.getAttribute('id')) ?? ''] = (await dd.textContent()) ?? '';
+      return out;
+    };
+    await authorize('ok');
+    await userPage.waitForURL((url) => url.href.startsWith(idp?.issuer ?? '-'));
+    await userPage.locator('input[name=login]').fill('grace@umbrella.test');
+    await userPage.locator('input[name=password]').fill('any-password');
+    await userPage.locator('button[type=submit]').click();
+    await userPage.getByRole('button', { name: 'Continue' }).click();
+    await userPage.getByRole('heading', { name: 'Confirm it is you' }).waitFor();
+    await userPage.getByRole('button', { name: 'Approve' }).click();
+    const ok = await received();
+    assert.equal(ok.state, 'ok');
+    const { profile } = await gh.workos.sso.getProfileAndToken({
+      code: ok.code ?? '',
+      clientId: gh.clientId,
+    });
+    assert.equal(profile.email, 'grace@umbrella.test');
+    assert.equal(profile.connectionId, conn.body.id);
+
+    // The session log shows the attempt.
+    await nav('Session log');
+    const row = page.locator('tbody tr', { hasText: 'grace@umbrella.test' });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /succeeded/);
+
+    // The user cancels at the IdP: oidc-provider answers access_denied. The callback's request ID is what a user
+    // reports (the header the browser saw). A fresh browser: no session at the IdP yet.
+    const other = await newContext();
+    userPage = await other.context.newPage();
+    await authorize('cancelled');
+    await userPage.waitForURL((url) => url.href.startsWith(idp?.issuer ?? '-'));
+    const [callback] = await Promise.all([
+      userPage.waitForResponse((r) => r.url().startsWith(callbackUrl)),
+      userPage.getByRole('link', { name: '[ Cancel ]' }).click(),
+    ]);
+    const requestId = callback.headers()['x-request-id'] ?? '';
+    assert.match(requestId, /^req_/);
+    const failed = await received();
+    assert.equal(failed.error, 'access_denied');
+    assert.equal(failed.state, 'cancelled');
+
+    await nav('Session log');
+    await page.getByLabel('Request ID').fill(requestId);
+    await page.getByRole('button', { name: 'Find' }).click();
+    await reached(/^Sign-in attempt/, 'the failed attempt');
+    assert.equal(await page.locator('h1 .badge').textContent(), 'failed');
+    await page.getByText(requestId).waitFor();
+    await page.getByText('upstream_user_cancelled', { exact: true }).waitFor();
+    const fix = page.locator('.notice').filter({ hasText: 'Fix' });
+    assert.match((await fix.textContent()) ?? '', /The user cancelled at the identity provider/);
+    assert.match((await fix.textContent()) ?? '', /Fix\s+\S/);
+    await screenshot(page, 'dashboard-session.png');
+
+    // Deactivate the connection from its page.
+    await page.goto(connectionUrl);
+    await reached(/^Umbrella OIDC/, 'the connection’s page after sign-ins');
+    await page.getByRole('heading', { name: 'Sign-ins' }).waitFor();
+    await screenshot(page, 'dashboard-connection.png');
+    await page.getByRole('button', { name: 'Deactivate' }).click();
+    await page.getByRole('button', { name: 'Activate', exact: true }).waitFor();
+    await assertAccessible(page, 'the connection’s page once deactivated');
+    assert.equal((await gh.api('GET', `/connections/${conn.body.id}`)).body.state, 'inactive');
+
+    // The overview (with a failure to show), and every other page.
+    await nav('Overview');
+    await screenshot(page, 'dashboard-overview.png');
+    await nav('Connections');
+    await nav('Environment');
+    await nav('Events');
+    await nav('Webhooks');
+    await nav('Operators');
+    await nav('Audit log');
+    await page.getByText('connection.deactivate').first().waitFor();
+
+    assert.deepEqual(
+      watch.offLoopback.filter((r) => r.from.startsWith(gh.url)),
+      [],
+      'requests left 127.0.0.1',
+    );
+    assert.deepEqual(watch.offLoopback, [], 'the operator’s browser never left 127.0.0.1');
+    assert.deepEqual(watch.cspProblems, [], 'CSP');
+    // oidc-provider's own dev pages ask for a web font (refused); Gatehouse's pages ask for nothing off loopback.
+    assert.deepEqual(
+      user.watch.offLoopback.filter((r) => r.from.startsWith(gh.url)),
+      [],
+    );
+    assert.deepEqual(user.watch.cspProblems, [], 'CSP (the user’s browser)');
+    assert.deepEqual(
+      other.watch.offLoopback.filter((r) => r.from.startsWith(gh.url)),
+      [],
+    );
+    assert.deepEqual(other.watch.cspProblems, [], 'CSP (the second user’s browser)');
+  });
+});
