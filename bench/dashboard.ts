@@ -9,6 +9,9 @@
  * page can ask for; the other half spread over every connection. Outcomes: 85% succeeded, 10% failed, 4% timed out,
  * 1% started. The records are written with SQL (the store's own writes would take hours), the rest through the store.
  *
+ * The overview, Environment and one organization's page are measured too, and the overview's first view on a node
+ * (it reads every SAML connection's certificates, then keeps the list 5 minutes) and `signInSummary` alone.
+ *
  * Measured: each page through Gatehouse's own Fastify app in this process (`inject`: routing, the operator's session,
  * the store, rendering; no socket), BENCH_REQUESTS times after 20 unmeasured ones: median, p95 and max. A page is
  * over target when its median is 50 ms or more. Exit code 1 only when the set-up fails.
@@ -309,7 +312,14 @@ async function benchOn(db: BenchDatabase): Promise<boolean> {
       `/dashboard/connections?organization_id=${orgIds[orgIds.length - 1]}`,
     ],
     ['one connection (the busiest; doctor, recent sign-ins)', `/dashboard/connections/${heavy}`],
+    ['overview (chart, failure reasons, attention)', '/dashboard/overview'],
+    ['environment', '/dashboard/environment'],
+    ['one organization', `/dashboard/organizations/${orgIds[orgIds.length - 1]}`],
   ];
+  // The overview's first view on a node reads every SAML connection's certificates (then kept 5 minutes).
+  const firstOverview = performance.now();
+  await app.inject({ url: '/dashboard/overview', headers: { cookie } });
+  const firstOverviewMs = performance.now() - firstOverview;
   const perPage = Math.round(SESSIONS / 2 / FIRST_PAGE);
   console.log(
     `\n${databaseName(db)}: ${ORGS} organizations and connections, ${SESSIONS} session records over ${SPREAD_DAYS} days` +
@@ -346,6 +356,24 @@ async function benchOn(db: BenchDatabase): Promise<boolean> {
     );
   }
   console.log(`connectionStats of the first page alone: ${((performance.now() - t0) / 20).toFixed(1)} ms`);
+  console.log(
+    `overview, first view on this node (every SAML connection read): ${firstOverviewMs.toFixed(1)} ms`,
+  );
+  // Store.signInSummary alone, as the overview asks it.
+  const hour = 60 * 60 * 1000;
+  const t1 = performance.now();
+  for (let i = 0; i < 20; i++) {
+    const now = Date.now();
+    await store.signInSummary({
+      since: new Date(Math.floor(now / hour) * hour - 23 * hour),
+      reasonsSince: new Date(now - 7 * DAY_MS),
+      until: new Date(now),
+      limit: 10,
+    });
+  }
+  console.log(
+    `signInSummary alone (24 hours, 7 days of reasons): ${((performance.now() - t1) / 20).toFixed(1)} ms`,
+  );
   return ok;
 }
 

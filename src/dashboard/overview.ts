@@ -1,7 +1,7 @@
 import { connectorFor, supportedConnectionTypes } from '../connectors/registry.ts';
 import { explain } from '../errors/explanations.ts';
 import { latestIdpCertificate } from '../events/certificates.ts';
-import type { ConnectionRecord, ConnectionStats, SignInHour } from '../storage/store.ts';
+import type { ConnectionStats, SignInHour } from '../storage/store.ts';
 import {
   type DashboardContext,
   type DashboardDeps,
@@ -146,35 +146,115 @@ async function failing(
   });
 }
 
-/** Live SAML connections whose latest-expiring IdP certificate expires within 90 days, soonest first. */
-async function expiring(deps: DashboardDeps, now: number): Promise<{ list: Attention[]; more: number }> {
-  const types = supportedConnectionTypes().filter((t) => connectorFor(t)?.protocol === 'saml');
-  const found: { c: ConnectionRecord; notAfter: Date }[] = [];
-  for (const type of types) {
-    for (const c of await deps.store.listConnectionsByType(type)) {
-      if (c.state !== 'active' && c.state !== 'validating') continue;
-      const cert = latestIdpCertificate(c);
-      if (cert && cert.notAfter.getTime() - now < CERTIFICATE_WARNING_DAYS * DAY_MS)
-        found.push({ c, notAfter: cert.notAfter });
+interface Expiring {
+  id: string;
+  name: string;
+  notAfter: Date;
+}
+
+/** Reads every live SAML connection, a page at a time: those whose latest IdP certificate expires within 90 days. */
+async function scanCertificates(deps: DashboardDeps, now: number): Promise<Expiring[]> {
+  const found: Expiring[] = [];
+  for (const connectionType of supportedConnectionTypes().filter(
+    (t) => connectorFor(t)?.protocol === 'saml',
+  )) {
+    let after: string | undefined;
+    for (let pages = 0; pages < 10_000; pages++) {
+      const page = await deps.store.listConnections({ connectionType }, { limit: 100, order: 'asc', after });
+      for (const c of page.data) {
+        if (c.state !== 'active' && c.state !== 'validating') continue;
+        const cert = latestIdpCertificate(c);
+        if (cert && cert.notAfter.getTime() - now < CERTIFICATE_WARNING_DAYS * DAY_MS) {
+          found.push({ id: c.id, name: c.name, notAfter: cert.notAfter });
+        }
+      }
+      if (!page.after) break;
+      after = page.after;
     }
   }
-  found.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
-  const list = found.slice(0, ATTENTION_MAX).map(({ c, notAfter }) => {
+  return found.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+}
+
+/**
+ * The expiring certificates, as this node last read them. A certificate's expiry is inside its connection's options
+ * (opaque to the store, no index), so finding them reads every SAML connection: with 10 000 of them, 200-360 ms,
+ * too much for every view of the page. Each node keeps the list for 5 minutes (the maintenance checks certificates
+ * as often) and reads it again at once after a configuration write on this node (the config cache's generation);
+ * a write on another node shows within 5 minutes. Past 5 minutes the page shows the list it has while a fresh one
+ * is read.
+ */
+const CERTIFICATES_TTL_MS = 5 * 60 * 1000;
+
+interface CertificateList {
+  generation: number;
+  checkedAt: number;
+  list: Promise<Expiring[]>;
+  refreshing: boolean;
+}
+
+const certificateLists = new WeakMap<object, CertificateList>();
+
+async function expiringCertificates(
+  deps: DashboardDeps,
+  now: number,
+): Promise<{ list: Expiring[]; checkedAt: number }> {
+  const key = deps.flow.config;
+  const generation = key.generation;
+  let entry = certificateLists.get(key);
+  if (!entry || entry.generation !== generation) {
+    entry = { generation, checkedAt: now, list: scanCertificates(deps, now), refreshing: false };
+    certificateLists.set(key, entry);
+  } else if (now - entry.checkedAt >= CERTIFICATES_TTL_MS && !entry.refreshing) {
+    const current = entry;
+    current.refreshing = true;
+    scanCertificates(deps, now).then(
+      (list) => {
+        if (certificateLists.get(key) === current) {
+          certificateLists.set(key, {
+            generation,
+            checkedAt: now,
+            list: Promise.resolve(list),
+            refreshing: false,
+          });
+        }
+      },
+      () => {
+        current.refreshing = false;
+      },
+    );
+  }
+  const mine = entry;
+  try {
+    return { list: await mine.list, checkedAt: mine.checkedAt };
+  } catch (err) {
+    // A failed read is not kept.
+    if (certificateLists.get(key) === mine) certificateLists.delete(key);
+    throw err;
+  }
+}
+
+/** Live SAML connections whose latest-expiring IdP certificate expires within 90 days (or has expired), soonest first. */
+async function expiring(
+  deps: DashboardDeps,
+  now: number,
+): Promise<{ list: Attention[]; more: number; checkedAt: number }> {
+  const { list: found, checkedAt } = await expiringCertificates(deps, now);
+  const list = found.slice(0, ATTENTION_MAX).map(({ id, name, notAfter }) => {
     const days = Math.ceil((notAfter.getTime() - now) / DAY_MS);
     return {
-      id: c.id,
-      name: c.name,
+      id,
+      name,
       kind: 'certificate' as const,
       why:
         days <= 0
           ? `Its identity provider’s signing certificate expired on ${day(notAfter)}: sign-ins fail until the IT admin gives the new one.`
           : `Its identity provider’s signing certificate expires on ${day(notAfter)} (in ${plural(days, 'day')}): the IT admin must renew it and give Gatehouse the new one.`,
       level: days <= 30 ? ('bad' as const) : ('warn' as const),
-      link: dashboardPath(deps, `connections/${encodeURIComponent(c.id)}`),
+      link: dashboardPath(deps, `connections/${encodeURIComponent(id)}`),
       linkText: 'Open',
     };
   });
-  return { list, more: found.length - list.length };
+  return { list, more: found.length - list.length, checkedAt };
 }
 
 /** Connections still validating (no successful sign-in) a week after their last change; one page of the oldest. */
@@ -252,6 +332,7 @@ export async function overview(deps: DashboardDeps, ctx: DashboardContext): Prom
       failedLink: `${dashboardPath(deps, 'sessions')}?outcome=failed`,
       attention: [...failingList, ...certificates.list, ...validating.list],
       moreCertificates: certificates.more,
+      certificatesChecked: `${new Date(certificates.checkedAt).toISOString().slice(11, 16)} UTC`,
       moreValidating: validating.more ? `${dashboardPath(deps, 'connections')}?state=validating` : null,
     },
     { context: ctx, requestId: ctx.requestId, current: 'overview' },

@@ -39,6 +39,16 @@ export class ConfigCache implements ConfigReader {
   /** Forgets everything (called after any configuration write on this node). */
   clear(): void {
     this.#entries.clear();
+    this.#generation++;
+  }
+
+  #generation = 0;
+  /**
+   * How many times the cache was cleared: a value derived from the configuration and kept elsewhere (the
+   * dashboard's list of expiring certificates) is current on this node while this number has not changed.
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /**

@@ -247,6 +247,25 @@ describe('dashboard: the overview', { timeout: 120_000 }, () => {
     assert.ok(!attention.includes(later.id), 'not within 90 days');
     assert.doesNotMatch(attention, /Validating<\/span>/);
 
+    // Renewed through the store itself, as another node's write would be (this node's config cache is not cleared):
+    // this node's list is kept up to 5 minutes, then read again (the page shows the list it has meanwhile).
+    const renewed = await gh.store.getConnection(soon.id);
+    assert.ok(renewed);
+    await gh.store.updateConnection(soon.id, {
+      config: { ...renewed.config, idpCertificates: [certificate(new Date(Date.now() + 300 * DAY_MS))] },
+    });
+    const view = async (b: TestBrowser) =>
+      attentionOf(await (await b.request(`${gh.url}/dashboard/overview`)).text());
+    assert.ok((await view(browser)).includes(soon.id), 'within 5 minutes: as read');
+    offset = 6 * 60 * 1000;
+    try {
+      assert.ok((await view(browser)).includes(soon.id), 'the stale list, while a fresh one is read');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(!(await view(browser)).includes(soon.id), 'read again');
+    } finally {
+      offset = 0;
+    }
+
     // Eight days on, both are still validating (nobody signed in through them): both need attention.
     offset = 8 * DAY_MS;
     try {
@@ -255,7 +274,7 @@ describe('dashboard: the overview', { timeout: 120_000 }, () => {
       attention = attentionOf(await (await later8.request(`${gh.url}/dashboard/overview`)).text());
       assert.equal([...attention.matchAll(/Validating<\/span>/g)].length, 2);
       assert.ok(attention.includes(`/dashboard/connections/${later.id}`));
-      assert.match(attention, /in (21|22) days/);
+      assert.ok(attention.includes(`/dashboard/connections/${soon.id}`));
     } finally {
       offset = 0;
     }
