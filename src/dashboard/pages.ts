@@ -151,6 +151,9 @@ export async function operators(
     {
       title: 'Operators',
       operators: all.map((o) => ({
+        id: o.id,
+        self: o.id === ctx.operator.id,
+        disabled: o.disabledAt !== null,
         email: o.email,
         name: o.name ?? '',
         lastSignIn: o.lastSignInAt ? day(o.lastSignInAt.toISOString()) : 'never',
@@ -223,4 +226,32 @@ export async function auditLog(
     },
     { context: ctx, requestId: ctx.requestId, current: 'audit' },
   );
+}
+
+/**
+ * `POST /dashboard/operators/:id/disable` (or `enable`): a disabled operator's sessions end at their next request
+ * and their links no longer sign them in. An operator cannot disable themselves (someone must stay able to get in).
+ */
+export async function setOperatorDisabled(
+  deps: DashboardDeps,
+  ctx: DashboardContext,
+  id: string,
+  disabled: boolean,
+): Promise<DashboardResult> {
+  const target = await deps.store.getOperator(id);
+  if (!target)
+    return messagePage(deps, 404, 'Operator not found', 'Go back to the Operators page.', ctx.requestId, {
+      context: ctx,
+    });
+  if (target.id === ctx.operator.id)
+    return operators(deps, ctx, 'You cannot disable yourself: ask another operator.');
+  await deps.store.updateOperator(id, { disabledAt: disabled ? deps.now() : null });
+  await audit(
+    deps,
+    ctx,
+    disabled ? 'operator.disable' : 'operator.enable',
+    { type: 'operator', id },
+    { email: target.email },
+  );
+  return { kind: 'redirect', location: dashboardPath(deps, 'operators'), session: ctx.session };
 }

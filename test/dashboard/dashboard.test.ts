@@ -228,6 +228,56 @@ describe('the operators’ dashboard', { timeout: 120_000 }, () => {
     assert.equal(replay.status, 401);
   });
 
+  it('an operator disables another: the other is signed out at once and their links no longer work; not oneself; audited', async () => {
+    const admin = await signedIn();
+    const other = await signedIn();
+    const otherEmail =
+      /<span class="muted small">([^<]+)<\/span> <button type="submit" class="secondary small">Sign out/.exec(
+        await (await other.browser.request(`${gh.url}/dashboard/operators`)).text(),
+      )?.[1];
+    const target = await gh.store.getOperatorByEmail(otherEmail ?? '');
+    assert.ok(target);
+    const refusedCsrf = await admin.browser.request(`${gh.url}/dashboard/operators/${target.id}/disable`, {
+      form: {},
+    });
+    assert.equal(refusedCsrf.status, 403);
+    const done = await admin.browser.request(`${gh.url}/dashboard/operators/${target.id}/disable`, {
+      form: { csrf: admin.csrf },
+    });
+    assert.equal(done.status, 303);
+    assert.ok((await gh.store.getOperator(target.id))?.disabledAt);
+    assert.equal((await other.browser.request(`${gh.url}/dashboard/organizations`)).status, 401);
+    const link = await createOperatorLink({ store: gh.store, publicUrl: gh.url, now }, 'sign_in', {
+      operatorId: target.id,
+    });
+    assert.equal((await useLink(link)).res.status, 403);
+    // Oneself: refused with a message, nothing changed.
+    const page = await (await admin.browser.request(`${gh.url}/dashboard/operators`)).text();
+    assert.ok(page.includes('<span class="muted small">you</span>'));
+    const adminEmail =
+      /<span class="muted small">([^<]+)<\/span> <button type="submit" class="secondary small">Sign out/.exec(
+        page,
+      )?.[1];
+    const me = await gh.store.getOperatorByEmail(adminEmail ?? '');
+    assert.ok(me);
+    const self = await admin.browser.request(`${gh.url}/dashboard/operators/${me.id}/disable`, {
+      form: { csrf: admin.csrf },
+    });
+    assert.equal(self.status, 422);
+    assert.match(await self.text(), /You cannot disable yourself/);
+    assert.equal((await gh.store.getOperator(me.id))?.disabledAt, null);
+    const audit = await (await admin.browser.request(`${gh.url}/dashboard/audit`)).text();
+    assert.match(audit, /<code>operator\.disable<\/code>/);
+    // Enabled again, they can come back with a new link.
+    await admin.browser.request(`${gh.url}/dashboard/operators/${target.id}/enable`, {
+      form: { csrf: admin.csrf },
+    });
+    const back = await createOperatorLink({ store: gh.store, publicUrl: gh.url, now }, 'sign_in', {
+      operatorId: target.id,
+    });
+    assert.equal((await useLink(back)).res.status, 303);
+  });
+
   it('sessions end after 30 minutes idle and after 12 hours in any case', async () => {
     const { browser } = await signedIn();
     clock += 29 * 60 * 1000;

@@ -109,6 +109,11 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   );
   get('/dashboard/operators', (ctx) => pages.operators(deps, ctx));
   post('/dashboard/operators/invite', (ctx, form) => pages.invite(deps, ctx, form));
+  for (const action of ['disable', 'enable'] as const) {
+    post(`/dashboard/operators/:id/${action}`, (ctx, _form, request) =>
+      pages.setOperatorDisabled(deps, ctx, (request.params as { id: string }).id, action === 'disable'),
+    );
+  }
   get('/dashboard/audit', (ctx, request) => pages.auditLog(deps, ctx, queryOf(request)));
   post('/dashboard/sign_out', (ctx) => signOut(deps, ctx));
 
