@@ -4,6 +4,7 @@ import { resolveSecretKey } from './bootstrap.ts';
 import { type Config, ConfigError, loadConfig } from './config/load.ts';
 import { createOperatorLink } from './dashboard/dashboard.ts';
 import { SecretBox } from './lib/secret-box.ts';
+import { isEmail } from './management/validate.ts';
 import { openStore } from './storage/open.ts';
 import { exportConfiguration, importConfiguration, parseExport, TransferError } from './transfer.ts';
 
@@ -59,8 +60,7 @@ async function run(argv: string[]): Promise<void> {
     }
     if (command === 'dashboard-link') {
       const email = (args.find((a) => !a.startsWith('--')) ?? '').trim().toLowerCase();
-      if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email))
-        throw new TransferError(`name the operator's email\n${USAGE}`);
+      if (!isEmail(email)) throw new TransferError(`name the operator's email\n${USAGE}`);
       const deps = { store, publicUrl: config.publicUrl, now: () => new Date() };
       const operator = await store.getOperatorByEmail(email);
       const link = operator

@@ -1,6 +1,8 @@
 import { newId } from '../lib/ids.ts';
 import { randomToken, sha256 } from '../lib/tokens.ts';
 import type { ManagementDeps } from '../management/deps.ts';
+import { isEmail } from '../management/validate.ts';
+import { basePath } from '../portal/portal.ts';
 import { createRenderer } from '../portal/render.ts';
 import type { FlowDeps } from '../sso/deps.ts';
 import type { OperatorLinkRecord, OperatorRecord, Store } from '../storage/store.ts';
@@ -42,9 +44,7 @@ export const LINK_TTL_MS: Record<OperatorLinkRecord['purpose'], number> = {
   sign_in: 15 * 60 * 1000,
 };
 
-export function basePath(publicUrl: string): string {
-  return new URL(publicUrl).pathname.replace(/\/+$/, '');
-}
+export { basePath };
 
 export function dashboardPath(deps: DashboardDeps, path = ''): string {
   return `${basePath(deps.publicUrl)}/dashboard/${path}`;
@@ -183,8 +183,6 @@ export async function bootstrapLink(
   return createOperatorLink(deps, 'bootstrap');
 }
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-
 function linkRefused(
   deps: DashboardDeps,
   outcome: 'already_used' | 'expired' | 'unknown',
@@ -260,7 +258,7 @@ export async function welcome(
   const name = (form.name ?? '').trim().slice(0, 200) || null;
   const peeked = await peek(deps, token);
   if (typeof peeked === 'string') return linkRefused(deps, peeked, requestId);
-  if (peeked.purpose === 'bootstrap' && !EMAIL.test(email)) {
+  if (peeked.purpose === 'bootstrap' && !isEmail(email)) {
     return welcomeForm(deps, token, requestId, 'Enter your email address: it becomes the first operator’s.');
   }
   const now = deps.now();

@@ -1,6 +1,7 @@
 import { isBrokerError } from '../errors/broker-error.ts';
 import { createOrganization, listOrganizations } from '../management/organizations.ts';
 import { generatePortalLink } from '../management/portal-links.ts';
+import { isEmail } from '../management/validate.ts';
 import {
   audit,
   createOperatorLink,
@@ -165,8 +166,6 @@ export async function operators(
   );
 }
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-
 /** `POST /dashboard/operators/invite` {email}: an invitation link, shown once. */
 export async function invite(
   deps: DashboardDeps,
@@ -174,7 +173,7 @@ export async function invite(
   form: Form,
 ): Promise<DashboardResult> {
   const email = (form.email ?? '').trim().toLowerCase();
-  if (!EMAIL.test(email)) return operators(deps, ctx, 'Enter the email address of the person to invite.');
+  if (!isEmail(email)) return operators(deps, ctx, 'Enter the email address of the person to invite.');
   const existing = await deps.store.getOperatorByEmail(email);
   const link = existing
     ? await createOperatorLink(deps, 'sign_in', { operatorId: existing.id, createdBy: ctx.operator.id })

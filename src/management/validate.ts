@@ -102,6 +102,11 @@ export class Validator {
   }
 }
 
+/** An email address as Gatehouse accepts one from a person (operators, IT contacts): local@domain, no spaces. */
+export function isEmail(value: string): boolean {
+  return /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(value);
+}
+
 /** A JSON object body, or a 422 saying it must be one. */
 export function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};

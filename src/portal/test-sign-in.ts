@@ -33,11 +33,6 @@ import {
  * The session log records test sign-ins like any other.
  */
 
-function idpMessage(upstream: Record<string, unknown> | null): string | null {
-  const said = upstream?.status_message ?? upstream?.error_description;
-  return typeof said === 'string' && said.trim() ? said.trim().slice(0, 300) : null;
-}
-
 /** The session log's failed stages, as the result page names them. */
 export const STAGE_WORDS: Record<Stage, string> = {
   preflight: 'starting the sign-in (before the identity provider)',
@@ -247,8 +242,6 @@ export async function testResult(
           ? catalog[reason as ErrorCode].description
           : (query.error_description ?? 'The sign-in did not finish.'),
       explained,
-      // The IdP's own words (its StatusMessage or error_description), for the admin of that IdP: escaped, capped.
-      idpSaid: idpMessage(refreshed.upstreamError ?? null),
       back,
     },
     { context: ctx, requestId: ctx.requestId, status: 200 },

@@ -17,9 +17,8 @@ import * as organization from '../../dashboard/organization.ts';
 import * as overview from '../../dashboard/overview.ts';
 import * as pages from '../../dashboard/pages.ts';
 import * as sessionLog from '../../dashboard/sessions.ts';
-import { parseQuery } from '../../lib/urlencoded.ts';
 import { PORTAL_HEADERS } from '../../portal/render.ts';
-import { isFormBody } from './body.ts';
+import { formFields, queryFields, type SingleFields } from './body.ts';
 
 /**
  * The operator's dashboard (`/dashboard/…`; absent with GATEHOUSE_DASHBOARD=off): parse the edge, find the operator's
@@ -28,22 +27,9 @@ import { isFormBody } from './body.ts';
  * CSP.
  */
 
-type Form = Record<string, string | undefined>;
-
-function formOf(body: unknown): Form {
-  const out: Form = {};
-  if (!isFormBody(body)) return out;
-  for (const [name, values] of body.values) if (values.length === 1) out[name] = values[0];
-  return out;
-}
-
-function queryOf(request: FastifyRequest): Form {
-  const q = request.url.indexOf('?');
-  const parsed = parseQuery(q === -1 ? '' : request.url.slice(q + 1));
-  const out: Form = {};
-  for (const [name, values] of parsed.values) if (values.length === 1) out[name] = values[0];
-  return out;
-}
+type Form = SingleFields;
+const formOf = formFields;
+const queryOf = (request: FastifyRequest): Form => queryFields(request.url);
 
 export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void {
   function write(reply: FastifyReply, result: DashboardResult): FastifyReply {

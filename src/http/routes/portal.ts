@@ -1,6 +1,5 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parseQuery } from '../../lib/urlencoded.ts';
 import * as domains from '../../portal/domains.ts';
 import {
   contextFor,
@@ -14,7 +13,7 @@ import { ASSETS, PORTAL_HEADERS, portalHeaders } from '../../portal/render.ts';
 import * as sso from '../../portal/sso.ts';
 import { startTest, testResult } from '../../portal/test-sign-in.ts';
 import { bindingCookies } from '../cookies.ts';
-import { isFormBody } from './body.ts';
+import { formFields, queryFields, type SingleFields } from './body.ts';
 import { writeOutcome } from './sso.ts';
 
 /**
@@ -25,22 +24,9 @@ import { writeOutcome } from './sso.ts';
 
 const METADATA_FILE_BYTES = 1024 * 1024;
 
-type Form = Record<string, string | undefined>;
-
-function formOf(body: unknown): Form {
-  const out: Form = {};
-  if (!isFormBody(body)) return out;
-  for (const [name, values] of body.values) if (values.length === 1) out[name] = values[0];
-  return out;
-}
-
-function queryOf(request: FastifyRequest): Form {
-  const q = request.url.indexOf('?');
-  const parsed = parseQuery(q === -1 ? '' : request.url.slice(q + 1));
-  const out: Form = {};
-  for (const [name, values] of parsed.values) if (values.length === 1) out[name] = values[0];
-  return out;
-}
+type Form = SingleFields;
+const formOf = formFields;
+const queryOf = (request: FastifyRequest): Form => queryFields(request.url);
 
 export function portalRoutes(app: FastifyInstance, deps: PortalDeps): void {
   const binding = bindingCookies(deps.publicUrl);
