@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Environment } from './bootstrap.ts';
 import type { Config } from './config/load.ts';
 import type { ConnectorDeps } from './connectors/connector.ts';
-import { DashboardSessions } from './dashboard/session.ts';
+import { DashboardSessions, DashboardSignIns } from './dashboard/session.ts';
 import { BrokerError } from './errors/broker-error.ts';
 import { CertificateCheck } from './events/certificates.ts';
 import { registerErrorHandling, sendBrokerError } from './http/errors.ts';
@@ -234,6 +234,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       management: managementDeps,
       flow: flowDeps,
       sessions: new DashboardSessions(environment.secretBox, config.publicUrl),
+      signIns: new DashboardSignIns(environment.secretBox, config.publicUrl),
       publicUrl: config.publicUrl,
       now,
     });

@@ -6,7 +6,12 @@ import { basePath } from '../portal/portal.ts';
 import { createRenderer } from '../portal/render.ts';
 import type { FlowDeps } from '../sso/deps.ts';
 import type { OperatorLinkRecord, OperatorRecord, Store } from '../storage/store.ts';
-import { type DashboardSession, type DashboardSessions, newDashboardSession } from './session.ts';
+import {
+  type DashboardSession,
+  type DashboardSessions,
+  type DashboardSignIns,
+  newDashboardSession,
+} from './session.ts';
 
 /**
  * The operator's dashboard (issue 13): pages for the app's team, framework-free like the portal (each handler returns
@@ -20,13 +25,17 @@ export interface DashboardDeps {
   /** The sign-in flow's dependencies (the connection doctor starts a sign-in the way /sso/authorize would). */
   flow: FlowDeps;
   sessions: DashboardSessions;
+  /** Operators' single sign-ons in progress (`sso-sign-in.ts`). */
+  signIns: DashboardSignIns;
   publicUrl: string;
   now: () => Date;
 }
 
-export type DashboardResult =
-  | { kind: 'page'; status: number; html: string; session?: DashboardSession | null; clear?: boolean }
-  | { kind: 'redirect'; location: string; session?: DashboardSession | null; clear?: boolean };
+/** `session`: the operator's session to set (renewed); `clear`: end it; `cookies`: further Set-Cookie values. */
+export type DashboardResult = (
+  | { kind: 'page'; status: number; html: string }
+  | { kind: 'redirect'; location: string }
+) & { session?: DashboardSession | null; clear?: boolean; cookies?: string[] };
 
 export interface DashboardContext {
   session: DashboardSession;
@@ -67,7 +76,14 @@ export function page(
   deps: DashboardDeps,
   view: string,
   data: Record<string, unknown> & { title: string },
-  options: { status?: number; context?: DashboardContext | null; requestId: string; current?: string },
+  options: {
+    status?: number;
+    context?: DashboardContext | null;
+    requestId: string;
+    current?: string;
+    /** A same-site URL to move on to at once (`<meta http-equiv="refresh">`, no script). */
+    refresh?: string;
+  },
 ): DashboardResult {
   const base = basePath(deps.publicUrl);
   const context = options.context ?? null;
@@ -79,6 +95,7 @@ export function page(
     operator: context?.operator.email ?? null,
     csrf: context?.csrf ?? null,
     requestId: options.requestId,
+    refresh: options.refresh ?? null,
     body,
   });
   return { kind: 'page', status: options.status ?? 200, html, session: context?.session ?? null };
@@ -90,12 +107,22 @@ export function messagePage(
   heading: string,
   text: string | string[],
   requestId: string,
-  options: { code?: string; context?: DashboardContext | null } = {},
+  options: {
+    code?: string;
+    context?: DashboardContext | null;
+    links?: { href: string; label: string }[];
+  } = {},
 ): DashboardResult {
   return page(
     deps,
     'message',
-    { title: heading, heading, text: Array.isArray(text) ? text : [text], code: options.code ?? null },
+    {
+      title: heading,
+      heading,
+      text: Array.isArray(text) ? text : [text],
+      code: options.code ?? null,
+      links: options.links ?? [],
+    },
     { status, requestId, context: options.context ?? null },
   );
 }
@@ -108,11 +135,14 @@ export function signInNeeded(deps: DashboardDeps, requestId: string): DashboardR
       401,
       'Sign in to the dashboard',
       [
-        'The dashboard is for the operators of this Gatehouse. Open a sign-in or invitation link to come in: an operator can invite you, and whoever runs the server can make a sign-in link with `npm run dashboard-link -- you@example.com`.',
+        'The dashboard is for the operators of this Gatehouse. Sign in with single sign-on when your team has set it up, or open a sign-in or invitation link: an operator can invite you, and whoever runs the server can make a sign-in link with `npm run dashboard-link -- you@example.com`.',
         'Sessions end after 30 minutes without activity, after 12 hours in any case, and when you sign out.',
       ],
       requestId,
-      { code: 'dashboard_session_missing' },
+      {
+        code: 'dashboard_session_missing',
+        links: [{ href: dashboardPath(deps, 'sign_in'), label: 'Sign in' }],
+      },
     ),
     clear: true,
   };

@@ -12,6 +12,7 @@ import {
   messagePage,
   page,
 } from './dashboard.ts';
+import { saveSso, ssoSection } from './sso-sign-in.ts';
 
 /**
  * The dashboard's pages. Lists read through the management API's own functions (the store's pagination, not in
@@ -144,8 +145,10 @@ export async function operators(
   deps: DashboardDeps,
   ctx: DashboardContext,
   error?: string,
+  sso: { error?: string; saved?: boolean; form?: Form } = {},
 ): Promise<DashboardResult> {
   const all = await deps.store.listOperators();
+  const current = await ssoSection(deps);
   return page(
     deps,
     'operators',
@@ -161,9 +164,32 @@ export async function operators(
         state: o.disabledAt ? 'disabled' : 'active',
       })),
       error: error ?? null,
+      sso: {
+        ...current,
+        organizationId: sso.form?.organization_id ?? current.organizationId,
+        error: sso.error ?? null,
+        saved: sso.saved === true,
+      },
     },
-    { context: ctx, requestId: ctx.requestId, current: 'operators', status: error ? 422 : 200 },
+    {
+      context: ctx,
+      requestId: ctx.requestId,
+      current: 'operators',
+      status: error || sso.error ? 422 : 200,
+    },
   );
+}
+
+/** `POST /dashboard/operators/sso` {organization_id, create_operators}: operators' single sign-on. */
+export async function setSso(
+  deps: DashboardDeps,
+  ctx: DashboardContext,
+  form: Form,
+): Promise<DashboardResult> {
+  const error = await saveSso(deps, ctx, form);
+  return error
+    ? operators(deps, ctx, undefined, { error, form })
+    : operators(deps, ctx, undefined, { saved: true });
 }
 
 /** `POST /dashboard/operators/invite` {email}: an invitation link, shown once. */

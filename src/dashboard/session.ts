@@ -30,3 +30,29 @@ export class DashboardSessions extends SealedSessions<DashboardSession> {
     });
   }
 }
+
+/**
+ * An operator's single sign-on in progress (`dashboard/sso-sign-in.ts`): the cookie `gatehouse_dashboard_sign_in`
+ * (sealed, HttpOnly, SameSite=Lax so that it comes back with the identity provider's top-level redirect, Path=
+ * /dashboard/), 15 minutes. It holds nothing but its random ID: the sign-in form's CSRF token, the `state` MAC and
+ * the PKCE verifier derive from it, so only the browser that started a sign-in can finish it.
+ */
+export type DashboardSignIn = SealedSession;
+
+export const SIGN_IN_MS = 15 * 60 * 1000;
+
+export function newSignIn(now: Date): DashboardSignIn {
+  return { sid: randomToken(24), openedAt: now.getTime(), seenAt: now.getTime() };
+}
+
+export class DashboardSignIns extends SealedSessions<DashboardSignIn> {
+  constructor(box: SecretBox, publicUrl: string) {
+    super(box, publicUrl, {
+      name: 'gatehouse_dashboard_sign_in',
+      path: '/dashboard/',
+      sameSite: 'Lax',
+      absoluteMs: SIGN_IN_MS,
+      idleMs: SIGN_IN_MS,
+    });
+  }
+}

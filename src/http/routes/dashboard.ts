@@ -17,8 +17,11 @@ import * as organization from '../../dashboard/organization.ts';
 import * as overview from '../../dashboard/overview.ts';
 import * as pages from '../../dashboard/pages.ts';
 import * as sessionLog from '../../dashboard/sessions.ts';
+import { finishSignIn, signInPage, startSignIn } from '../../dashboard/sso-sign-in.ts';
 import { PORTAL_HEADERS } from '../../portal/render.ts';
+import { bindingCookies } from '../cookies.ts';
 import { formFields, queryFields, type SingleFields } from './body.ts';
+import { writeOutcome } from './sso.ts';
 
 /**
  * The operator's dashboard (`/dashboard/…`; absent with GATEHOUSE_DASHBOARD=off): parse the edge, find the operator's
@@ -35,6 +38,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   function write(reply: FastifyReply, result: DashboardResult): FastifyReply {
     if (result.clear) reply.header('set-cookie', deps.sessions.clear());
     else if (result.session) reply.header('set-cookie', deps.sessions.cookie(result.session, deps.now()));
+    for (const cookie of result.cookies ?? []) reply.header('set-cookie', cookie);
     if (result.kind === 'redirect') {
       return reply
         .headers({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
@@ -83,6 +87,34 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
     write(reply, await welcome(deps, formOf(request.body), request.id)),
   );
 
+  // Single sign-on through the operators' organization (dashboard/sso-sign-in.ts): no session yet; a sign-in
+  // cookie of its own carries the form's CSRF token, the state's MAC and the PKCE verifier.
+  const binding = bindingCookies(deps.publicUrl);
+  app.get('/dashboard/sign_in', async (request, reply) => write(reply, await signInPage(deps, request.id)));
+  app.post('/dashboard/sign_in', async (request, reply) => {
+    const started = await startSignIn(deps, {
+      cookie: request.headers.cookie,
+      csrf: formOf(request.body).csrf,
+      requestId: request.id,
+      bindingCookie: binding.read(request.headers.cookie),
+      clientIp: request.ip,
+    });
+    if ('kind' in started) return write(reply, started);
+    reply.header('set-cookie', started.cookie);
+    return writeOutcome(reply, started.outcome, binding);
+  });
+  app.get('/dashboard/sso/callback', async (request, reply) => {
+    const query = queryOf(request);
+    return write(
+      reply,
+      await finishSignIn(
+        deps,
+        { cookie: request.headers.cookie, query, requestId: request.id, clientIp: request.ip },
+        request.log,
+      ),
+    );
+  });
+
   get('/dashboard/', async (ctx) => ({
     kind: 'redirect',
     location: `${new URL(deps.publicUrl).pathname.replace(/\/+$/, '')}/dashboard/overview`,
@@ -95,6 +127,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   );
   get('/dashboard/operators', (ctx) => pages.operators(deps, ctx));
   post('/dashboard/operators/invite', (ctx, form) => pages.invite(deps, ctx, form));
+  post('/dashboard/operators/sso', (ctx, form) => pages.setSso(deps, ctx, form));
   for (const action of ['disable', 'enable'] as const) {
     post(`/dashboard/operators/:id/${action}`, (ctx, _form, request) =>
       pages.setOperatorDisabled(deps, ctx, (request.params as { id: string }).id, action === 'disable'),

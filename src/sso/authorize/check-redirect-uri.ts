@@ -42,7 +42,12 @@ export async function verifyStoredRedirectUri(
   deps: FlowDeps,
   uri: string,
 ): Promise<VerifiedRedirectUri | null> {
-  // The Admin Portal's test sign-ins end at the portal itself (portal/test-sign-in.ts): our own page, never an app's.
-  if (uri === `${deps.publicUrl}/portal/sso/test/result`) return { uri } as VerifiedRedirectUri;
+  // The Admin Portal's test sign-ins end at the portal itself (portal/test-sign-in.ts), the operators' sign-ins at
+  // the dashboard (dashboard/sso-sign-in.ts): our own pages, never an app's.
+  if (
+    uri === `${deps.publicUrl}/portal/sso/test/result` ||
+    uri === `${deps.publicUrl}/dashboard/sso/callback`
+  )
+    return { uri } as VerifiedRedirectUri;
   return (await deps.redirectUris.match(uri)) ? ({ uri } as VerifiedRedirectUri) : null;
 }
