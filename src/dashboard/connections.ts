@@ -1,3 +1,5 @@
+import { providerDisplayName } from '../connectors/providers/config.ts';
+import { connectorFor } from '../connectors/registry.ts';
 import { isBrokerError } from '../errors/broker-error.ts';
 import {
   activateConnection,
@@ -12,8 +14,10 @@ import { generatePortalLink, portalConnectionType } from '../management/portal-l
 import { presentSession } from '../management/sessions.ts';
 import { diagnoseConnection, type Problem } from '../portal/doctor.ts';
 import { acsUrlRegex, guideForType, VALUE_LABELS } from '../portal/guides.ts';
+import { adminErrors } from '../portal/sso.ts';
 import { identityProviderOf } from '../sso/callback/shared.ts';
 import type { ConnectionState, ConnectionStats } from '../storage/store.ts';
+import { type CreateState, createFromForm, typeChoices } from './create-connection.ts';
 import {
   audit,
   type DashboardContext,
@@ -28,7 +32,8 @@ import {
  * The dashboard's connections (issue 13): the list with each connection's sign-ins (Store.connectionStats, one
  * index read per page) and IdP certificate expiry, and one connection's page: the values its IT admin needs, what
  * is saved of the IdP's side, the connection doctor, recent sign-ins, and the actions (activate, deactivate,
- * delete after a confirmation, refresh metadata, run the doctor, a test sign-in through an Admin Portal link).
+ * delete after a confirmation, refresh metadata, run the doctor, a test sign-in through an Admin Portal link). The
+ * list adds the environment's OAuth provider connections (organizations' connections are added on their pages).
  * Everything reads and changes through the management API's functions; every change is in the audit log.
  */
 
@@ -165,6 +170,7 @@ export async function connections(
   deps: DashboardDeps,
   ctx: DashboardContext,
   query: Form,
+  create?: CreateState,
 ): Promise<DashboardResult> {
   const organizationId = (query.organization_id ?? '').trim().slice(0, 100);
   const state = CONNECTION_STATES.includes(query.state as ConnectionState)
@@ -229,9 +235,29 @@ export async function connections(
       }),
       older: link('after', list.list_metadata.after),
       newer: link('before', list.list_metadata.before),
+      add: { types: typeChoices('oauth'), errors: create?.errors ?? {}, form: create?.form ?? {} },
     },
-    { context: ctx, requestId: ctx.requestId, current: 'connections' },
+    { context: ctx, requestId: ctx.requestId, current: 'connections', status: create ? 422 : 200 },
   );
+}
+
+/**
+ * `POST /dashboard/connections` {connection_type, name, client_id, client_secret}: an OAuth provider connection of
+ * the environment ("Sign in with Google"), through `createConnection`; then its page, with the redirect URI to
+ * register at the provider. Refused: the list again, the errors by their fields (422).
+ */
+export async function addProvider(
+  deps: DashboardDeps,
+  ctx: DashboardContext,
+  form: Form,
+): Promise<DashboardResult> {
+  const result = await createFromForm(deps, ctx, 'oauth', form, null);
+  if ('refused' in result) return connections(deps, ctx, {}, result.refused);
+  return {
+    kind: 'redirect',
+    location: connectionPath(deps, result.created.id, '?notice=created'),
+    session: ctx.session,
+  };
 }
 
 function notFound(deps: DashboardDeps, ctx: DashboardContext): DashboardResult {
@@ -260,6 +286,7 @@ const NOTICES: Record<string, string> = {
   deactivated: 'The connection is off: sign-ins through it are refused until it is activated again.',
   refreshed: "The IdP's metadata was read again.",
   doctor: 'The doctor checked the connection again.',
+  created: 'The connection was created.',
 };
 
 /** `GET /dashboard/connections/:id`: everything about one connection, and its actions. */
@@ -321,6 +348,19 @@ export async function connection(
     ];
   });
   const cert = certificateOf(c, now);
+  // A draft: what it still needs, in the Admin Portal's words for its fields.
+  const missing =
+    c.state === 'draft'
+      ? Object.values(
+          adminErrors(
+            (connectorFor(c.connection_type)?.missingOptions(record.config) ?? []).map((field) => ({
+              field,
+              code: `${field} is not set yet`,
+            })),
+          ),
+        )
+      : [];
+  const oauth = Boolean(c.oauth_options);
   return page(
     deps,
     'connection',
@@ -343,8 +383,16 @@ export async function connection(
         ? { id: c.organization_id, name: names.get(c.organization_id) ?? c.organization_id }
         : null,
       notice: options.notice ? (NOTICES[options.notice] ?? null) : null,
+      justCreated: options.notice === 'created',
       error: options.error ?? null,
       values,
+      valuesHeading: oauth
+        ? `At ${providerDisplayName(c.connection_type) ?? c.connection_type}`
+        : `For the IT admin${guide ? ` (${guide.name})` : ''}`,
+      valuesText: oauth
+        ? 'Register this redirect URI in the OAuth app (its authorized redirect or callback URL).'
+        : 'The values to enter at the identity provider.',
+      draft: c.state === 'draft' ? { missing, portal: c.organization_id !== null && !oauth } : null,
       saved,
       certificates,
       certificate: cert ? { ...cert, text: certificateText(cert) } : null,

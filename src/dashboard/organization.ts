@@ -7,6 +7,7 @@ import {
   updateOrganization,
 } from '../management/organizations.ts';
 import { generatePortalLink, SERVED_INTENTS } from '../management/portal-links.ts';
+import { type CreateState, createFromForm, typeChoices } from './create-connection.ts';
 import {
   audit,
   type DashboardContext,
@@ -21,8 +22,9 @@ import { refusal } from './environment.ts';
 /**
  * One organization (`/dashboard/organizations/:id`): its name and external ID (editable), its domains with their
  * state (add one verified by the operator, or pending for the customer to prove; remove one), its connections
- * (each links to its page), and Admin Portal links for its IT admin (SSO setup or domain verification). Every
- * read and change goes through the management API's functions; every change is in the audit log.
+ * (each links to its page; add one: OpenID Connect or SAML, the IdP's side now or later by the IT admin), and Admin
+ * Portal links for its IT admin (SSO setup or domain verification). Every read and change goes through the
+ * management API's functions; every change is in the audit log.
  */
 
 type Form = Record<string, string | undefined>;
@@ -71,7 +73,12 @@ export async function organization(
   deps: DashboardDeps,
   ctx: DashboardContext,
   id: string,
-  notice: { status?: number; error?: { section: 'details' | 'domains'; message: string }; form?: Form } = {},
+  notice: {
+    status?: number;
+    error?: { section: 'details' | 'domains'; message: string };
+    form?: Form;
+    create?: CreateState;
+  } = {},
 ): Promise<DashboardResult> {
   const org = await find(deps, id);
   if (!org) return notFound(deps, ctx);
@@ -110,6 +117,16 @@ export async function organization(
       })),
       error: notice.error ?? null,
       form: notice.form ?? {},
+      add: {
+        oidc: {
+          types: typeChoices('oidc'),
+          ...(notice.create?.protocol === 'oidc' ? notice.create : { errors: {}, form: {} }),
+        },
+        saml: {
+          types: typeChoices('saml'),
+          ...(notice.create?.protocol === 'saml' ? notice.create : { errors: {}, form: {} }),
+        },
+      },
     },
     { context: ctx, requestId: ctx.requestId, current: 'organizations', status: notice.status ?? 200 },
   );
@@ -224,6 +241,30 @@ export async function removeDomain(
     return organization(deps, ctx, id, { status, error: { section: 'domains', message } });
   }
   return back(deps, ctx, id);
+}
+
+/**
+ * `POST /dashboard/organizations/:id/connections` {protocol (which form: `oidc` or `saml`), connection_type, name,
+ * and the IdP's side if the operator has it}: `createConnection` for this organization (see create-connection.ts),
+ * then the new connection's page, which shows the values its IdP needs. Refused: this page again, the errors by
+ * their fields (422).
+ */
+export async function addConnection(
+  deps: DashboardDeps,
+  ctx: DashboardContext,
+  id: string,
+  form: Form,
+): Promise<DashboardResult> {
+  const org = await find(deps, id);
+  if (!org) return notFound(deps, ctx);
+  const protocol = form.protocol === 'saml' ? 'saml' : 'oidc';
+  const result = await createFromForm(deps, ctx, protocol, form, { id: org.id, name: org.name });
+  if ('refused' in result) return organization(deps, ctx, id, { status: 422, create: result.refused });
+  return {
+    kind: 'redirect',
+    location: dashboardPath(deps, `connections/${encodeURIComponent(result.created.id)}?notice=created`),
+    session: ctx.session,
+  };
 }
 
 /** `POST /dashboard/organizations/:id/admin_portal` {intent}: an Admin Portal link for the organization's IT admin. */

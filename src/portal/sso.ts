@@ -270,6 +270,11 @@ const FIELD_OF: [RegExp, string][] = [
   [/^oidc_options\.issuer/, 'issuer'],
   [/^oidc_options\.client_id/, 'client_id'],
   [/^oidc_options\.client_secret/, 'client_secret'],
+  [/^oidc_options\.discovery_endpoint/, 'issuer'],
+  [/^oauth_options\.client_id/, 'client_id'],
+  [/^oauth_options\.client_secret/, 'client_secret'],
+  [/^connection_type$/, 'connection_type'],
+  [/^name$/, 'name'],
 ];
 
 /** What the admin reads for each form field in a sentence ("The metadata URL could not be fetched: …"). */
@@ -282,25 +287,51 @@ const FIELD_WORDS: Record<string, string> = {
   issuer: 'The issuer URL',
   client_id: 'The client ID',
   client_secret: 'The client secret',
+  idp_metadata_xml: 'The metadata XML',
+  connection_type: 'The connection type',
+  name: 'The name',
 };
+
+/** API messages that read better as a sentence of their own, about the form as a whole. */
+const WHOLE_SENTENCES: [RegExp, string][] = [
+  [
+    /^give one of idp_metadata_xml, idp_metadata_url, or /,
+    'Give one source of the identity provider’s details, not several: its metadata URL, its metadata XML, or the details by hand.',
+  ],
+];
 
 /**
  * The management API's field errors in the admin's words, by form field: `saml_options.idp_metadata_url could not
- * be fetched: unreachable` → `idp_metadata_url: The metadata URL could not be fetched: unreachable.`
+ * be fetched: unreachable` → `idp_metadata_url: The metadata URL could not be fetched: unreachable.` The portal's
+ * and the dashboard's forms share it; `renamed` maps a form field of the portal to the caller's own (the dashboard
+ * takes the metadata as pasted XML, `idp_metadata_xml`, where the portal takes a file, `metadata_file`). Errors of
+ * no field of the form go under `_`.
  */
-export function adminErrors(fields: { field: string; code: string }[]): Record<string, string> {
+export function adminErrors(
+  fields: { field: string; code: string }[],
+  renamed: Record<string, string> = {},
+): Record<string, string> {
   const out: Record<string, string> = {};
+  const add = (formField: string, sentence: string) => {
+    out[formField] = out[formField] ? `${out[formField]} ${sentence}` : sentence;
+  };
   for (const { field, code } of fields) {
-    const formField = FIELD_OF.find(([re]) => re.test(field))?.[1] ?? '_';
-    const message = (code.startsWith(field) ? code.slice(field.length).trim() : code)
+    const portalField = FIELD_OF.find(([re]) => re.test(field))?.[1] ?? '_';
+    const formField = Object.hasOwn(renamed, portalField) ? (renamed[portalField] as string) : portalField;
+    const raw = code.startsWith(field) ? code.slice(field.length).trim() : code;
+    const whole = WHOLE_SENTENCES.find(([re]) => re.test(raw))?.[1];
+    if (whole) {
+      add('_', whole);
+      continue;
+    }
+    const message = raw
       .replace(/^\[\d+\]\s*/, '')
       // The XML parser's refusals are noun phrases ("XML with a DOCTYPE …", "XML is not well-formed: …").
       .replace(/^XML is /, 'is ')
       .replace(/^XML /, 'is refused: it is XML ')
       // OpenSSL's reason ("error:0480006C:PEM routines::no start line") means nothing to the admin.
       .replace(/ \(error:[^)]*\)$/, '');
-    const sentence = `${FIELD_WORDS[formField] ?? 'This'} ${message}`.replace(/\.?$/, '.');
-    out[formField] = out[formField] ? `${out[formField]} ${sentence}` : sentence;
+    add(formField, `${FIELD_WORDS[formField] ?? 'This'} ${message}`.replace(/\.?$/, '.'));
   }
   return out;
 }

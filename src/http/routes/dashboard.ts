@@ -167,6 +167,9 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   post('/dashboard/organizations/:id/domains/:domainId/remove', (ctx, _form, request) =>
     organization.removeDomain(deps, ctx, param(request, 'id'), param(request, 'domainId')),
   );
+  post('/dashboard/organizations/:id/connections', (ctx, form, request) =>
+    organization.addConnection(deps, ctx, param(request, 'id'), form),
+  );
   post('/dashboard/organizations/:id/admin_portal', (ctx, form, request) =>
     organization.adminPortalLink(deps, ctx, param(request, 'id'), form),
   );
@@ -188,6 +191,7 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   // Connections (dashboard/connections.ts): the list with sign-in statistics, one connection, its actions.
   const connectionId = (request: FastifyRequest) => (request.params as { id: string }).id;
   get('/dashboard/connections', (ctx, request) => connections.connections(deps, ctx, queryOf(request)));
+  post('/dashboard/connections', (ctx, form) => connections.addProvider(deps, ctx, form));
   get('/dashboard/connections/:id', (ctx, request) =>
     connections.connection(deps, ctx, connectionId(request), { notice: queryOf(request).notice }),
   );
