@@ -1,13 +1,7 @@
 import { promisify } from 'node:util';
-import {
-  generateServiceProviderMetadata,
-  SAML,
-  SamlStatusError,
-  ValidateInResponseTo,
-} from '@node-saml/node-saml';
+import { generateServiceProviderMetadata, SAML } from '@node-saml/node-saml';
 import { type Document, XMLSerializer, type Element as XmlElement } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
-import xpath from 'xpath';
 import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
 import type { ErrorCode } from '../../errors/catalog.ts';
 import type {
@@ -20,6 +14,7 @@ import type {
   SecretSealer,
   UpstreamIdentity,
 } from '../connector.ts';
+import { checkAssertion, SAML_NS } from './assertion.ts';
 import { mapSamlProfile } from './attributes.ts';
 import {
   missingSamlOptions,
@@ -34,25 +29,26 @@ import { idCounts, trustedKeys, verifyEnvelopedSignature } from './signature.ts'
 import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts';
 
 /**
- * SAML 2.0 service provider (GenericSAML and the IdP flavours), on @node-saml/node-saml.
+ * SAML 2.0 service provider (GenericSAML and the IdP flavours).
  *
  * SP-initiated: an AuthnRequest by HTTP-Redirect (or HTTP-POST when the IdP only offers that), signed when the
- * connection says so, with our state as RelayState. At the ACS (HTTP-POST), in order:
+ * connection says so, with our state as RelayState (built by @node-saml/node-saml, which also writes our SP
+ * metadata). At the ACS (HTTP-POST), on one parse of the response, in order:
  * 1. no DTD, within the shape caps of `parseXml`, and no SHA-1 in signatures unless `allow_sha1` (the RSA-OAEP
  *    key transport of an EncryptedKey, which commonly uses SHA-1, is not a signature and is not affected);
  * 2. the IdP's Status: a failure status is mapped to its code (error-taxonomy §5.5). It is trusted as the IdP's
  *    when the Response is signed; unsigned, it may only end a sign-in that this browser started (solicited), and
  *    an unsolicited one is refused with a page;
  * 3. the signature gate (signature.ts), in linear time on the parsed document: exactly one assertion, a direct
- *    child of the Response; the Response's signature, else the assertion's (decrypted first when encrypted), by
- *    one of the connection's certificates. Nothing past this point runs for a response that no trusted key
- *    signed. When only the assertion is signed, what the signature does not cover is left out of what follows;
- * 4. node-saml on what the gate let through: the signature again (xml-crypto), decryption, Audience, NotBefore /
- *    NotOnOrAfter with the skew, InResponseTo against our request (or absent for IdP-initiated);
- * 5. what node-saml leaves to us, read from the verified assertion only: Issuer, SubjectConfirmationData
- *    Recipient, and the Response's Destination; and, for unsolicited responses, which node-saml lets through
- *    unchecked there, no InResponseTo in the SubjectConfirmationData and its NotBefore / NotOnOrAfter;
- * 6. the assertion ID is returned as a one-time key: the flow claims it in the shared store (replay).
+ *    child of the Response; the Response's signature, else the assertion's (decrypted first when encrypted, with
+ *    xml-encryption), by one of the connection's certificates. Nothing past this point runs for a response that
+ *    no trusted key signed;
+ * 4. the assertion's checks and contents (assertion.ts), read from the verified assertion element only, by fixed
+ *    paths of its children: InResponseTo (the Response's and the bearer confirmation's) against our request (or
+ *    none, IdP-initiated), the confirmation's and the Conditions' NotBefore / NotOnOrAfter with the skew, the
+ *    Audience, the Issuer, every Recipient and the Response's Destination, then the NameID, session index and
+ *    attributes;
+ * 5. the assertion ID is returned as a one-time key: the flow claims it in the shared store (replay).
  * An unsolicited response that fails before its signature is verified is answered with the
  * `saml_unsolicited_unverified` page: nothing it says reaches the app or the session log.
  * Every failure carries the expected and received values in `detail` for the session log.
@@ -61,7 +57,6 @@ import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts
 const SHA1 = /#(rsa-)?sha1$|#dsa-sha1$|#ecdsa-sha1$/i;
 const STATUS_PREFIX = 'urn:oasis:names:tc:SAML:2.0:status:';
 const SAMLP_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
-const SAML_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 /** An EncryptedAssertion has ~10 elements (EncryptedData, its methods, key info, cipher data, EncryptedKey). */
 const MAX_ENCRYPTED_ASSERTION_ELEMENTS = 64;
 /** How much of an IdP's StatusMessage the session log keeps. */
@@ -69,25 +64,10 @@ const MAX_STATUS_MESSAGE = 512;
 /** How many certificates of a failed signature the session log names. */
 const MAX_RECEIVED_CERTIFICATES = 4;
 
-const select = (expr: string, node: unknown) => xpath.select(expr, node as Node) as unknown[];
 const decryptXml = promisify(decrypt) as (xml: string, options: { key: string }) => Promise<string>;
 
 interface SavedState {
   requestId: string;
-}
-
-/**
- * node-saml validates InResponseTo through a cache of request IDs and their creation times; ours knows exactly
- * one request ID (or none, IdP-initiated). Its age is not node-saml's to judge: the login transaction that
- * carried it has already been checked for expiry.
- */
-function expectingOnly(requestId: string | null) {
-  return {
-    saveAsync: async () => null,
-    getAsync: async (key: string) =>
-      requestId !== null && key === requestId ? new Date().toISOString() : null,
-    removeAsync: async () => null,
-  };
 }
 
 /** The IdP's status codes (top level and second level) and message, from the Response. */
@@ -101,27 +81,6 @@ function statusOf(response: Element): { top: string; second: string | null; mess
     second: second ? (second.getAttribute('Value') ?? '').replace(STATUS_PREFIX, '') : null,
     message: message ? (message.textContent ?? '').slice(0, MAX_STATUS_MESSAGE) : null,
   };
-}
-
-/**
- * What node-saml is given when only the assertion is signed: the Response element with its own attributes
- * (Destination, InResponseTo, namespace declarations), its Issuer, its status code and the one assertion. The
- * rest of the Response, which no signature covers, is left out, so that what an attacker adds around a signed
- * assertion costs node-saml nothing.
- */
-function signedPartsOnly(response: Element, assertion: Element): string {
-  const shell = response.cloneNode(false) as Element;
-  for (const issuer of childrenNamed(response, 'Issuer').slice(0, 1))
-    shell.appendChild(issuer.cloneNode(true));
-  const status = childrenNamed(response, 'Status')[0];
-  const code = status ? childrenNamed(status, 'StatusCode')[0] : undefined;
-  if (status && code) {
-    const statusCopy = status.cloneNode(false) as Element;
-    statusCopy.appendChild(code.cloneNode(false));
-    shell.appendChild(statusCopy);
-  }
-  shell.appendChild(assertion.cloneNode(true));
-  return new XMLSerializer().serializeToString(shell as unknown as XmlElement);
 }
 
 /** error-taxonomy §5.5: a SAML failure status → our code. */
@@ -163,42 +122,13 @@ function statusCode(top: string, second: string | null): ErrorCode {
   }
 }
 
-/** node-saml's error messages → our codes (its messages are its API for these; tests pin each one). */
-function classifyValidationError(err: unknown): ErrorCode {
-  const message = (err as Error)?.message ?? '';
-  if (/multiple assertions/i.test(message)) return 'saml_signature_invalid';
-  if (/signature/i.test(message) || /Cannot obtain assertion from signed data/i.test(message))
-    return 'saml_signature_invalid';
-  if (/InResponseTo/i.test(message)) return 'saml_in_response_to_mismatch';
-  if (/audience/i.test(message)) return 'saml_audience_mismatch';
-  if (/NotBefore|not yet valid/i.test(message)) return 'saml_not_yet_valid';
-  if (/expired|NotOnOrAfter/i.test(message)) return 'saml_expired';
-  if (/decrypt|EncryptedAssertion|decryption/i.test(message)) return 'saml_decrypt_failed';
-  if (/Missing SAML assertion|No Assertion/i.test(message)) return 'saml_assertion_missing';
-  return 'saml_malformed';
-}
-
-const SUBJECT_CONFIRMATION_DATA =
-  "/*[local-name()='Assertion']/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']";
-
-/**
- * Which side of its time window a SubjectConfirmationData is on (with the skew): `null` when inside it.
- * (node-saml fails a response whose confirmations are all outside their window with one message that does not
- * say which side.)
- */
-function confirmationWindow(data: Element, skewMs: number, now = Date.now()): ErrorCode | null {
-  const notOnOrAfter = Date.parse(data.getAttribute('NotOnOrAfter') ?? '');
-  if (Number.isFinite(notOnOrAfter) && now - skewMs >= notOnOrAfter) return 'saml_expired';
-  const notBefore = Date.parse(data.getAttribute('NotBefore') ?? '');
-  if (Number.isFinite(notBefore) && now + skewMs < notBefore) return 'saml_not_yet_valid';
-  return null;
-}
-
 class SamlConnector implements Connector {
   readonly #config: SamlConfig & { idpEntityId: string; idpSsoUrl: string };
   readonly #connectionType: string;
   readonly #signingKey: string | undefined;
   readonly #decryptionKey: string | undefined;
+  /** The IdP's certificates as public keys, parsed at the first response for this version of the connection. */
+  #keys: ReturnType<typeof trustedKeys> | undefined;
 
   constructor(
     config: SamlConfig & { idpEntityId: string; idpSsoUrl: string },
@@ -211,21 +141,15 @@ class SamlConnector implements Connector {
     this.#decryptionKey = keys.decryption;
   }
 
-  #saml(acsUrl: string, requestId: string | null): SAML {
-    const { entityId } = spUrls(acsUrl);
+  /** node-saml, for what it still does here: building (and signing) our AuthnRequest. */
+  #saml(acsUrl: string, requestId: string): SAML {
     return new SAML({
       entryPoint: this.#config.idpSsoUrl,
-      issuer: entityId,
-      audience: entityId,
+      issuer: spUrls(acsUrl).entityId,
       callbackUrl: acsUrl,
+      // Required by node-saml's constructor; it verifies nothing here (the ACS does, with `#keys`).
       idpCert: this.#config.idpCertificates,
-      // Either the Response or the Assertion must be signed (Entra signs only the assertion by default).
-      wantAuthnResponseSigned: false,
-      wantAssertionsSigned: false,
-      acceptedClockSkewMs: this.#config.clockSkewSeconds * 1000,
-      validateInResponseTo: requestId ? ValidateInResponseTo.always : ValidateInResponseTo.ifPresent,
-      cacheProvider: expectingOnly(requestId),
-      generateUniqueId: () => requestId ?? '_unused',
+      generateUniqueId: () => requestId,
       identifierFormat: null,
       // No RequestedAuthnContext: IdPs reject contexts they do not offer (Entra AADSTS75011).
       disableRequestedAuthnContext: true,
@@ -235,7 +159,6 @@ class SamlConnector implements Connector {
       signatureAlgorithm: 'sha256',
       digestAlgorithm: 'sha256',
       ...(this.#signingKey ? { privateKey: this.#signingKey } : {}),
-      ...(this.#decryptionKey ? { decryptionPvk: this.#decryptionKey } : {}),
     });
   }
 
@@ -312,7 +235,8 @@ class SamlConnector implements Connector {
       });
     }
     const ids = idCounts(doc);
-    const keys = trustedKeys(this.#config.idpCertificates);
+    this.#keys ??= trustedKeys(this.#config.idpCertificates);
+    const keys = this.#keys;
     const responseSignature = verifyEnvelopedSignature(response as unknown as XmlElement, ids, keys);
     if (!responseSignature.valid && responseSignature.signed) {
       throw this.#signatureInvalid(responseSignature.reason, doc);
@@ -364,152 +288,37 @@ class SamlConnector implements Connector {
       if (!verdict.valid) throw this.#signatureInvalid(verdict.reason, decrypted ?? doc);
     }
     progress.verified = true;
-    const verifiedResponse = responseSignature.valid
-      ? encoded
-      : Buffer.from(signedPartsOnly(response, assertion as Element)).toString('base64');
 
-    // 4. Signature again, decryption, conditions, InResponseTo (node-saml).
-    const saml = this.#saml(request.callbackUrl, requestId);
-    let profile: Awaited<ReturnType<SAML['validatePostResponseAsync']>>['profile'];
-    try {
-      ({ profile } = await saml.validatePostResponseAsync({ SAMLResponse: verifiedResponse }));
-    } catch (err) {
-      if (err instanceof SamlStatusError) {
-        throw new BrokerError('upstream_error_unknown', {
-          detail: { stage: 'saml_status', reason: err.message },
-        });
-      }
-      let code = classifyValidationError(err);
-      if (/No valid subject confirmation/i.test((err as Error)?.message ?? '')) {
-        // Every SubjectConfirmationData is outside its window (node-saml's one message for both sides).
-        const skewMs = this.#config.clockSkewSeconds * 1000;
-        const sides = (
-          select(`/*[local-name()='Response']${SUBJECT_CONFIRMATION_DATA}`, doc) as Element[]
-        ).map((d) => confirmationWindow(d, skewMs));
-        code = sides.includes('saml_expired')
-          ? 'saml_expired'
-          : sides.includes('saml_not_yet_valid')
-            ? 'saml_not_yet_valid'
-            : code;
-      }
-      throw new BrokerError(code, {
-        detail: this.#detailFor(code, err, doc, requestId, request.callbackUrl),
-        cause: err,
-      });
-    }
-    if (!profile) throw new BrokerError('saml_assertion_missing', { detail: { stage: 'saml_validation' } });
+    // 4. Read from the verified assertion only, with the rest of the checks (assertion.ts).
+    const verified = (decrypted?.documentElement ?? assertion) as Element;
+    const read = checkAssertion(response, verified, {
+      requestId,
+      acsUrl: request.callbackUrl,
+      audience: spUrls(request.callbackUrl).entityId,
+      idpEntityId: this.#config.idpEntityId,
+      clockSkewSeconds: this.#config.clockSkewSeconds,
+    });
 
-    // 5. Read from the verified assertion only (an encrypted one's algorithms were checked once decrypted).
-    const assertionXml = profile.getAssertionXml?.() ?? '';
-    const verifiedAssertion = parseXml(assertionXml);
-    const issuer = (
-      select("/*[local-name()='Assertion']/*[local-name()='Issuer']", verifiedAssertion)[0] as
-        | Element
-        | undefined
-    )?.textContent?.trim();
-    if (issuer !== this.#config.idpEntityId) {
-      throw new BrokerError('saml_issuer_mismatch', {
-        detail: { stage: 'saml_validation', expected: this.#config.idpEntityId, received: issuer ?? null },
-      });
-    }
-    const recipients = (
-      select(
-        "/*[local-name()='Assertion']/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']/@Recipient",
-        verifiedAssertion,
-      ) as Attr[]
-    ).map((a) => a.value);
-    if (recipients.length === 0 || recipients.some((r) => r !== request.callbackUrl)) {
-      throw new BrokerError('saml_recipient_mismatch', {
-        detail: {
-          stage: 'saml_validation',
-          field: 'Recipient',
-          expected: request.callbackUrl,
-          received: recipients,
-        },
-      });
-    }
-    const destination = (select("/*[local-name()='Response']/@Destination", doc)[0] as Attr | undefined)
-      ?.value;
-    if (destination !== undefined && destination !== request.callbackUrl) {
-      throw new BrokerError('saml_recipient_mismatch', {
-        detail: {
-          stage: 'saml_validation',
-          field: 'Destination',
-          expected: request.callbackUrl,
-          received: destination,
-        },
-      });
-    }
-
-    // InResponseTo and the bearer confirmation's window, from the verified assertion. node-saml checks them only
-    // when the Response (unsigned when the IdP signs only the verifiedAssertion) carries an InResponseTo. A response
-    // without a request of ours must not name one anywhere (Profiles §4.1.5): otherwise a solicited verifiedAssertion,
-    // which only the browser that asked may use, could be posted as IdP-initiated once the Response's attribute is
-    // removed. Its confirmation must be within its window all the same (Profiles §4.1.4.3).
-    const confirmations = select(SUBJECT_CONFIRMATION_DATA, verifiedAssertion) as Element[];
-    const named = confirmations.map((d) => d.getAttribute('InResponseTo') ?? '').filter((v) => v !== '');
-    if (named.some((v) => v !== requestId)) {
-      throw new BrokerError('saml_in_response_to_mismatch', {
-        detail: {
-          stage: 'saml_validation',
-          field: 'SubjectConfirmationData InResponseTo',
-          expected: requestId,
-          received: named,
-        },
-      });
-    }
-    const skewMs = this.#config.clockSkewSeconds * 1000;
-    const sides = confirmations.map((d) => confirmationWindow(d, skewMs));
-    if (requestId === null && sides.length > 0 && !sides.includes(null)) {
-      throw new BrokerError(sides.includes('saml_expired') ? 'saml_expired' : 'saml_not_yet_valid', {
-        detail: {
-          stage: 'saml_validation',
-          field: 'SubjectConfirmationData',
-          not_before: confirmations.map((d) => d.getAttribute('NotBefore') || null),
-          not_on_or_after: confirmations.map((d) => d.getAttribute('NotOnOrAfter') || null),
-          now: new Date().toISOString(),
-          clock_skew_seconds: this.#config.clockSkewSeconds,
-        },
-      });
-    }
-
-    // 6. The assertion ID, to be claimed once.
-    const assertionId =
-      (select("/*[local-name()='Assertion']/@ID", verifiedAssertion)[0] as Attr | undefined)?.value ?? '';
-    const notOnOrAfter = [
-      ...descendantsNamed(verifiedAssertion, 'SubjectConfirmationData').map((d) =>
-        d.getAttribute('NotOnOrAfter'),
-      ),
-      ...(
-        select(
-          "/*[local-name()='Assertion']/*[local-name()='Conditions']/@NotOnOrAfter",
-          verifiedAssertion,
-        ) as Attr[]
-      ).map((a) => a.value),
-    ]
-      .map((v) => (v ? Date.parse(v) : Number.NaN))
-      .filter((t) => Number.isFinite(t));
-    const validUntil = notOnOrAfter.length ? Math.max(...notOnOrAfter) : Date.now() + 10 * 60 * 1000;
-
-    const attributes = (profile.attributes ?? {}) as Record<string, unknown>;
+    // 5. The assertion ID, to be claimed once (for as long as the assertion is valid, with the skew).
+    const validUntil = read.validUntil ?? Date.now() + 10 * 60 * 1000;
     const mapped = mapSamlProfile({
       connectionType: this.#connectionType,
-      nameId: profile.nameID ?? null,
-      nameIdFormat: profile.nameIDFormat ?? null,
-      attributes,
+      nameId: read.nameId,
+      nameIdFormat: read.nameIdFormat,
+      attributes: read.attributes,
       attributeMap: this.#config.attributeMap,
     });
     return {
       ...mapped,
       rawAttributes: {
-        ...attributes,
-        name_id: profile.nameID ?? null,
-        name_id_format: profile.nameIDFormat ?? null,
-        session_index: profile.sessionIndex ?? null,
-        issuer,
+        ...read.attributes,
+        name_id: read.nameId,
+        name_id_format: read.nameIdFormat,
+        session_index: read.sessionIndex,
+        issuer: read.issuer,
       },
       oneTimeKey: {
-        key: `saml_assertion:${this.#config.idpEntityId}:${assertionId}`,
+        key: `saml_assertion:${this.#config.idpEntityId}:${read.id}`,
         expiresAt: new Date(validUntil + this.#config.clockSkewSeconds * 1000),
       },
     };
@@ -617,35 +426,6 @@ class SamlConnector implements Connector {
     }
     this.#rejectSha1(decrypted);
     return decrypted;
-  }
-
-  /** Expected-vs-received values for the session log. */
-  #detailFor(
-    code: ErrorCode,
-    err: unknown,
-    doc: unknown,
-    requestId: string | null,
-    acsUrl: string,
-  ): Record<string, unknown> {
-    const detail: Record<string, unknown> = { stage: 'saml_validation', reason: (err as Error).message };
-    if (code === 'saml_signature_invalid') {
-      return (this.#signatureInvalid(String(detail.reason).replace(/^Invalid signature:?\s*/, ''), doc)
-        .detail ?? {}) as Record<string, unknown>;
-    } else if (code === 'saml_in_response_to_mismatch') {
-      detail.expected = requestId;
-      detail.received =
-        (select("/*[local-name()='Response']/@InResponseTo", doc)[0] as Attr | undefined)?.value ?? null;
-    } else if (code === 'saml_audience_mismatch') {
-      detail.expected = spUrls(acsUrl).entityId;
-      detail.received = descendantsNamed(doc, 'Audience').map((a) => a.textContent);
-    } else if (code === 'saml_expired' || code === 'saml_not_yet_valid') {
-      const conditions = descendantsNamed(doc, 'Conditions')[0];
-      detail.not_before = conditions?.getAttribute('NotBefore') ?? null;
-      detail.not_on_or_after = conditions?.getAttribute('NotOnOrAfter') ?? null;
-      detail.now = new Date().toISOString();
-      detail.clock_skew_seconds = this.#config.clockSkewSeconds;
-    }
-    return detail;
   }
 }
 
