@@ -184,6 +184,8 @@ export interface ChildServer {
   url: string;
   port: number;
   pid: number;
+  /** Milliseconds from the spawn to the first expected answer on `readyPath` (polled every `pollMs`). */
+  readyMs: number;
   /** The last ~64 KiB of the child's stdout and stderr, for error messages. */
   output(): string;
   /** SIGTERM, then SIGKILL after `graceMs` (default 10 s). Idempotent. */
@@ -203,6 +205,33 @@ export interface SpawnServerOptions {
   readyPath: string;
   readyStatus?: number;
   readyTimeoutMs?: number;
+  /** How often `readyPath` is polled during start-up (default 100 ms; lower to time a cold start). */
+  pollMs?: number;
+  /** CPUs to pin the child to (`taskset -c <cpus>`), when taskset is installed; see `serverCpus`. */
+  cpus?: string | null;
+}
+
+/** Whether `taskset` (util-linux) is on this machine. */
+export const hasTaskset: boolean = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Pins the servers under test to one core and this process (the load generator) to the others, where taskset is
+ * installed and there are at least 2 CPUs: returns the CPU list for the servers' `cpus`, or null (not pinned).
+ * `taskset -a` moves every thread of this process (libuv's pool, V8's workers) too.
+ */
+export function pinServersToOneCore(): { servers: string; load: string } | null {
+  const n = cpus().length;
+  if (!hasTaskset || n < 2) return null;
+  const load = n === 2 ? '0' : `0,2-${n - 1}`;
+  execFileSync('taskset', ['-a', '-p', '-c', load, String(process.pid)], { stdio: 'ignore' });
+  return { servers: '1', load };
 }
 
 const OUTPUT_LIMIT = 64 * 1024;
@@ -211,14 +240,21 @@ const OUTPUT_LIMIT = 64 * 1024;
 export async function spawnServer(options: SpawnServerOptions): Promise<ChildServer> {
   const { name, port } = options;
   const url = `http://${HOST}:${port}`;
-  const child = spawn(process.execPath, options.args, {
-    cwd: options.cwd ?? REPO_ROOT,
-    env: {
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !options.dropEnv?.(k))),
-      ...options.env,
+  const pinned = options.cpus && hasTaskset;
+  const spawnedAt = performance.now();
+  // taskset execs the program: the pid is the server's.
+  const child = spawn(
+    pinned ? 'taskset' : process.execPath,
+    pinned ? ['-c', options.cpus as string, process.execPath, ...options.args] : options.args,
+    {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !options.dropEnv?.(k))),
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   liveChildren.add(child);
   let output = '';
   const collect = (chunk: Buffer) => {
@@ -239,6 +275,7 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ChildSer
     url,
     port,
     pid: child.pid ?? -1,
+    readyMs: 0,
     output: () => output,
     stop(graceMs = 10_000) {
       stopped ??= (async () => {
@@ -267,7 +304,10 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ChildSer
         signal: AbortSignal.timeout(2000),
       });
       await res.arrayBuffer();
-      if (options.readyStatus === undefined || res.status === options.readyStatus) return server;
+      if (options.readyStatus === undefined || res.status === options.readyStatus) {
+        server.readyMs = performance.now() - spawnedAt;
+        return server;
+      }
       last = `GET ${options.readyPath} answered ${res.status}`;
     } catch (err) {
       last = (err as Error).message;
@@ -277,7 +317,7 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ChildSer
         `${name} did not become ready on ${url} (${last}). Its output:\n${indent(output)}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 100));
   }
 }
 
@@ -295,6 +335,10 @@ export async function startBaselineServer(options: {
   status: number;
   headers: Record<string, string>;
   body?: string;
+  /** Other answers by path prefix (the first that matches), for a floor of a multi-request flow. */
+  routes?: Array<{ prefix: string; status: number; headers: Record<string, string>; body?: string }>;
+  cpus?: string | null;
+  pollMs?: number;
 }): Promise<ChildServer> {
   const port = await freePort();
   const script = `
@@ -302,15 +346,24 @@ const http = require('node:http');
 const status = Number(process.env.BASELINE_STATUS);
 const body = Buffer.from(process.env.BASELINE_BODY ?? '', 'utf8');
 const headers = { ...JSON.parse(process.env.BASELINE_HEADERS), 'content-length': String(body.length) };
-const respond = (res) => {
+const routes = JSON.parse(process.env.BASELINE_ROUTES ?? '[]').map((r) => {
+  const b = Buffer.from(r.body ?? '', 'utf8');
+  return { prefix: r.prefix, status: r.status, body: b, headers: { ...r.headers, 'content-length': String(b.length) } };
+});
+const respond = (req, res) => {
+  const route = routes.length > 0 ? routes.find((r) => req.url.startsWith(r.prefix)) : undefined;
+  if (route) {
+    res.writeHead(route.status, route.headers);
+    return res.end(route.body);
+  }
   res.writeHead(status, headers);
   res.end(body);
 };
 const server = http.createServer((req, res) => {
   if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
-    return respond(res);
+    return respond(req, res);
   }
-  req.on('end', () => respond(res));
+  req.on('end', () => respond(req, res));
   req.resume();
 });
 server.listen(Number(process.env.BASELINE_PORT), process.env.BASELINE_HOST);
@@ -327,11 +380,14 @@ process.on('SIGTERM', () => {
       BASELINE_STATUS: String(options.status),
       BASELINE_HEADERS: JSON.stringify(options.headers),
       BASELINE_BODY: options.body ?? '',
+      BASELINE_ROUTES: JSON.stringify(options.routes ?? []),
       BASELINE_PORT: String(port),
       BASELINE_HOST: HOST,
     },
     readyPath: '/',
     readyStatus: options.status,
+    cpus: options.cpus ?? null,
+    ...(options.pollMs ? { pollMs: options.pollMs } : {}),
   });
 }
 
@@ -356,6 +412,8 @@ export async function startGatehouse(options: {
   database?: BenchDatabase;
   extraNodeArgs?: string[];
   env?: Record<string, string>;
+  cpus?: string | null;
+  pollMs?: number;
 }): Promise<GatehouseChild> {
   const port = await freePort();
   const database = options.database ?? 'sqlite';
@@ -391,6 +449,8 @@ export async function startGatehouse(options: {
     dropEnv: (name) => name.startsWith('GATEHOUSE_') || name === 'PORT' || name === 'HOST',
     readyPath: '/health',
     readyStatus: 200,
+    cpus: options.cpus ?? null,
+    ...(options.pollMs ? { pollMs: options.pollMs } : {}),
   });
   return {
     ...child,
@@ -632,6 +692,8 @@ export interface Measurement {
   errors: number;
   /** CPU time of the server process over the measurement, in % of one core (null where /proc is missing). */
   serverCpuPercent: number | null;
+  /** The server's resident memory at the end of the measurement, in MB (null where /proc is missing). */
+  serverRssMb: number | null;
   /** CPU time of the PostgreSQL server, in % of one core; null when no Gatehouse of the run uses it. */
   databaseCpuPercent: number | null;
   /** CPU time of this process (the load generator) over the measurement, in % of one core. */
@@ -649,6 +711,16 @@ function machineCpuSeconds(): number | null {
     const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
     const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
     return (user + nice + system + irq + softirq + steal) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size of a process in MB (VmRSS from /proc, Linux), or null. */
+export function processRssMb(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) / 1024;
   } catch {
     return null;
   }
@@ -758,6 +830,10 @@ export interface LoadSpec {
   body?: string;
   /** autocannon `requests`: e.g. one with a `setupRequest` that gives every request its own body. */
   requests?: autocannon.Request[];
+  /** Bounded by count instead of time: this many requests (then req/s is the count over the elapsed time). */
+  amount?: number;
+  /** autocannon `overallRate`: requests per second over all connections (an open rate, not as fast as it can). */
+  overallRate?: number;
 }
 
 /**
@@ -786,6 +862,7 @@ export async function measure(
   const stop = startCpuMeter(serverPid === undefined ? {} : { server: serverPid });
   const r = await autocannon({ ...base, ...spec, duration: settings.durationSec });
   const cpu = stop();
+  const reqPerSec = spec?.amount ? r.requests.total / cpu.elapsedSec : r.requests.average;
   const unexpected: Record<string, number> = {};
   let ok = 0;
   for (const [status, stats] of Object.entries(r.statusCodeStats ?? {})) {
@@ -796,9 +873,9 @@ export async function measure(
   const unexpectedCount = Object.values(unexpected).reduce((a, b) => a + b, 0);
   return {
     name,
-    durationSec: settings.durationSec,
+    durationSec: spec?.amount ? cpu.elapsedSec : settings.durationSec,
     connections: settings.connections,
-    reqPerSec: r.requests.average,
+    reqPerSec,
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     ok,
@@ -808,6 +885,7 @@ export async function measure(
     timeouts: r.timeouts,
     errors: unexpectedCount + r.errors,
     serverCpuPercent: cpuPercent(cpu.seconds.server ?? null, cpu),
+    serverRssMb: serverPid === undefined ? null : processRssMb(serverPid),
     databaseCpuPercent: cpuPercent(cpu.seconds.database ?? null, cpu),
     loadCpuPercent: cpuPercent(cpu.loadSeconds, cpu) ?? 0,
     otherCpuPercent: cpuPercent(cpu.otherSeconds, cpu),
