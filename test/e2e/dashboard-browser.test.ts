@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { bootstrapLink } from '../../src/dashboard/dashboard.ts';
 import { PORTAL_CSP } from '../../src/portal/render.ts';
 import { launchChromium } from '../helpers/chromium.ts';
@@ -14,7 +14,8 @@ import { startIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 /**
  * The operators' dashboard in a real browser (issue 13's "Done when"): headless Chromium plays the operator. The
  * bootstrap link the first start prints → the welcome form → the overview → an organization created with a domain
- * → its page → its OIDC connection (made through the management API against oidc-provider) → a user signed in
+ * → its page → its OIDC connection to oidc-provider, created with the page's form (refused once: an issuer with a
+ * query; then created) → the connection's page and the redirect URI it shows → a user signed in
  * through the SDK (getAuthorizationUrl, oidc-provider's own login pages, getProfileAndToken) → the attempt in the
  * session log → a sign-in the user cancels at the IdP (oidc-provider answers access_denied), found by the request ID
  * the browser saw, with its fix → the connection deactivated from its page → the other pages.
@@ -138,10 +139,15 @@ describe('the operators’ dashboard in headless Chromium', () => {
     assert.equal(violations.length, 0, `axe found on ${what} (${page.url()}):\n${readable}`);
   }
 
-  async function screenshot(page: Page, name: string): Promise<void> {
+  /** A whole page, or one part of it (a locator). */
+  async function screenshot(what: Page | Locator, name: string): Promise<void> {
     if (!SCREENSHOTS) return;
     await mkdir(IMAGES, { recursive: true });
-    await writeFile(`${IMAGES}${name}`, await page.screenshot({ fullPage: true, timeout: STEP_MS }));
+    const image =
+      'goto' in what
+        ? await what.screenshot({ fullPage: true, timeout: STEP_MS })
+        : await what.screenshot({ timeout: STEP_MS });
+    await writeFile(`${IMAGES}${name}`, image);
   }
 
   it('an operator: bootstrap link → organization → connection → sign-ins in the session log → a failure found by its request ID → deactivate → every page', async () => {
@@ -184,25 +190,46 @@ describe('the operators’ dashboard in headless Chromium', () => {
     const orgId = new URL(page.url()).pathname.split('/').at(-1) ?? '';
     assert.match(orgId, /^org_/);
 
-    // Its OIDC connection, made through the management API against oidc-provider (callback registered there).
+    // Its OIDC connection, created from the organization's page against oidc-provider. Both forms open: axe on each;
+    // a refusal first (an issuer with a query: the browser lets the URL through, createConnection does not).
+    const add = page.locator('section[aria-labelledby=add-connection]');
+    await add.getByText('OpenID Connect: Okta, Microsoft Entra ID or another provider').click();
+    await add.getByText('SAML: Okta, Microsoft Entra ID, Google Workspace').click();
+    await assertAccessible(page, 'the organization’s page with both connection forms open');
+    const oidcForm = page.getByRole('form', { name: 'Add an OpenID Connect connection' });
     const port = await freePort();
-    const conn = await gh.api('POST', '/connections', {
-      organization_id: orgId,
-      connection_type: 'GenericOIDC',
-      name: 'Umbrella OIDC',
-      oidc_options: {
-        issuer: `http://127.0.0.1:${port}`,
-        client_id: 'umbrella-sso',
-        client_secret: 'gatehouse-test-secret-0123456789abcdef',
-      },
-    });
-    assert.equal(conn.status, 201, JSON.stringify(conn.body));
-    const callbackUrl = conn.body.oidc_options.redirect_uri as string;
+    const fillOidc = async (issuer: string) => {
+      await oidcForm.getByLabel('Identity provider').selectOption('GenericOIDC');
+      await oidcForm.getByLabel('Connection name (optional)').fill('Umbrella OIDC');
+      await oidcForm.getByLabel('Issuer URL or discovery URL').fill(issuer);
+      await oidcForm.getByLabel('Client ID').fill('umbrella-sso');
+      await oidcForm.getByLabel('Client secret').fill('gatehouse-test-secret-0123456789abcdef');
+    };
+    await fillOidc(`http://127.0.0.1:${port}/?tenant=umbrella`);
+    await oidcForm.getByRole('button', { name: 'Create the OpenID Connect connection' }).click();
+    await oidcForm
+      .getByText('The issuer URL must not contain a query or fragment.', { exact: true })
+      .waitFor();
+    assert.equal(await oidcForm.getByLabel('Client secret').inputValue(), '', 'the secret came back');
+    assert.equal(await oidcForm.getByLabel('Connection name (optional)').inputValue(), 'Umbrella OIDC');
+    await assertAccessible(page, 'the connection form refused, its error by the field');
+    await screenshot(add, 'dashboard-create-connection.png');
+    await fillOidc(`http://127.0.0.1:${port}`);
+    await oidcForm.getByRole('button', { name: 'Create the OpenID Connect connection' }).click();
+    await reached(/^Umbrella OIDC/, 'the new connection’s page');
+    await page.getByText('The connection was created.').waitFor();
+    const connectionId = new URL(page.url()).pathname.split('/').at(-1) ?? '';
+    assert.match(connectionId, /^conn_/);
+    const connectionUrl = `${gh.url}/dashboard/connections/${connectionId}`;
+    // The redirect URI the IT admin registers at the IdP, as the page shows it.
+    const callbackUrl = await page
+      .getByRole('textbox', { name: 'Redirect URI (sign-in redirect URI)' })
+      .inputValue();
+    assert.equal(
+      callbackUrl,
+      (await gh.api('GET', `/connections/${connectionId}`)).body.oidc_options.redirect_uri,
+    );
     idp = await startIdp({ port, redirectUris: [callbackUrl], clientId: 'umbrella-sso' });
-    await page.reload();
-    await page.getByRole('link', { name: 'Umbrella OIDC' }).click();
-    await reached(/^Umbrella OIDC/, 'the connection’s page');
-    const connectionUrl = page.url();
 
     // A user signs in through the SDK (another browser: the user's), at oidc-provider's dev login pages.
     const user = await newContext();
@@ -238,7 +265,7 @@ describe('the operators’ dashboard in headless Chromium', () => {
       clientId: gh.clientId,
     });
     assert.equal(profile.email, 'grace@umbrella.test');
-    assert.equal(profile.connectionId, conn.body.id);
+    assert.equal(profile.connectionId, connectionId);
 
     // The session log shows the attempt.
     await nav('Session log');
@@ -282,7 +309,7 @@ describe('the operators’ dashboard in headless Chromium', () => {
     await page.getByRole('button', { name: 'Deactivate' }).click();
     await page.getByRole('button', { name: 'Activate', exact: true }).waitFor();
     await assertAccessible(page, 'the connection’s page once deactivated');
-    assert.equal((await gh.api('GET', `/connections/${conn.body.id}`)).body.state, 'inactive');
+    assert.equal((await gh.api('GET', `/connections/${connectionId}`)).body.state, 'inactive');
 
     // The overview (with a failure to show), and every other page.
     await nav('Overview');
