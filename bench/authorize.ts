@@ -1,12 +1,15 @@
 /**
- * Benchmark of GET /sso/authorize: the request an app sends a user's browser to, answered with a 302 to the
- * organization's OpenID provider. See bench/README.md.
+ * `npm run bench`: by default the side-by-side table of Gatehouse, BoxyHQ SAML Jackson and a bare node:http
+ * server (bench/compare.ts, issue 14). With BENCH_SCENARIOS=oidc, the benchmark this file has always been:
+ * GET /sso/authorize, the request an app sends a user's browser to, answered with a 302 to the organization's
+ * OpenID provider, against a bare server. See bench/README.md.
  *
- *   npm run bench                                   # 10 s per measurement, 50 connections
- *   BENCH_DURATION=30 BENCH_CONNECTIONS=100 npm run bench
- *   BENCH_ROUNDS=3 npm run bench                    # three baseline/Gatehouse pairs, median ratio
- *   BENCH_CPU_PROF=/tmp/prof npm run bench          # also write a V8 CPU profile of the Gatehouse process
- *   BENCH_DB=both npm run bench                     # a Gatehouse on SQLite and one on PostgreSQL, same rounds
+ *   npm run bench                                   # the side-by-side table (installs Jackson once)
+ *   BENCH_SCENARIOS=oidc npm run bench              # GET /sso/authorize (OIDC) against the bare server:
+ *   BENCH_SCENARIOS=oidc BENCH_DURATION=30 BENCH_CONNECTIONS=100 npm run bench
+ *   BENCH_SCENARIOS=oidc BENCH_ROUNDS=3 npm run bench            # three pairs, median ratio
+ *   BENCH_SCENARIOS=oidc BENCH_CPU_PROF=/tmp/prof npm run bench  # a V8 CPU profile of the Gatehouse process
+ *   BENCH_SCENARIOS=oidc BENCH_DB=both npm run bench             # on SQLite and on PostgreSQL, same rounds
  *
  * Set-up: a real oidc-provider (in this process; it only serves discovery, once), Gatehouse as a child
  * process with a fresh SQLite file (WAL) or a fresh PostgreSQL schema (BENCH_DB), an organization with one
@@ -17,6 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { runCompare } from './compare.ts';
 import {
   type BenchDatabase,
   BenchError,
@@ -238,4 +242,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-runBenchmark(main);
+// BENCH_SCENARIOS=oidc: this file's own benchmark; anything else: the side-by-side table.
+const oidc = (process.env.BENCH_SCENARIOS ?? '').split(',').some((s) => s.trim() === 'oidc');
+runBenchmark(oidc ? main : runCompare);
