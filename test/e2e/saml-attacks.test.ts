@@ -12,6 +12,7 @@ import {
   makeIdp,
   type SamlSetup,
   samlResponse,
+  samlResponseWith,
   startSamlLogin,
   type TestSamlIdp,
 } from '../helpers/saml-idp.ts';
@@ -1405,6 +1406,311 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       });
     });
     // Hostile shapes and their CPU cost before the signature is checked: saml-hostile-shapes.test.ts.
+  });
+
+  // ---------- reading only what the signature covers (issue 14) ----------
+
+  /**
+   * Since issue 14 the ACS reads the verified assertion itself (src/connectors/saml/assertion.ts) instead of
+   * handing it to a library: these attacks aim at that reader. What the signature does not cover (the rest of the
+   * Response when only the assertion is signed, and anything inside a ds:Signature, which the enveloped transform
+   * leaves out of the digest) must never be read, and the text read must be the canonical text.
+   */
+  describe('reading only what the signature covers', () => {
+    const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+    const HOLDER_OF_KEY = 'urn:oasis:names:tc:SAML:2.0:cm:holder-of-key';
+    const SUBJECT_CONFIRMATION_DATA = `${ASSERTION}/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']/*[local-name()='SubjectConfirmationData']`;
+
+    /** A ds:Object appended to the assertion's Signature (not covered by its digest), holding `content`. */
+    function insideSignature(doc: Document, content: Element): void {
+      const object = doc.createElementNS(DSIG_NS, 'ds:Object');
+      object.appendChild(content);
+      child(assertionOf(doc), 'Signature').appendChild(object);
+    }
+
+    attack(
+      'Response and assertion signed; the assertion swapped for one the IdP signed for another user: the Response digest refuses it',
+      async () => {
+        const login = await signIn(acme, 'swap');
+        const original = await idpResponse(login, { signed: 'both' });
+        const other = assertionOf(decode(await idpResponse(login, { signed: 'both', email: FORGED })));
+        const swapped = edit(original, (doc) => {
+          doc.documentElement?.replaceChild(other.cloneNode(true), assertionOf(doc));
+        });
+        // The swapped-in assertion's own signature is valid: only the Response's catches the swap.
+        assert.ok(serialize(decode(swapped)).includes(FORGED));
+        const res = await noProfile(() => post(login, swapped));
+        await assertRejected(res, 'saml_signature_invalid', 'swap');
+        await assertFailedSession(
+          res,
+          'saml_signature_invalid',
+          signatureDetail('Invalid signature: the digest of the Response does not match its signature'),
+        );
+      },
+    );
+
+    attack(
+      "the Response's valid signature moved into a forged assertion: its Reference names the Response, not the assertion",
+      async () => {
+        const login = await signIn(acme, 'moved-reference');
+        const response = edit(await idpResponse(login, { signed: 'response' }), (doc) => {
+          const root = doc.documentElement as Element;
+          const evil = forged(assertionOf(doc), '_evil');
+          root.replaceChild(evil, assertionOf(doc));
+          moveSignature(root, evil);
+        });
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_signature_invalid', 'moved-reference');
+        await assertFailedSession(
+          res,
+          'saml_signature_invalid',
+          signatureDetail(
+            'Invalid signature: the Reference does not point at the Assertion that holds the Signature',
+          ),
+        );
+      },
+    );
+
+    attack(
+      "the Response's valid signature moved into a forged assertion that takes the Response's ID: a duplicate ID",
+      async () => {
+        const login = await signIn(acme, 'moved-reference-id');
+        const response = edit(await idpResponse(login, { signed: 'response' }), (doc) => {
+          const root = doc.documentElement as Element;
+          const evil = forged(assertionOf(doc), root.getAttribute('ID') ?? '');
+          root.replaceChild(evil, assertionOf(doc));
+          moveSignature(root, evil);
+        });
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_signature_invalid', 'moved-reference-id');
+        await assertFailedSession(
+          res,
+          'saml_signature_invalid',
+          signatureDetail('Invalid signature: the ID of the Assertion is carried by more than one element'),
+        );
+      },
+    );
+
+    attack(
+      "duplicate ID under the other names of an ID (Id, id): an element in Extensions carrying the signed assertion's ID",
+      async () => {
+        for (const name of ['Id', 'id']) {
+          const login = await signIn(acme, `dup-${name}`);
+          const response = edit(await idpResponse(login), (doc) => {
+            const root = doc.documentElement as Element;
+            const extensions = doc.createElementNS(SAMLP_NS, 'samlp:Extensions');
+            const twin = doc.createElementNS(SAML_NS, 'saml:Advice');
+            twin.setAttribute(name, assertionOf(doc).getAttribute('ID') ?? '');
+            extensions.appendChild(twin);
+            root.insertBefore(extensions, child(root, 'Status'));
+          });
+          const res = await noProfile(() => post(login, response));
+          await assertRejected(res, 'saml_signature_invalid', `dup-${name}`);
+          await assertFailedSession(
+            res,
+            'saml_signature_invalid',
+            signatureDetail('Invalid signature: the ID of the Assertion is carried by more than one element'),
+          );
+        }
+      },
+    );
+
+    attack(
+      "a forged Subject naming ceo@ inside the assertion's Signature (ds:Object, not covered by the digest): the signed NameID is read",
+      async () => {
+        const login = await signIn(acme, 'subject-in-signature');
+        const response = edit(await idpResponse(login), (doc) => {
+          const subject = child(assertionOf(doc), 'Subject').cloneNode(true) as Element;
+          const nameId = child(subject, 'NameID');
+          while (nameId.firstChild) nameId.removeChild(nameId.firstChild);
+          nameId.appendChild(doc.createTextNode(FORGED));
+          insideSignature(doc, subject);
+        });
+        assert.ok(serialize(decode(response)).includes(FORGED));
+        const before = store.profiles.length;
+        const profile = await approveAndFetchProfile(
+          login,
+          await assertConsent(await post(login, response), ADA),
+        );
+        assert.equal(profile.idpId, ADA);
+        assert.deepEqual(
+          store.profiles.slice(before).map((p) => p.idpId),
+          [ADA],
+        );
+      },
+    );
+
+    attack(
+      "Conditions outside the signed element: our Audience in a forged Conditions inside the assertion's Signature and beside the assertion; the signed one names another SP",
+      async () => {
+        const login = await signIn(acme, 'conditions-outside');
+        // The IdP's real response for the Outside connection (assertion signed), posted at Acme's ACS.
+        const response = edit(await samlResponse(outside, login.request, { email: ADA }), (doc) => {
+          const conditions = child(assertionOf(doc), 'Conditions');
+          const ours = conditions.cloneNode(true) as Element;
+          one(ours, ".//*[local-name()='Audience']").textContent = acme.spEntityId;
+          insideSignature(doc, ours);
+          doc.documentElement?.insertBefore(ours.cloneNode(true), assertionOf(doc));
+        });
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_audience_mismatch', 'conditions-outside');
+        await assertFailedSession(res, 'saml_audience_mismatch', {
+          stage: 'saml_validation',
+          reason: `SAML assertion audience mismatch. Expected: ${acme.spEntityId} Received: ${outside.spEntityId}`,
+          expected: acme.spEntityId,
+          received: [outside.spEntityId],
+        });
+      },
+    );
+
+    attack(
+      "SubjectConfirmationData outside the signed element: the signed one expired, a fresh one inside the assertion's Signature",
+      async () => {
+        const login = await signIn(acme, 'confirmation-outside');
+        const expired = isoIn(-200);
+        const signed = resign(await idpResponse(login), idp.keys, ['assertion'], (doc) =>
+          one(doc, SUBJECT_CONFIRMATION_DATA).setAttribute('NotOnOrAfter', expired),
+        );
+        const response = edit(signed, (doc) => {
+          const subject = doc.createElementNS(SAML_NS, 'saml:Subject');
+          const confirmation = doc.createElementNS(SAML_NS, 'saml:SubjectConfirmation');
+          confirmation.setAttribute('Method', BEARER);
+          const data = doc.createElementNS(SAML_NS, 'saml:SubjectConfirmationData');
+          data.setAttribute('Recipient', acme.acsUrl);
+          data.setAttribute('InResponseTo', login.requestId);
+          data.setAttribute('NotOnOrAfter', isoIn(300));
+          confirmation.appendChild(data);
+          subject.appendChild(confirmation);
+          insideSignature(doc, subject);
+        });
+        const conditions = one(decode(response), `${ASSERTION}/*[local-name()='Conditions']`);
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_expired', 'confirmation-outside');
+        await assertFailedSession(
+          res,
+          'saml_expired',
+          {
+            stage: 'saml_validation',
+            reason: 'No valid subject confirmation found among those available in the SAML assertion',
+            not_before: conditions.getAttribute('NotBefore'),
+            not_on_or_after: conditions.getAttribute('NotOnOrAfter'),
+            clock_skew_seconds: 180,
+          },
+          { timed: true },
+        );
+      },
+    );
+
+    attack(
+      'a holder-of-key confirmation, not bearer (re-signed assertion): saml_recipient_mismatch',
+      async () => {
+        const login = await signIn(acme, 'holder-of-key');
+        const response = resign(await idpResponse(login), idp.keys, ['assertion'], (doc) =>
+          one(
+            doc,
+            `${ASSERTION}/*[local-name()='Subject']/*[local-name()='SubjectConfirmation']`,
+          ).setAttribute('Method', HOLDER_OF_KEY),
+        );
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_recipient_mismatch', 'holder-of-key');
+        await assertFailedSession(res, 'saml_recipient_mismatch', {
+          stage: 'saml_validation',
+          field: 'SubjectConfirmation Method',
+          expected: BEARER,
+          received: [HOLDER_OF_KEY],
+        });
+      },
+    );
+
+    attack(
+      'two Subjects in the signed assertion, the second naming ceo@ (re-signed): saml_malformed, neither is read',
+      async () => {
+        const login = await signIn(acme, 'two-subjects');
+        const response = resign(await idpResponse(login), idp.keys, ['assertion'], (doc) => {
+          const subject = child(assertionOf(doc), 'Subject');
+          const second = subject.cloneNode(true) as Element;
+          const nameId = child(second, 'NameID');
+          while (nameId.firstChild) nameId.removeChild(nameId.firstChild);
+          nameId.appendChild(doc.createTextNode(FORGED));
+          assertionOf(doc).insertBefore(second, subject.nextSibling);
+        });
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_malformed', 'two-subjects');
+        await assertFailedSession(res, 'saml_malformed', {
+          stage: 'saml_validation',
+          reason: 'the Assertion has 2 Subject elements, not one',
+        });
+      },
+    );
+
+    attack('two Conditions in the signed assertion (re-signed): saml_malformed', async () => {
+      const login = await signIn(acme, 'two-conditions');
+      const response = resign(await idpResponse(login), idp.keys, ['assertion'], (doc) => {
+        const conditions = child(assertionOf(doc), 'Conditions');
+        assertionOf(doc).insertBefore(conditions.cloneNode(true), conditions);
+      });
+      const res = await noProfile(() => post(login, response));
+      await assertRejected(res, 'saml_malformed', 'two-conditions');
+      await assertFailedSession(res, 'saml_malformed', {
+        stage: 'saml_validation',
+        reason: 'Unable to process multiple conditions in SAML assertion',
+      });
+    });
+
+    attack(
+      "a solicited sign-in whose Response has no InResponseTo (the IdP's attribute removed)",
+      async () => {
+        const login = await signIn(acme, 'no-response-irt');
+        const response = edit(await idpResponse(login), (doc) =>
+          (doc.documentElement as Element).removeAttribute('InResponseTo'),
+        );
+        const res = await noProfile(() => post(login, response));
+        await assertRejected(res, 'saml_in_response_to_mismatch', 'no-response-irt');
+        await assertFailedSession(res, 'saml_in_response_to_mismatch', {
+          stage: 'saml_validation',
+          reason: 'InResponseTo is missing from response',
+          expected: login.requestId,
+          received: null,
+        });
+      },
+    );
+
+    attack(
+      'a comment in a signed attribute value (email ceo@acme.com<!---->.evil.test): the full value, not a truncated one',
+      async () => {
+        const ASSERTED = 'ceo@acme.com.evil.test';
+        for (const canonicalization of [undefined, EXC_C14N_WITH_COMMENTS]) {
+          const login = await signIn(outside, `attribute-comment-${canonicalization ? 'with' : 'without'}`);
+          const original = await samlResponseWith(login.setup, login.request, {
+            nameId: '00u1opaque',
+            nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+            attributes: { email: ASSERTED },
+          });
+          const injected = resign(
+            original,
+            idp.keys,
+            ['assertion'],
+            (doc) => {
+              const value = one(doc, `${ASSERTION}//*[local-name()='AttributeValue']`);
+              assert.equal(value.textContent, ASSERTED);
+              while (value.firstChild) value.removeChild(value.firstChild);
+              value.appendChild(doc.createTextNode('ceo@acme.com'));
+              value.appendChild(doc.createComment(''));
+              value.appendChild(doc.createTextNode('.evil.test'));
+            },
+            canonicalization ? { canonicalization } : {},
+          );
+          assert.ok(serialize(decode(injected)).includes('>ceo@acme.com<!---->.evil.test</'));
+          const profile = await approveAndFetchProfile(
+            login,
+            await assertConsent(await post(login, injected), ASSERTED),
+          );
+          assert.equal(profile.idpId, '00u1opaque');
+          assert.equal(profile.email, ASSERTED);
+          assert.equal(profile.rawAttributes?.email, ASSERTED);
+        }
+      },
+    );
   });
 
   /** The forged identity never reached a profile, over the whole suite. */
