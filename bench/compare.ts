@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as samlify from 'samlify';
 import { generateSpKeyPair } from '../src/connectors/saml/keys.ts';
@@ -333,9 +333,11 @@ export async function runCompare(): Promise<number> {
     spMetadata: [connection.spMetadata, jackson.spMetadata],
     sign,
   };
-  const idps: IdpChild[] = [await startIdpChild(idpConfig, idpPort, 'SAML IdP')];
-  for (let i = 1; i < Math.min(4, availableParallelism()); i++) {
-    idps.push(await startIdpChild(idpConfig, await freePort(), `SAML IdP replica ${i}`));
+  // The IdPs sign between measurements, on every CPU (this process is pinned to fewer; children inherit it).
+  const allCpus = pin ? `0-${cpus().length - 1}` : null;
+  const idps: IdpChild[] = [await startIdpChild(idpConfig, idpPort, 'SAML IdP', allCpus)];
+  for (let i = 1; i < Math.min(4, cpus().length); i++) {
+    idps.push(await startIdpChild(idpConfig, await freePort(), `SAML IdP replica ${i}`, allCpus));
   }
   log(`Gatehouse (pid ${gatehouse.pid}) on ${gatehouse.url}; Jackson (pid ${jackson.pid}) on ${jackson.url}`);
   log(`SAML IdP (samlify) on ${idpOrigin}, ${idps.length} process(es) making the pre-signed responses`);

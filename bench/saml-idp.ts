@@ -257,7 +257,13 @@ export interface IdpChild extends ChildServer {
   stats(): Promise<{ sso: number; errors: number; lastError: string }>;
 }
 
-export async function startIdpChild(config: IdpConfig, port: number, name: string): Promise<IdpChild> {
+export async function startIdpChild(
+  config: IdpConfig,
+  port: number,
+  name: string,
+  /** CPUs it may run on (taskset), e.g. all of them when this process is pinned to fewer. */
+  cpus: string | null = null,
+): Promise<IdpChild> {
   const child = await spawnServer({
     name,
     args: [join(REPO_ROOT, 'bench/saml-idp.ts')],
@@ -265,6 +271,7 @@ export async function startIdpChild(config: IdpConfig, port: number, name: strin
     env: { [IDP_ENV]: JSON.stringify({ ...config, port }) },
     readyPath: IDP_STATS_PATH,
     readyStatus: 200,
+    cpus,
   });
   return {
     ...child,
