@@ -891,6 +891,8 @@ function renderReport(r: {
       .map((c, i) => (HEADER[i]?.startsWith(' ') ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
+  const mdRow = (cells: string[]) =>
+    `| ${cells.map((c, i) => (HEADER[i]?.startsWith(' ') ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(' | ')} |`;
   const text = [
     line(HEADER.map((h) => h.trim())),
     widths.map((w) => '-'.repeat(w)).join('  '),
@@ -904,9 +906,10 @@ function renderReport(r: {
     '',
     ...r.header.map((h) => `- ${h}`),
     '',
-    `| ${HEADER.map((h) => h.trim()).join(' | ')} |`,
-    `| ${HEADER.map((h) => (h.startsWith(' ') ? '---:' : '---')).join(' | ')} |`,
-    ...body.map((row) => `| ${row.join(' | ')} |`),
+    // Padded as the formatter (biome) writes Markdown tables.
+    mdRow(HEADER.map((h) => h.trim())),
+    `| ${widths.map((w, i) => (HEADER[i]?.startsWith(' ') ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`,
+    ...body.map(mdRow),
     '',
     "req/s: logins/s for `login`. CPU ms/req: the server process's CPU time over the measurement divided by its requests " +
       '(logins). RSS: the server\'s resident memory at the end of the measurement. "of floor": throughput as a share of the ' +
