@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { build, SERVER_ENTRY, SERVER_ENV, SERVER_NODE_ARGS } from '../scripts/build.ts';
 import {
   createIdpHandler,
   HitCounter,
@@ -402,7 +403,8 @@ export interface GatehouseChild extends ChildServer {
 }
 
 /**
- * Starts Gatehouse (`src/main.ts`) as a child process with a fresh SQLite file (WAL) in `dataDir`, or with
+ * Starts Gatehouse as `npm start` does (`dist/main.js`, built from `src/` when stale, with the same Node flags) as a
+ * child process with a fresh SQLite file (WAL) in `dataDir`, or with
  * `database: 'postgres'` on a fresh schema of BENCH_POSTGRES_URL (dropped on cleanup) and a random secret key.
  * `extraNodeArgs` go before the script, e.g. `--cpu-prof`.
  */
@@ -415,6 +417,7 @@ export async function startGatehouse(options: {
   cpus?: string | null;
   pollMs?: number;
 }): Promise<GatehouseChild> {
+  build({ ifStale: true });
   const port = await freePort();
   const database = options.database ?? 'sqlite';
   const databasePath = database === 'sqlite' ? join(options.dataDir, 'bench.db') : null;
@@ -428,9 +431,10 @@ export async function startGatehouse(options: {
   const clientId = `client_bench_${randomBytes(8).toString('hex')}`;
   const child = await spawnServer({
     name: 'gatehouse',
-    args: [...(options.extraNodeArgs ?? []), join(REPO_ROOT, 'src/main.ts')],
+    args: [...SERVER_NODE_ARGS, ...(options.extraNodeArgs ?? []), SERVER_ENTRY],
     port,
     env: {
+      ...SERVER_ENV,
       PORT: String(port),
       HOST,
       GATEHOUSE_PUBLIC_URL: `http://${HOST}:${port}`,

@@ -21,7 +21,7 @@ import { MAINTENANCE_INTERVAL_MS, runMaintenance } from './maintenance.ts';
 import { refreshAllMetadata } from './management/connections.ts';
 import type { ManagementDeps } from './management/deps.ts';
 import type { TxtResolver } from './management/organizations.ts';
-import { instrumentStore, Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { PortalSessions } from './portal/session.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { ConfigCache } from './sso/config-cache.ts';
@@ -63,9 +63,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, environment } = options;
   const { trustProxy } = config;
   let closing = false;
-  // Prometheus metrics (GET /metrics), only when configured: null otherwise, and nothing is timed or counted.
-  const metrics = metricsEnabled(config.metrics) ? new Metrics() : null;
-  const store = metrics ? instrumentStore(options.store, metrics) : options.store;
+  // Prometheus metrics (GET /metrics), only when configured: null otherwise, and nothing is timed or counted (nor
+  // is prom-client loaded: it would stay in memory).
+  const instrumentation = metricsEnabled(config.metrics) ? await import('./metrics.ts') : null;
+  const metrics: Metrics | null = instrumentation ? new instrumentation.Metrics() : null;
+  const store =
+    instrumentation && metrics ? instrumentation.instrumentStore(options.store, metrics) : options.store;
 
   const app = Fastify({
     logger: {

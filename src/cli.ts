@@ -51,7 +51,7 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig();
-  const store = openStore(config.database);
+  const store = await openStore(config.database);
   try {
     await store.migrate();
     if (command === 'migrate') {

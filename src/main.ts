@@ -12,7 +12,7 @@ import { openStore } from './storage/open.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const store = openStore(config.database);
+  const store = await openStore(config.database);
   if (config.migrateOnStart) await store.migrate();
   const environment = await bootstrapEnvironment(config, store);
   const app = await buildApp({ config, store, environment });

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkOS } from '@workos-inc/node';
+import { build, SERVER_ENTRY, SERVER_ENV, SERVER_NODE_ARGS } from '../../scripts/build.ts';
 import { freePort } from '../helpers/gatehouse.ts';
 
-const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+/** What `npm start` runs: `dist/` built from `src/` (when stale), on Node with the server's flags. */
+const START = `node scripts/build.ts --if-stale && ${Object.entries(SERVER_ENV)
+  .map(([k, v]) => `${k}=${v} `)
+  .join('')}node ${SERVER_NODE_ARGS.join(' ')} dist/main.js`;
 
 interface Run {
   child: ChildProcess;
@@ -15,11 +19,11 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-/** Runs `node src/main.ts` (what `npm start` runs) in `cwd` with only the given environment. */
+/** Runs the built server as `npm start` does, in `cwd` with only the given environment. */
 function run(cwd: string, env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, SERVER_ENTRY], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...SERVER_ENV, ...env },
     stdio: 'pipe',
   });
   let out = '';
@@ -44,7 +48,14 @@ async function waitFor(predicate: () => boolean, what: string, ms = 15_000): Pro
 describe('npm start on a fresh directory (embedded SQLite)', () => {
   let dir: string;
   before(() => {
+    build({ ifStale: true, quiet: true });
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-start-'));
+  });
+
+  it('npm start builds dist/ from src/ when stale and runs it with the server’s Node flags', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    assert.equal(pkg.scripts.start, START);
+    assert.equal(build({ ifStale: true, quiet: true }), false, 'built already: nothing to do');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

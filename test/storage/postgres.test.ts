@@ -429,7 +429,7 @@ if ((await postgresUnavailable('PostgreSQL store')) === null) {
         GATEHOUSE_SECRET_KEY: 'b'.repeat(64),
       });
       assert.equal(config.database.kind, 'postgres');
-      const store = openStore(config.database);
+      const store = await openStore(config.database);
       try {
         assert.ok(store instanceof PostgresStore);
         await store.migrate();
