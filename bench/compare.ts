@@ -60,6 +60,7 @@ const SCENARIOS = [
   'latency',
   'cold-start',
   'store',
+  'memory',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const DEFAULT_SCENARIOS: Scenario[] = [
@@ -70,6 +71,7 @@ const DEFAULT_SCENARIOS: Scenario[] = [
   'login',
   'latency',
   'cold-start',
+  'memory',
 ];
 type System = 'floor' | 'gatehouse' | 'jackson';
 const SYSTEMS: System[] = ['floor', 'gatehouse', 'jackson'];
@@ -82,6 +84,20 @@ const SYSTEM_NAME: Record<System, string> = {
 const TARGET_P99_HALF_RATE_MS = 10;
 const TARGET_COLD_START_MS = 1000;
 const TARGET_STORE_SPREAD = 0.1;
+const TARGET_RSS_MB = 150;
+
+/** The memory scenario: Gatehouse's RSS every second under authorize load, then over whole logins. */
+interface MemoryResult {
+  startMb: number | null;
+  authorizeSeconds: number;
+  authorizeRate: number;
+  authorizeCurve: number[];
+  logins: number;
+  loginSeconds: number;
+  loginFailures: number;
+  loginCurve: number[];
+  endMb: number | null;
+}
 
 /** One cell of the table: a system in a scenario. */
 interface Row {
@@ -241,6 +257,58 @@ function jacksonSubject(app: JacksonApp): Subject {
   };
 }
 
+/**
+ * One whole SAML login through `subject` at `origin` (`floorMode`: the bare server, whose answers are models): its
+ * own authorize, a response the IdP signed earlier (from `pool`), the code at the token endpoint, the profile.
+ */
+function loginFlow(
+  subject: Subject,
+  origin: string,
+  pool: Pool<AcsPost>,
+  floorMode: boolean,
+  idpOrigin: string,
+): (n: number) => Promise<void> {
+  return async (n) => {
+    const authorize = await send(
+      'authorize',
+      `${origin}${subject.authorizePath.replace('bench-state-0123456789', `login-${n}`)}`,
+    );
+    expectStatus('authorize', authorize, 302);
+    const post = pool.take();
+    if (post === NO_POST) throw new StepFailure('pool', null, 'no pre-signed response left');
+    const acs = await send('acs', `${origin}${subject.acsPath}`, {
+      method: 'POST',
+      headers: post.cookie ? { ...acsHeaders(idpOrigin), cookie: post.cookie } : acsHeaders(idpOrigin),
+      body: post.body,
+    });
+    if (floorMode) expectStatus('acs', acs, 303);
+    const code = floorMode ? 'x' : codeOf(acs, subject.acsStatus);
+    const token = await send('token', `${origin}${subject.tokenPath}`, {
+      method: 'POST',
+      headers: subject.tokenHeaders(),
+      body: subject.tokenBody(code),
+    });
+    const accessToken = accessTokenOf('token', token);
+    const profile = await send('profile', `${origin}${subject.profilePath}`, {
+      headers: subject.profileHeaders(accessToken),
+    });
+    expectStatus('profile', profile, 200);
+  };
+}
+
+/** RSS of `pid` in MB, every second until stopped: the samples. */
+function sampleRss(pid: number): () => number[] {
+  const samples: number[] = [];
+  const timer = setInterval(() => {
+    const mb = processRssMb(pid);
+    if (mb !== null) samples.push(Math.round(mb));
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    return samples;
+  };
+}
+
 /** The code in an ACS answer's Location, or a StepFailure. */
 function codeOf(answer: Answer, status: number): string {
   expectStatus('acs', answer, status);
@@ -369,6 +437,61 @@ export async function runCompare(): Promise<number> {
   /** `count` ACS posts for `subject`: logins started there, answered by the IdP (signed now, posted later). */
   const makeFor = async (subject: Subject, count: number) =>
     makePosts(subject, idps, count, { concurrency: 8 * idps.length, deadlineMs: 8 * 60 * 1000, sequence });
+
+  // --- memory (issue 14): on the fresh Gatehouse, before the other scenarios: its RSS every second through an
+  // authorize load (BENCH_MEMORY_SECONDS, 60), then through BENCH_MEMORY_LOGINS (10 000) whole logins.
+  let memory: MemoryResult | null = null;
+  if (scenarios.has('memory')) {
+    const seconds = wholeNumber('BENCH_MEMORY_SECONDS', 60, 1);
+    const logins = wholeNumber('BENCH_MEMORY_LOGINS', 10_000, 1);
+    const startMb = processRssMb(gatehouse.pid);
+    log(`memory: Gatehouse authorize for ${seconds} s, RSS every second…`);
+    let stop = sampleRss(gatehouse.pid);
+    const m = await measure(
+      'memory authorize',
+      `${gatehouse.url}${gh.authorizePath}`,
+      302,
+      { ...settings, durationSec: seconds, warmupSec: 0 },
+      gatehouse.pid,
+    );
+    errors.push(...describeErrors(m, 302));
+    const authorizeCurve = stop();
+    log(`memory: signing ${logins} responses for Gatehouse…`);
+    const pool = new Pool(await makeFor(gh, logins), NO_POST);
+    log(`memory: ${logins} whole logins through Gatehouse, ${concurrency} at a time, RSS every second…`);
+    const login = loginFlow(gh, gatehouse.url, pool, false, idpOrigin);
+    let next = 0;
+    let failures = 0;
+    const samples: string[] = [];
+    const t0 = performance.now();
+    stop = sampleRss(gatehouse.pid);
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < logins) {
+          const n = next++;
+          try {
+            await login(n);
+          } catch (err) {
+            failures++;
+            if (samples.length < 3) samples.push(String((err as Error).message).slice(0, 200));
+          }
+        }
+      }),
+    );
+    const loginCurve = stop();
+    if (failures > 0) errors.push(`memory logins: ${failures} failed (${samples.join('; ')})`);
+    memory = {
+      startMb,
+      authorizeSeconds: seconds,
+      authorizeRate: m.reqPerSec,
+      authorizeCurve,
+      logins,
+      loginSeconds: (performance.now() - t0) / 1000,
+      loginFailures: failures,
+      loginCurve,
+      endMb: processRssMb(gatehouse.pid),
+    };
+  }
 
   // --- authorize
   const authorizeMax = new Map<System, number>();
@@ -668,33 +791,8 @@ export async function runCompare(): Promise<number> {
       ],
       cpus: serverCpus,
     });
-    const flow =
-      (subject: Subject, origin: string, pool: Pool<AcsPost>, floorMode: boolean) => async (n: number) => {
-        const authorize = await send(
-          'authorize',
-          `${origin}${subject.authorizePath.replace('bench-state-0123456789', `login-${n}`)}`,
-        );
-        expectStatus('authorize', authorize, 302);
-        const post = pool.take();
-        if (post === NO_POST) throw new StepFailure('pool', null, 'no pre-signed response left');
-        const acs = await send('acs', `${origin}${subject.acsPath}`, {
-          method: 'POST',
-          headers: post.cookie ? { ...acsHeaders(idpOrigin), cookie: post.cookie } : acsHeaders(idpOrigin),
-          body: post.body,
-        });
-        if (floorMode) expectStatus('acs', acs, 303);
-        const code = floorMode ? 'x' : codeOf(acs, subject.acsStatus);
-        const token = await send('token', `${origin}${subject.tokenPath}`, {
-          method: 'POST',
-          headers: subject.tokenHeaders(),
-          body: subject.tokenBody(code),
-        });
-        const accessToken = accessTokenOf('token', token);
-        const profile = await send('profile', `${origin}${subject.profilePath}`, {
-          headers: subject.profileHeaders(accessToken),
-        });
-        expectStatus('profile', profile, 200);
-      };
+    const flow = (subject: Subject, origin: string, pool: Pool<AcsPost>, floorMode: boolean) =>
+      loginFlow(subject, origin, pool, floorMode, idpOrigin);
     const loopSeconds = settings.warmupSec + settings.durationSec;
     {
       log(`login: ${SYSTEM_NAME.floor} for ${settings.durationSec} s…`);
@@ -787,7 +885,7 @@ export async function runCompare(): Promise<number> {
   await jackson.stop();
 
   // --- output
-  const report = renderReport({ header, rows, latency, coldStart, store, notes, errors });
+  const report = renderReport({ header, rows, latency, coldStart, store, memory, notes, errors });
   log();
   log(report.text);
   const dir = join(REPO_ROOT, 'bench/results');
@@ -852,6 +950,7 @@ function renderReport(r: {
   latency: Array<{ system: System; rate: number; p50: number; p99: number }>;
   coldStart: Array<{ system: System; ms: number[] }>;
   store: Array<{ connections: number; rate: number; p99: number }>;
+  memory: MemoryResult | null;
   notes: string[];
   errors: string[];
 }): { text: string; markdown: string } {
@@ -882,6 +981,19 @@ function renderReport(r: {
     extra.push(
       `Gatehouse authorize by connections in the store: ${r.store.map((s) => `${s.connections}: ${s.rate.toFixed(0)} req/s (p99 ${s.p99} ms)`).join('; ')}; ` +
         `spread ${(100 * spread).toFixed(1)}% (target within ${100 * TARGET_STORE_SPREAD}%: ${spread <= TARGET_STORE_SPREAD ? 'met' : 'NOT MET'})`,
+    );
+  }
+  if (r.memory) {
+    const m = r.memory;
+    const last = (curve: number[]) => curve.at(-1) ?? null;
+    const verdict = (mb: number | null) =>
+      mb === null ? '' : ` (target < ${TARGET_RSS_MB} MB: ${mb < TARGET_RSS_MB ? 'met' : 'NOT MET'})`;
+    extra.push(
+      `Gatehouse RSS: ${fmt(m.startMb)} MB at start; after ${m.authorizeSeconds} s of authorize (${m.authorizeRate.toFixed(0)} req/s) ` +
+        `${fmt(last(m.authorizeCurve))} MB${verdict(last(m.authorizeCurve))}; after ${m.logins} whole logins ` +
+        `(${m.loginSeconds.toFixed(0)} s, ${m.loginFailures} failed) ${fmt(m.endMb)} MB${verdict(m.endMb)}`,
+      `Gatehouse RSS every second (MB), authorize load: ${m.authorizeCurve.join(' ')}`,
+      `Gatehouse RSS every second (MB), whole logins: ${m.loginCurve.join(' ')}`,
     );
   }
   // Text: printTable writes to stdout; build the same alignment here for one string.
