@@ -93,7 +93,8 @@ function refusedPage(
 
 /**
  * `GET /dashboard/sign_in`: how to get in. With an operators' organization, a button that starts single sign-on
- * (a form with a CSRF token bound to a fresh sign-in cookie); always, how one-time links work.
+ * (a link carrying a CSRF token bound to a fresh sign-in cookie: a link, because the pages' CSP, `form-action
+ * 'self'`, stops a form post that redirects to the IdP); always, how one-time links work.
  */
 export async function signInPage(
   deps: DashboardDeps,
@@ -123,7 +124,7 @@ interface Log {
 }
 
 /**
- * `POST /dashboard/sign_in` {csrf}: starts a sign-in through the operators' organization's connection (a redirect,
+ * `GET /dashboard/sso/start?csrf=`: starts a sign-in through the operators' organization's connection (a redirect,
  * or the auto-posting form of a SAML HTTP-POST binding), or the sign-in page again with why it cannot.
  */
 export async function startSignIn(
@@ -141,7 +142,7 @@ export async function startSignIn(
   if (!signIn || !deps.signIns.checkCsrf(signIn, input.csrf)) {
     return signInPage(deps, input.requestId, {
       status: 403,
-      error: 'This sign-in form has expired. Try again: the button below is fresh.',
+      error: 'This sign-in button has expired. Try again: the button below is fresh.',
     });
   }
   const sso = await operatorSso(deps);

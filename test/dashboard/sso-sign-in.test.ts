@@ -17,6 +17,10 @@ import { connectOidcIdp, type TestIdp } from '../helpers/oidc-idp.ts';
 function csrfOf(html: string): string {
   return /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 }
+/** The sign-in page's "Sign in with single sign-on" link (its CSRF token in the query). */
+function startLinkOf(html: string): string {
+  return (/href="([^"]*\/dashboard\/sso\/start\?csrf=[^"]+)"/.exec(html)?.[1] ?? '').replaceAll('&amp;', '&');
+}
 function heading(html: string): string {
   return /<h1>([^<]*)/.exec(html)?.[1]?.trim() ?? '';
 }
@@ -74,7 +78,7 @@ describe('operators sign in through Gatehouse’s own single sign-on', { timeout
     assert.equal(page.status, 200);
     const html = await page.text();
     assert.match(html, /Sign in with single sign-on/);
-    return browser.request(`${gh.url}/dashboard/sign_in`, { form: { csrf: csrfOf(html) } });
+    return browser.request(`${gh.url}${startLinkOf(html)}`);
   }
 
   /** The whole sign-in as `login` at the IdP, through the consent screen, up to the dashboard's callback URL. */
@@ -102,9 +106,9 @@ describe('operators sign in through Gatehouse’s own single sign-on', { timeout
     const html = await page.text();
     assert.doesNotMatch(html, /Sign in with single sign-on/);
     assert.match(html, /not set up on this Gatehouse/);
-    const posted = await browser.request(`${gh.url}/dashboard/sign_in`, { form: { csrf: 'anything' } });
+    const posted = await browser.request(`${gh.url}/dashboard/sso/start?csrf=anything`);
     assert.equal(posted.status, 403);
-    assert.match(await posted.text(), /This sign-in form has expired/);
+    assert.match(await posted.text(), /This sign-in button has expired/);
     // The 401 page of every dashboard page links to it.
     assert.match(await (await fetch(`${gh.url}/dashboard/overview`)).text(), /href="\/dashboard\/sign_in"/);
   });
@@ -233,14 +237,9 @@ describe('operators sign in through Gatehouse’s own single sign-on', { timeout
     assert.equal(await gh.store.getOperatorByEmail('hopper@acme.com'), null);
     // That organization has no connection: the sign-in cannot start, and the page says why.
     const page = await browser.request(`${gh.url}/dashboard/sign_in`);
-    const refused = await browser.request(`${gh.url}/dashboard/sign_in`, {
-      form: { csrf: csrfOf(await page.text()) },
-    });
+    const refused = await browser.request(`${gh.url}${startLinkOf(await page.text())}`);
     assert.equal(refused.status, 409);
-    assert.match(
-      await refused.text(),
-      /has no connection that is on \(organization_without_connection\)/,
-    );
+    assert.match(await refused.text(), /has no connection that is on \(organization_without_connection\)/);
     await setSso(orgId, true);
   });
 

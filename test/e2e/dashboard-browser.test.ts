@@ -30,6 +30,8 @@ const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
 const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
 const AXE_SOURCE = readFileSync(fileURLToPath(import.meta.resolve('axe-core/axe.min.js')), 'utf8');
 const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+/** Loopback names: `localhost` is another site than `127.0.0.1` to the browser (SameSite), and still loopback. */
+const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 
 interface AxeViolation {
   id: string;
@@ -91,7 +93,7 @@ describe('the operators’ dashboard in headless Chromium', () => {
     context.setDefaultNavigationTimeout(STEP_MS);
     const watch = { offLoopback: [] as { url: string; from: string }[], cspProblems: [] as string[] };
     context.on('request', (request) => {
-      if (new URL(request.url()).hostname === '127.0.0.1' || request.url().startsWith('data:')) return;
+      if (LOOPBACK.has(new URL(request.url()).hostname) || request.url().startsWith('data:')) return;
       let from = '';
       try {
         from = request.frame().url();
@@ -100,7 +102,7 @@ describe('the operators’ dashboard in headless Chromium', () => {
     });
     // Nothing leaves loopback (oidc-provider's dev pages @import a web font: refused).
     await context.route(
-      (url) => url.hostname !== '127.0.0.1',
+      (url) => !LOOPBACK.has(url.hostname),
       (route) => route.abort('blockedbyclient'),
     );
     context.on('response', (response) => {
@@ -340,5 +342,84 @@ describe('the operators’ dashboard in headless Chromium', () => {
       [],
     );
     assert.deepEqual(other.watch.cspProblems, [], 'CSP (the second user’s browser)');
+  });
+  it('an operator signs in through Gatehouse’s own single sign-on: the Operators page marks the organization, the sign-in page, the IdP on another site, the dashboard', async () => {
+    // A Gatehouse whose public URL is http://localhost:…, so that the IdP (http://127.0.0.1:…) is another site and
+    // the IdP's redirect starts a cross-site chain, as in production; no consent screen, so nothing of ours is in
+    // between: the dashboard's SameSite=Strict session must still be in place on the next page.
+    const port = await freePort();
+    const own = await startGatehouse({
+      port,
+      env: { GATEHOUSE_PUBLIC_URL: `http://localhost:${port}`, GATEHOUSE_SIGNIN_CONSENT: 'off' },
+    });
+    const base = `http://localhost:${port}`;
+    let ownIdp: TestIdp | undefined;
+    try {
+      const org = await own.api('POST', '/organizations', {
+        name: 'Gatehouse Ops',
+        domain_data: [{ domain: 'ops.test', state: 'verified' }],
+      });
+      const idpPort = await freePort();
+      const conn = await own.api('POST', '/connections', {
+        organization_id: org.body.id,
+        connection_type: 'GenericOIDC',
+        name: 'Ops IdP',
+        oidc_options: {
+          issuer: `http://127.0.0.1:${idpPort}`,
+          client_id: 'ops-sso',
+          client_secret: 'gatehouse-test-secret-0123456789abcdef',
+        },
+      });
+      assert.equal(conn.status, 201, JSON.stringify(conn.body));
+      ownIdp = await startIdp({
+        port: idpPort,
+        redirectUris: [conn.body.oidc_options.redirect_uri as string],
+        clientId: 'ops-sso',
+      });
+
+      // The first operator (bootstrap link) marks the operators' organization on the Operators page.
+      const { context } = await newContext();
+      const page = await context.newPage();
+      const link = await bootstrapLink({ store: own.store, publicUrl: base, now: () => new Date() });
+      assert.ok(link);
+      await page.goto(link);
+      await page.getByLabel('Your email').fill('first@ops.test');
+      await page.getByRole('button', { name: 'Continue to the dashboard' }).click();
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      await page.goto(`${base}/dashboard/operators`);
+      await page.getByLabel("Operators' organization ID").fill(org.body.id);
+      await page.getByLabel(/Make anyone it signs in an operator/).check();
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('Saved.').waitFor();
+      await page.getByText(/Now: Gatehouse Ops, and anyone it signs in becomes an operator/).waitFor();
+      await assertAccessible(page, 'the Operators page with single sign-on set');
+
+      // Another person, in another browser: the sign-in page, the IdP, and straight into the dashboard.
+      const colleague = await newContext();
+      const signIn = await colleague.context.newPage();
+      await signIn.goto(`${base}/dashboard/overview`);
+      await signIn.getByRole('heading', { name: 'Sign in to the dashboard', level: 1 }).waitFor();
+      await signIn.getByRole('link', { name: 'Sign in' }).click();
+      await signIn.getByRole('link', { name: 'Sign in with single sign-on' }).waitFor();
+      await assertAccessible(signIn, 'the sign-in page');
+      await screenshot(signIn, 'dashboard-sign-in.png');
+      await signIn.getByRole('link', { name: 'Sign in with single sign-on' }).click();
+      await signIn.waitForURL((url) => url.href.startsWith(ownIdp?.issuer ?? '-'));
+      await signIn.locator('input[name=login]').fill('grace@ops.test');
+      await signIn.locator('input[name=password]').fill('any-password');
+      await signIn.locator('button[type=submit]').click();
+      await signIn.getByRole('button', { name: 'Continue' }).click();
+      // The dashboard's callback signs her in; its page moves on by itself (no script) to the overview.
+      await signIn.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      assert.equal(new URL(signIn.url()).pathname, '/dashboard/overview');
+      await signIn.getByText('grace@ops.test').first().waitFor();
+      await assertAccessible(signIn, 'the overview after single sign-on');
+      const operator = await own.store.getOperatorByEmail('grace@ops.test');
+      assert.ok(operator, 'created on her first sign-in');
+      assert.deepEqual(colleague.watch.cspProblems, [], 'CSP');
+    } finally {
+      await own.close();
+      await ownIdp?.close();
+    }
   });
 });

@@ -91,10 +91,11 @@ export function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): void
   // cookie of its own carries the form's CSRF token, the state's MAC and the PKCE verifier.
   const binding = bindingCookies(deps.publicUrl);
   app.get('/dashboard/sign_in', async (request, reply) => write(reply, await signInPage(deps, request.id)));
-  app.post('/dashboard/sign_in', async (request, reply) => {
+  // A link, not a form: the pages' CSP (form-action 'self') would stop a form post that redirects to the IdP.
+  app.get('/dashboard/sso/start', async (request, reply) => {
     const started = await startSignIn(deps, {
       cookie: request.headers.cookie,
-      csrf: formOf(request.body).csrf,
+      csrf: queryOf(request).csrf,
       requestId: request.id,
       bindingCookie: binding.read(request.headers.cookie),
       clientIp: request.ip,
