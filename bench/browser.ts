@@ -32,7 +32,7 @@ export interface Answer {
 export async function send(
   step: string,
   url: URL | string,
-  init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string } = {},
+  init: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; headers?: Record<string, string>; body?: string } = {},
 ): Promise<Answer> {
   try {
     const res = await request(url, {

@@ -396,6 +396,8 @@ export interface GatehouseChild extends ChildServer {
   database: BenchDatabase;
   /** Its SQLite file; null on PostgreSQL. */
   databasePath: string | null;
+  /** Its PostgreSQL schema (in BENCH_POSTGRES_URL's database); null on SQLite. */
+  schema: string | null;
   apiKey: string;
   clientId: string;
   /** Calls the management API with the API key; throws a BenchError on a status other than `expect`. */
@@ -460,6 +462,9 @@ export async function startGatehouse(options: {
     ...child,
     database,
     databasePath,
+    schema: databasePath
+      ? null
+      : (new URL(databaseEnv.GATEHOUSE_DATABASE_URL ?? '').searchParams.get('schema') ?? null),
     apiKey,
     clientId,
     async api<T>(method: string, path: string, body: unknown, expect: number): Promise<T> {

@@ -315,11 +315,15 @@ export interface SamlConnection {
 export async function createSamlConnection(
   gatehouse: GatehouseChild,
   idp: { entityId: string; ssoUrl: string; certificate: string },
+  /** `shareDomain`: the users' domain is another organization's; this one takes profiles from outside its own. */
+  options: { shareDomain?: boolean } = {},
 ): Promise<SamlConnection> {
   const org = await gatehouse.api<{ id: string }>(
     'POST',
     '/organizations',
-    { name: 'Bench Org', domain_data: [{ domain: USER_DOMAIN, state: 'verified' }] },
+    options.shareDomain
+      ? { name: 'Bench SAML Org', allow_profiles_outside_organization: true }
+      : { name: 'Bench Org', domain_data: [{ domain: USER_DOMAIN, state: 'verified' }] },
     201,
   );
   const connection = await gatehouse.api<{
