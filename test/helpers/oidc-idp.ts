@@ -32,6 +32,8 @@ export async function startIdp(options: {
   jwks?: JWKS;
   middleware?: IdpMiddleware;
   tokenDelayMs?: number;
+  /** Listen here instead of on the issuer's port (a test proxy in front owns the issuer's port). */
+  listenPort?: number;
 }): Promise<TestIdp> {
   const port = options.port ?? (await freePort());
   const issuer = `http://127.0.0.1:${port}`;
@@ -102,7 +104,7 @@ export async function startIdp(options: {
   if (options.middleware) provider.use(options.middleware);
   // oidc-provider logs dev-mode warnings through console; keep test output readable.
   const server: Server = await new Promise((resolve) => {
-    const s = provider.listen(port, '127.0.0.1', () => resolve(s));
+    const s = provider.listen(options.listenPort ?? port, '127.0.0.1', () => resolve(s));
   });
   return {
     issuer,
