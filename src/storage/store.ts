@@ -265,6 +265,38 @@ export type RedeemResult =
   | { kind: 'idempotency_mismatch' }
   | { kind: 'invalid'; reason: 'not_found' | 'expired' | 'consumed' };
 
+/**
+ * What the callback writes when a sign-in ends (`completeSignIn`): all of it in one transaction, or nothing.
+ * The login transaction is consumed; with `oneTimeKey` the SAML assertion ID is claimed; with `profile` the
+ * profile is upserted (as `upsertProfile`); then either `code` is issued for it or, with `consent`, the
+ * transaction waits on the consent screen for it (as `awaitConsent`); the session log record gets `session`
+ * (as `updateSession`: `stages` merged; with a profile, `profileId` is the stored profile's) and `events`.
+ */
+export interface SignInCompletion {
+  /** The login transaction (= session log record) to consume: ID and state hash must match. */
+  id: string;
+  stateHash: string;
+  /** Not consumed and not expired at `now`. */
+  now: Date;
+  /** A SAML assertion ID to claim until `expiresAt` (as `claimOneTimeKey`). */
+  oneTimeKey?: { key: string; expiresAt: Date } | undefined;
+  profile?: Omit<ProfileRecord, 'createdAt' | 'updatedAt'> | undefined;
+  /** Needs `profile`; the code's `profileId` and `sessionId` are the stored profile's and this login's. */
+  code?: Omit<AuthorizationCodeRecord, 'consumedAt' | 'profileId' | 'sessionId'> | undefined;
+  /** Needs `profile`, excludes `code`. */
+  consent?: { consentHash: string; expiresAt: Date; oauthTokens: string | null } | undefined;
+  session: SessionPatch;
+  /** Built from the session record as written (e.g. `authentication.sso_succeeded`). */
+  events?: Events<SsoSessionRecord> | undefined;
+}
+
+export type SignInResult =
+  | { kind: 'completed'; session: SsoSessionRecord; profile: ProfileRecord | null }
+  /** Unknown (ID and state hash), already consumed, or expired at `now`: nothing was written. */
+  | { kind: 'transaction_unavailable' }
+  /** The one-time key was already claimed: nothing was written (the transaction is still unconsumed). */
+  | { kind: 'one_time_key_claimed' };
+
 // ---------- queries ----------
 
 export interface PageRequest {
@@ -658,6 +690,13 @@ export interface Store {
     limit: number,
     events?: (session: SsoSessionRecord) => NewEvent[],
   ): Promise<string[]>;
+  /**
+   * Ends a sign-in at its callback in one transaction (see `SignInCompletion`), checked in this order: the
+   * transaction (else `transaction_unavailable`), the one-time key (else `one_time_key_claimed`); either refusal
+   * writes nothing. Atomic: of concurrent calls for one transaction, or claiming one key, at most one completes.
+   * @throws TypeError for `code` or `consent` without `profile`, or both.
+   */
+  completeSignIn(completion: SignInCompletion): Promise<SignInResult>;
   /** Puts a consumed transaction on the consent screen: remembers the profile and the form token's hash. */
   awaitConsent(
     id: string,

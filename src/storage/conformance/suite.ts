@@ -1789,6 +1789,293 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('completeSignIn: the end of a sign-in in one transaction', () => {
+      /** A live login transaction on a new connection (a profile needs one), created as /sso/authorize does. */
+      async function begin(store: Store, connectionId?: string): Promise<NewLoginTransaction> {
+        const tx = txInput({
+          connectionId: connectionId ?? (await store.createConnection(connInput())).id,
+          createdAt: new Date(),
+          expiresAt: new Date(Date.now() + 600_000),
+        });
+        await createTx(store, tx);
+        return tx;
+      }
+      const profileOf = (tx: NewLoginTransaction, idpId = 'user-1') => ({
+        id: newId('prof'),
+        connectionId: tx.connectionId,
+        idpId,
+        data: { email: `${idpId}@acme.com` },
+      });
+      const codeOf = (tx: NewLoginTransaction) => ({
+        codeHash: randomBytes(32).toString('hex'),
+        clientId: tx.clientId,
+        redirectUri: tx.redirectUri,
+        codeChallenge: 'challenge',
+        oauthTokens: 'sealed-tokens',
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + 600_000),
+      });
+      const succeeded = (s: SsoSessionRecord): NewEvent[] => [
+        {
+          id: newId('event'),
+          event: 'authentication.sso_succeeded',
+          organizationId: s.organizationId,
+          data: { user_id: s.profileId, session_id: s.id, outcome: s.outcome },
+          createdAt: new Date(),
+        },
+      ];
+
+      /** Asserts that the transaction, its session record and the store are as before a refused completion. */
+      async function nothingWritten(store: Store, tx: NewLoginTransaction, codeHash: string, key?: string) {
+        assert.equal((await store.getLoginTransaction(tx.id, tx.stateHash))?.consumedAt, null);
+        const record = await store.getSession(tx.id);
+        assert.equal(record?.outcome, 'started');
+        assert.deepEqual(record?.stages, {});
+        assert.equal(record?.profileId, null);
+        assert.equal((await store.listProfiles({ limit: 10, order: 'asc' })).data.length, 0);
+        assert.equal(await store.getAuthorizationCode(codeHash), null);
+        assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 0);
+        if (key) assert.equal(await store.claimOneTimeKey(key, new Date(Date.now() + 60_000)), true);
+      }
+
+      test('consumes the transaction, claims the key, upserts the profile, issues the code, patches the session and writes its events', async (store) => {
+        const tx = await begin(store);
+        const now = new Date();
+        const code = codeOf(tx);
+        const result = await store.completeSignIn({
+          id: tx.id,
+          stateHash: tx.stateHash,
+          now,
+          oneTimeKey: { key: 'saml:_a1', expiresAt: new Date(Date.now() + 300_000) },
+          profile: profileOf(tx),
+          code,
+          session: {
+            outcome: 'succeeded',
+            idpId: 'user-1',
+            email: 'user-1@acme.com',
+            callbackRequestId: 'req_cb',
+            stages: { callback: now.toISOString(), code_issued: now.toISOString() },
+          },
+          events: succeeded,
+        });
+        assert.equal(result.kind, 'completed');
+        if (result.kind !== 'completed') return;
+        const profile = result.profile;
+        assert.ok(profile);
+        assert.deepEqual(profile.data, { email: 'user-1@acme.com' });
+        assert.deepEqual(await store.getProfile(profile.id), profile);
+        assert.equal(result.session.outcome, 'succeeded');
+        assert.equal(result.session.profileId, profile.id);
+        assert.equal(result.session.callbackRequestId, 'req_cb');
+        assert.deepEqual(result.session, await store.getSession(tx.id));
+        assert.equal(
+          (await store.getLoginTransaction(tx.id, tx.stateHash))?.consumedAt?.getTime(),
+          now.getTime(),
+        );
+        assert.deepEqual(await store.getAuthorizationCode(code.codeHash), {
+          ...code,
+          profileId: profile.id,
+          sessionId: tx.id,
+          consumedAt: null,
+        });
+        assert.equal(await store.claimOneTimeKey('saml:_a1', new Date(Date.now() + 60_000)), false);
+        const events = (await store.listEvents({}, { limit: 10, order: 'asc' })).data;
+        assert.deepEqual(
+          events.map((e) => e.data),
+          [{ user_id: profile.id, session_id: tx.id, outcome: 'succeeded' }],
+        );
+
+        // A second user's sign-in keeps the existing profile's ID (the given one is for a new profile only).
+        const again = await begin(store, tx.connectionId);
+        const second = await store.completeSignIn({
+          id: again.id,
+          stateHash: again.stateHash,
+          now,
+          profile: { ...profileOf(tx), data: { email: 'renamed@acme.com' } },
+          code: codeOf(again),
+          session: { outcome: 'succeeded' },
+        });
+        assert.equal(second.kind === 'completed' && second.profile?.id, profile.id);
+        assert.equal((await store.getSession(again.id))?.profileId, profile.id);
+        assert.deepEqual((await store.getProfile(profile.id))?.data, { email: 'renamed@acme.com' });
+      });
+
+      test('a replayed callback (the transaction already consumed): transaction_unavailable, nothing written', async (store) => {
+        const tx = await begin(store);
+        const now = new Date();
+        const first = await store.completeSignIn({
+          id: tx.id,
+          stateHash: tx.stateHash,
+          now,
+          session: { stages: { callback: now.toISOString() } },
+        });
+        assert.equal(first.kind, 'completed');
+        const code = codeOf(tx);
+        assert.deepEqual(
+          await store.completeSignIn({
+            id: tx.id,
+            stateHash: tx.stateHash,
+            now,
+            oneTimeKey: { key: 'saml:_replay', expiresAt: new Date(Date.now() + 300_000) },
+            profile: profileOf(tx),
+            code,
+            session: { outcome: 'succeeded', stages: { code_issued: now.toISOString() } },
+            events: succeeded,
+          }),
+          { kind: 'transaction_unavailable' },
+        );
+        const record = await store.getSession(tx.id);
+        assert.equal(record?.outcome, 'started');
+        assert.deepEqual(Object.keys(record?.stages ?? {}), ['callback']);
+        assert.equal((await store.listProfiles({ limit: 10, order: 'asc' })).data.length, 0);
+        assert.equal(await store.getAuthorizationCode(code.codeHash), null);
+        assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 0);
+        assert.equal(await store.claimOneTimeKey('saml:_replay', new Date(Date.now() + 60_000)), true);
+      });
+
+      test('an expired transaction, a wrong state hash or an unknown ID: transaction_unavailable, nothing written', async (store) => {
+        const tx = await begin(store);
+        const code = codeOf(tx);
+        const base = {
+          profile: profileOf(tx),
+          code,
+          session: { outcome: 'succeeded' as const },
+          events: succeeded,
+        };
+        for (const [id, stateHash, now] of [
+          [tx.id, tx.stateHash, new Date(tx.expiresAt.getTime())],
+          [tx.id, '0'.repeat(64), new Date()],
+          [newId('sess'), tx.stateHash, new Date()],
+        ] as const) {
+          assert.deepEqual(
+            await store.completeSignIn({
+              ...base,
+              id,
+              stateHash,
+              now,
+              oneTimeKey: { key: 'saml:_x', expiresAt: new Date(Date.now() + 300_000) },
+            }),
+            { kind: 'transaction_unavailable' },
+          );
+        }
+        await nothingWritten(store, tx, code.codeHash, 'saml:_x');
+      });
+
+      test('an assertion ID already claimed (a replayed SAML response): one_time_key_claimed, nothing written, the transaction still usable', async (store) => {
+        const tx = await begin(store);
+        const expiresAt = new Date(Date.now() + 300_000);
+        assert.equal(await store.claimOneTimeKey('saml:_used', expiresAt), true);
+        const code = codeOf(tx);
+        const now = new Date();
+        assert.deepEqual(
+          await store.completeSignIn({
+            id: tx.id,
+            stateHash: tx.stateHash,
+            now,
+            oneTimeKey: { key: 'saml:_used', expiresAt },
+            profile: profileOf(tx),
+            code,
+            session: { outcome: 'succeeded', stages: { code_issued: now.toISOString() } },
+            events: succeeded,
+          }),
+          { kind: 'one_time_key_claimed' },
+        );
+        await nothingWritten(store, tx, code.codeHash);
+        // The failure is then recorded by consuming the transaction without the key.
+        const failed = await store.completeSignIn({
+          id: tx.id,
+          stateHash: tx.stateHash,
+          now,
+          session: { outcome: 'failed', reason: 'saml_replayed' },
+        });
+        assert.equal(failed.kind === 'completed' && failed.session.reason, 'saml_replayed');
+        assert.equal(failed.kind === 'completed' && failed.profile, null);
+      });
+
+      test('concurrent completions of one transaction, or claiming one key: exactly one completes', async (store) => {
+        const tx = await begin(store);
+        const now = new Date();
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            store.completeSignIn({
+              id: tx.id,
+              stateHash: tx.stateHash,
+              now,
+              profile: profileOf(tx, `user-${i}`),
+              code: codeOf(tx),
+              session: { outcome: 'succeeded', stages: { [`try_${i}`]: now.toISOString() } },
+              events: succeeded,
+            }),
+          ),
+        );
+        assert.equal(results.filter((r) => r.kind === 'completed').length, 1);
+        assert.equal(results.filter((r) => r.kind === 'transaction_unavailable').length, 7);
+        assert.equal((await store.listProfiles({ limit: 10, order: 'asc' })).data.length, 1);
+        assert.equal(Object.keys((await store.getSession(tx.id))?.stages ?? {}).length, 1);
+        assert.equal((await store.listEvents({}, { limit: 10, order: 'asc' })).data.length, 1);
+
+        const logins: NewLoginTransaction[] = [];
+        for (let i = 0; i < 6; i++) logins.push(await begin(store, tx.connectionId));
+        const claims = await Promise.all(
+          logins.map((login) =>
+            store.completeSignIn({
+              id: login.id,
+              stateHash: login.stateHash,
+              now,
+              oneTimeKey: { key: 'saml:_raced', expiresAt: new Date(Date.now() + 300_000) },
+              session: { outcome: 'succeeded' },
+            }),
+          ),
+        );
+        assert.equal(claims.filter((r) => r.kind === 'completed').length, 1);
+        assert.equal(claims.filter((r) => r.kind === 'one_time_key_claimed').length, 5);
+        const consumed = await Promise.all(
+          logins.map(
+            async (login) => (await store.getLoginTransaction(login.id, login.stateHash))?.consumedAt,
+          ),
+        );
+        assert.equal(consumed.filter((at) => at !== null).length, 1);
+      });
+
+      test('with consent: the transaction waits on the consent screen for the stored profile, no code', async (store) => {
+        const tx = await begin(store);
+        const now = new Date();
+        const expiresAt = new Date(Date.now() + 300_000);
+        const result = await store.completeSignIn({
+          id: tx.id,
+          stateHash: tx.stateHash,
+          now,
+          profile: profileOf(tx),
+          consent: { consentHash: 'consent-hash-c', expiresAt, oauthTokens: 'sealed' },
+          session: { stages: { callback: now.toISOString(), consent_shown: now.toISOString() } },
+        });
+        assert.equal(result.kind, 'completed');
+        const profileId = result.kind === 'completed' ? result.profile?.id : undefined;
+        const waiting = await store.getLoginTransaction(tx.id, tx.stateHash);
+        assert.equal(waiting?.profileId, profileId);
+        assert.equal(waiting?.consentHash, 'consent-hash-c');
+        assert.equal(waiting?.oauthTokens, 'sealed');
+        assert.equal(waiting?.consentExpiresAt?.toISOString(), expiresAt.toISOString());
+        assert.equal((await store.getSession(tx.id))?.outcome, 'started');
+        const taken = await store.takeConsent('consent-hash-c', new Date());
+        assert.equal(taken?.profileId, profileId);
+      });
+
+      test('a code or a consent without a profile, or both: TypeError, nothing written', async (store) => {
+        const tx = await begin(store);
+        const code = codeOf(tx);
+        const consent = { consentHash: 'h', expiresAt: new Date(Date.now() + 1000), oauthTokens: null };
+        const base = { id: tx.id, stateHash: tx.stateHash, now: new Date(), session: {} };
+        await assert.rejects(store.completeSignIn({ ...base, code }), TypeError);
+        await assert.rejects(store.completeSignIn({ ...base, consent }), TypeError);
+        await assert.rejects(
+          store.completeSignIn({ ...base, profile: profileOf(tx), code, consent }),
+          TypeError,
+        );
+        await nothingWritten(store, tx, code.codeHash);
+      });
+    });
+
     describe('sign-in consent on a login transaction', () => {
       test('awaitConsent then takeConsent is single-use, even when raced', async (store) => {
         const tx = txInput({ createdAt: new Date(), expiresAt: new Date(Date.now() + 600_000) });

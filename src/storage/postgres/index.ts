@@ -41,6 +41,8 @@ import {
   type RedirectUriRecord,
   type SessionFilter,
   type SessionPatch,
+  type SignInCompletion,
+  type SignInResult,
   type SignInSummary,
   type SignInSummaryQuery,
   type SsoSessionRecord,
@@ -346,6 +348,34 @@ function setList(
   };
   set('updated_at', updatedAt);
   return { sets, set };
+}
+
+/** The SET list of a session patch (`stages` merged, `updated_at` now), its values appended to `args`. */
+function sessionSets(args: Param[], patch: SessionPatch): string[] {
+  const { sets, set } = setList(args, iso(new Date()));
+  const columns: [keyof SessionPatch, string, (v: never) => Param][] = [
+    ['outcome', 'outcome', (v: string) => v],
+    ['failedStage', 'failed_stage', (v: string | null) => v],
+    ['reason', 'reason', (v: string | null) => v],
+    ['wireCode', 'wire_code', (v: string | null) => v],
+    ['upstreamError', 'upstream_error', jsonParam],
+    ['detail', 'detail', jsonParam],
+    ['profileId', 'profile_id', (v: string | null) => v],
+    ['idpId', 'idp_id', (v: string | null) => v],
+    ['email', 'email', (v: string | null) => v],
+    ['callbackRequestId', 'callback_request_id', (v: string | null) => v],
+    ['consentRequestId', 'consent_request_id', (v: string | null) => v],
+  ];
+  for (const [key, column, encode] of columns) {
+    if (patch[key] !== undefined) set(column, encode(patch[key] as never));
+  }
+  if (patch.stages) {
+    // jsonb `||`: the stages given replace those of the same name, the others stay (stages are flat strings,
+    // so this is what SQLite's json_patch does with them).
+    args.push(JSON.stringify(patch.stages));
+    sets.push(`stages = stages || $${args.length}::jsonb`);
+  }
+  return sets;
 }
 
 /**
@@ -1251,29 +1281,7 @@ export class PostgresStore implements Store {
     events?: Events<SsoSessionRecord>,
   ): Promise<SsoSessionRecord> {
     const args: Param[] = [id];
-    const { sets, set } = setList(args, iso(new Date()));
-    const columns: [keyof SessionPatch, string, (v: never) => Param][] = [
-      ['outcome', 'outcome', (v: string) => v],
-      ['failedStage', 'failed_stage', (v: string | null) => v],
-      ['reason', 'reason', (v: string | null) => v],
-      ['wireCode', 'wire_code', (v: string | null) => v],
-      ['upstreamError', 'upstream_error', jsonParam],
-      ['detail', 'detail', jsonParam],
-      ['profileId', 'profile_id', (v: string | null) => v],
-      ['idpId', 'idp_id', (v: string | null) => v],
-      ['email', 'email', (v: string | null) => v],
-      ['callbackRequestId', 'callback_request_id', (v: string | null) => v],
-      ['consentRequestId', 'consent_request_id', (v: string | null) => v],
-    ];
-    for (const [key, column, encode] of columns) {
-      if (patch[key] !== undefined) set(column, encode(patch[key] as never));
-    }
-    if (patch.stages) {
-      // jsonb `||`: the stages given replace those of the same name, the others stay (stages are flat strings,
-      // so this is what SQLite's json_patch does with them).
-      args.push(JSON.stringify(patch.stages));
-      sets.push(`stages = stages || $${args.length}::jsonb`);
-    }
+    const sets = sessionSets(args, patch);
     return this.#withEvents(events, async (client) => {
       const r = await this.#one(
         `UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = $1 RETURNING ${SESSION}`,
@@ -1283,6 +1291,96 @@ export class PostgresStore implements Store {
       if (!r) throw new NotFoundError('session');
       return session(r);
     });
+  }
+
+  /**
+   * One statement: data-modifying CTEs that each go on only if the one before wrote (a transaction found and
+   * locked, then the key claimed, then the rest), so that a refusal writes nothing. With events (built from the
+   * session record as written), that statement and their insert share a transaction.
+   */
+  async completeSignIn(c: SignInCompletion): Promise<SignInResult> {
+    if ((c.code || c.consent) && !c.profile) throw new TypeError('a code or a consent needs a profile');
+    if (c.code && c.consent) throw new TypeError('a code or a consent, not both');
+    const args: Param[] = [c.id, c.stateHash, iso(c.now)];
+    const p = (v: Param) => {
+      args.push(v);
+      return `$${args.length}`;
+    };
+    const parts = [
+      `tx AS (SELECT id FROM sso_sessions
+         WHERE id = $1 AND tx_state_hash = $2 AND tx_consumed_at IS NULL AND tx_expires_at > $3 FOR UPDATE)`,
+    ];
+    if (c.oneTimeKey) {
+      parts.push(
+        `k AS (INSERT INTO one_time_keys (key, expires_at) SELECT ${p(c.oneTimeKey.key)}, ${p(iso(c.oneTimeKey.expiresAt))}::timestamptz FROM tx
+           ON CONFLICT (key) DO NOTHING RETURNING key)`,
+        'go AS (SELECT id FROM tx WHERE EXISTS (SELECT 1 FROM k))',
+      );
+    } else {
+      parts.push('go AS (SELECT id FROM tx)');
+    }
+    const sets = sessionSets(args, c.session);
+    sets.push('tx_consumed_at = $3');
+    const from = ['go'];
+    if (c.profile) {
+      const now = p(iso(new Date()));
+      parts.push(
+        `p AS (INSERT INTO profiles (id, connection_id, idp_id, data, created_at, updated_at)
+           SELECT ${p(c.profile.id)}, ${p(c.profile.connectionId)}, ${p(c.profile.idpId)}, ${p(JSON.stringify(c.profile.data))}::jsonb, ${now}::timestamptz, ${now}::timestamptz FROM go
+           ON CONFLICT (connection_id, idp_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at
+           RETURNING ${PROFILE})`,
+      );
+      from.push('p');
+      sets.push('profile_id = p.id');
+      if (c.consent) {
+        sets.push(
+          'tx_profile_id = p.id',
+          `tx_consent_hash = ${p(c.consent.consentHash)}`,
+          `tx_consent_expires_at = ${p(iso(c.consent.expiresAt))}`,
+          `tx_oauth_tokens = ${p(c.consent.oauthTokens)}`,
+        );
+      }
+    }
+    parts.push(
+      `s AS (UPDATE sso_sessions SET ${sets.join(', ')} FROM ${from.join(', ')} WHERE sso_sessions.id = go.id
+         RETURNING ${SESSION.split(',')
+           .map((col) => `sso_sessions.${col.trim()}`)
+           .join(', ')})`,
+    );
+    if (c.code) {
+      const k = c.code;
+      parts.push(
+        `c AS (INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id,
+           oauth_tokens, created_at, expires_at)
+           SELECT ${p(k.codeHash)}, ${p(k.clientId)}, ${p(k.redirectUri)}, ${p(k.codeChallenge)}, p.id, s.id,
+             ${p(k.oauthTokens)}, ${p(iso(k.createdAt))}::timestamptz, ${p(iso(k.expiresAt))}::timestamptz FROM s, p)`,
+      );
+    }
+    const profileColumns = c.profile
+      ? `, ${PROFILE.split(',')
+          .map((col) => `p.${col.trim()} AS p_${col.trim()}`)
+          .join(', ')}`
+      : '';
+    const sql = `WITH ${parts.join(',\n')}
+      SELECT (SELECT count(*) FROM tx)::int AS tx_found, s.*${profileColumns}
+      FROM (SELECT 1) AS one LEFT JOIN s ON true${c.profile ? ' LEFT JOIN p ON true' : ''}`;
+    const run = async (client: PoolClient | undefined): Promise<{ commit: boolean; value: SignInResult }> => {
+      const r = (await this.#one(sql, args, client)) as Row;
+      if (r.id === null || r.id === undefined) {
+        return {
+          commit: false,
+          value: { kind: r.tx_found ? 'one_time_key_claimed' : 'transaction_unavailable' },
+        };
+      }
+      const record = session(r);
+      const stored = c.profile
+        ? profile(Object.fromEntries(PROFILE.split(',').map((col) => [col.trim(), r[`p_${col.trim()}`]])))
+        : null;
+      if (c.events) await this.#insertEvents(eventsFor(c.events, record), client);
+      return { commit: true, value: { kind: 'completed', session: record, profile: stored } };
+    };
+    if (!c.events) return (await run(undefined)).value;
+    return this.#transactionOutcome(run);
   }
 
   async deleteSessionsBefore(before: Date, limit: number): Promise<number> {

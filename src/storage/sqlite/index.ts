@@ -42,6 +42,8 @@ import {
   type RedirectUriRecord,
   type SessionFilter,
   type SessionPatch,
+  type SignInCompletion,
+  type SignInResult,
   type SignInSummary,
   type SignInSummaryQuery,
   type SsoSessionRecord,
@@ -222,6 +224,19 @@ export class SqliteStore implements Store {
     batch.forEach((item, i) => {
       item.resolve(results[i]);
     });
+  }
+
+  /** A transaction whose callback decides whether to commit or roll back, and returns a value either way. */
+  #transactionOutcome<T>(fn: () => { commit: boolean; value: T }): T {
+    this.#stmt('BEGIN IMMEDIATE').run();
+    try {
+      const { commit, value } = fn();
+      this.#stmt(commit ? 'COMMIT' : 'ROLLBACK').run();
+      return value;
+    } catch (err) {
+      if (this.#db.isTransaction) this.#stmt('ROLLBACK').run();
+      throw translate(err);
+    }
   }
 
   #transaction<T>(fn: () => T): T {
@@ -895,39 +910,50 @@ export class SqliteStore implements Store {
   }
 
   #updateSession(id: string, patch: SessionPatch): SsoSessionRecord {
-    const sets: string[] = ['updated_at = ?'];
-    const args: SQLInputValue[] = [iso(new Date())];
-    const columns: [keyof SessionPatch, string, (v: never) => SQLInputValue][] = [
-      ['outcome', 'outcome', (v: string) => v],
-      ['failedStage', 'failed_stage', (v: string | null) => v],
-      ['reason', 'reason', (v: string | null) => v],
-      ['wireCode', 'wire_code', (v: string | null) => v],
-      [
-        'upstreamError',
-        'upstream_error',
-        (v: Record<string, unknown> | null) => (v === null ? null : JSON.stringify(v)),
-      ],
-      ['detail', 'detail', (v: Record<string, unknown> | null) => (v === null ? null : JSON.stringify(v))],
-      ['profileId', 'profile_id', (v: string | null) => v],
-      ['idpId', 'idp_id', (v: string | null) => v],
-      ['email', 'email', (v: string | null) => v],
-      ['callbackRequestId', 'callback_request_id', (v: string | null) => v],
-      ['consentRequestId', 'consent_request_id', (v: string | null) => v],
-    ];
-    for (const [key, column, encode] of columns) {
-      if (patch[key] !== undefined) {
-        sets.push(`${column} = ?`);
-        args.push(encode(patch[key] as never));
+    const { sets, args } = sessionSets(patch);
+    const r = this.#get(`UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = ? RETURNING *`, ...args, id);
+    if (!r) throw new NotFoundError('session');
+    return session(r);
+  }
+
+  async completeSignIn(c: SignInCompletion): Promise<SignInResult> {
+    if ((c.code || c.consent) && !c.profile) throw new TypeError('a code or a consent needs a profile');
+    if (c.code && c.consent) throw new TypeError('a code or a consent, not both');
+    const now = iso(c.now);
+    return this.#transactionOutcome((): { commit: boolean; value: SignInResult } => {
+      // The transaction and its session record are one row: consumed and patched by one UPDATE.
+      const { sets, args } = sessionSets(c.session);
+      sets.push('tx_consumed_at = ?');
+      args.push(now);
+      if (c.consent) {
+        sets.push('tx_consent_hash = ?', 'tx_consent_expires_at = ?', 'tx_oauth_tokens = ?');
+        args.push(c.consent.consentHash, iso(c.consent.expiresAt), c.consent.oauthTokens);
       }
-    }
-    if (patch.stages) {
-      sets.push('stages = json_patch(stages, ?)');
-      args.push(JSON.stringify(patch.stages));
-    }
-    if (this.#run(`UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = ?`, ...args, id) === 0) {
-      throw new NotFoundError('session');
-    }
-    return session(this.#get('SELECT * FROM sso_sessions WHERE id = ?', id) as Row);
+      let row = this.#get(
+        `UPDATE sso_sessions SET ${sets.join(', ')}
+         WHERE id = ? AND tx_state_hash = ? AND tx_consumed_at IS NULL AND tx_expires_at > ? RETURNING *`,
+        ...args,
+        c.id,
+        c.stateHash,
+        now,
+      );
+      if (!row) return { commit: false, value: { kind: 'transaction_unavailable' } };
+      if (c.oneTimeKey && !this.#claimOneTimeKey(c.oneTimeKey.key, c.oneTimeKey.expiresAt))
+        return { commit: false, value: { kind: 'one_time_key_claimed' } };
+      let stored: ProfileRecord | null = null;
+      if (c.profile) {
+        stored = this.#upsertProfile(c.profile);
+        row = this.#get(
+          `UPDATE sso_sessions SET profile_id = ?1${c.consent ? ', tx_profile_id = ?1' : ''} WHERE id = ?2 RETURNING *`,
+          stored.id,
+          c.id,
+        ) as Row;
+        if (c.code) this.#insertCode({ ...c.code, profileId: stored.id, sessionId: c.id });
+      }
+      const record = session(row);
+      if (c.events) this.#insertEvents(eventsFor(c.events, record));
+      return { commit: true, value: { kind: 'completed', session: record, profile: stored } };
+    });
   }
 
   async deleteSessionsBefore(before: Date, limit: number): Promise<number> {
@@ -975,6 +1001,10 @@ export class SqliteStore implements Store {
 
   // ---- profiles ----
   async upsertProfile(p: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>): Promise<ProfileRecord> {
+    return this.#upsertProfile(p);
+  }
+
+  #upsertProfile(p: Omit<ProfileRecord, 'createdAt' | 'updatedAt'>): ProfileRecord {
     const now = iso(new Date());
     const r = this.#get(
       `INSERT INTO profiles (id, connection_id, idp_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -1003,6 +1033,11 @@ export class SqliteStore implements Store {
   async createAuthorizationCode(
     c: Omit<AuthorizationCodeRecord, 'consumedAt'>,
   ): Promise<AuthorizationCodeRecord> {
+    this.#insertCode(c);
+    return { ...c, consumedAt: null };
+  }
+
+  #insertCode(c: Omit<AuthorizationCodeRecord, 'consumedAt'>): void {
     this.#run(
       `INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, profile_id, session_id, oauth_tokens,
          created_at, expires_at)
@@ -1017,7 +1052,6 @@ export class SqliteStore implements Store {
       iso(c.createdAt),
       iso(c.expiresAt),
     );
-    return { ...c, consumedAt: null };
   }
 
   async getAuthorizationCode(codeHash: string): Promise<AuthorizationCodeRecord | null> {
@@ -1326,6 +1360,10 @@ export class SqliteStore implements Store {
   }
 
   async claimOneTimeKey(key: string, expiresAt: Date): Promise<boolean> {
+    return this.#claimOneTimeKey(key, expiresAt);
+  }
+
+  #claimOneTimeKey(key: string, expiresAt: Date): boolean {
     return (
       this.#run(
         'INSERT INTO one_time_keys (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING',
@@ -1616,3 +1654,37 @@ export class SqliteStore implements Store {
 /** In-memory rate-limit counters: swept above this many, and never more than the maximum after a sweep. */
 const SWEEP_RATE_LIMITS_ABOVE = 10_000;
 const MAX_RATE_LIMIT_KEYS = 1_000_000;
+
+/** The SET list (and its parameters) of a session patch: `stages` merged, `updated_at` now. */
+function sessionSets(patch: SessionPatch): { sets: string[]; args: SQLInputValue[] } {
+  const sets: string[] = ['updated_at = ?'];
+  const args: SQLInputValue[] = [iso(new Date())];
+  const columns: [keyof SessionPatch, string, (v: never) => SQLInputValue][] = [
+    ['outcome', 'outcome', (v: string) => v],
+    ['failedStage', 'failed_stage', (v: string | null) => v],
+    ['reason', 'reason', (v: string | null) => v],
+    ['wireCode', 'wire_code', (v: string | null) => v],
+    [
+      'upstreamError',
+      'upstream_error',
+      (v: Record<string, unknown> | null) => (v === null ? null : JSON.stringify(v)),
+    ],
+    ['detail', 'detail', (v: Record<string, unknown> | null) => (v === null ? null : JSON.stringify(v))],
+    ['profileId', 'profile_id', (v: string | null) => v],
+    ['idpId', 'idp_id', (v: string | null) => v],
+    ['email', 'email', (v: string | null) => v],
+    ['callbackRequestId', 'callback_request_id', (v: string | null) => v],
+    ['consentRequestId', 'consent_request_id', (v: string | null) => v],
+  ];
+  for (const [key, column, encode] of columns) {
+    if (patch[key] !== undefined) {
+      sets.push(`${column} = ?`);
+      args.push(encode(patch[key] as never));
+    }
+  }
+  if (patch.stages) {
+    sets.push('stages = json_patch(stages, ?)');
+    args.push(JSON.stringify(patch.stages));
+  }
+  return { sets, args };
+}
