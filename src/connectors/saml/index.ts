@@ -1,7 +1,6 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { generateServiceProviderMetadata, SAML } from '@node-saml/node-saml';
 import { type Document, XMLSerializer, type Element as XmlElement } from '@xmldom/xmldom';
-import { decrypt } from 'xml-encryption';
 import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
 import type { ErrorCode } from '../../errors/catalog.ts';
 import type {
@@ -16,6 +15,7 @@ import type {
 } from '../connector.ts';
 import { checkAssertion, SAML_NS } from './assertion.ts';
 import { mapSamlProfile } from './attributes.ts';
+import { authnRequestXml, postBindingFields, redirectBindingUrl } from './authn-request.ts';
 import {
   missingSamlOptions,
   parseSamlOptions,
@@ -26,14 +26,14 @@ import {
 } from './config.ts';
 import { parseCertificate } from './keys.ts';
 import { idCounts, trustedKeys, verifyEnvelopedSignature } from './signature.ts';
+import { spMetadataXml } from './sp-metadata.ts';
 import { childrenNamed, descendantsNamed, parseXml, XmlRejected } from './xml.ts';
 
 /**
  * SAML 2.0 service provider (GenericSAML and the IdP flavours).
  *
  * SP-initiated: an AuthnRequest by HTTP-Redirect (or HTTP-POST when the IdP only offers that), signed when the
- * connection says so, with our state as RelayState (built by @node-saml/node-saml, which also writes our SP
- * metadata). At the ACS (HTTP-POST), on one parse of the response, in order:
+ * connection says so, with our state as RelayState (authn-request.ts; our SP metadata: sp-metadata.ts). At the ACS (HTTP-POST), on one parse of the response, in order:
  * 1. no DTD, within the shape caps of `parseXml`, and no SHA-1 in signatures unless `allow_sha1` (the RSA-OAEP
  *    key transport of an EncryptedKey, which commonly uses SHA-1, is not a signature and is not affected);
  * 2. the IdP's Status: a failure status is mapped to its code (error-taxonomy §5.5). It is trusted as the IdP's
@@ -64,7 +64,11 @@ const MAX_STATUS_MESSAGE = 512;
 /** How many certificates of a failed signature the session log names. */
 const MAX_RECEIVED_CERTIFICATES = 4;
 
-const decryptXml = promisify(decrypt) as (xml: string, options: { key: string }) => Promise<string>;
+type DecryptXml = (xml: string, options: { key: string }) => Promise<string>;
+/** xml-encryption (and its own xmldom and xpath), loaded at the first encrypted assertion. */
+let decryptXml: Promise<DecryptXml> | undefined;
+const loadDecryptXml = (): Promise<DecryptXml> =>
+  (decryptXml ??= import('xml-encryption').then((m) => promisify(m.decrypt) as DecryptXml));
 
 interface SavedState {
   requestId: string;
@@ -141,26 +145,8 @@ class SamlConnector implements Connector {
     this.#decryptionKey = keys.decryption;
   }
 
-  /** node-saml, for what it still does here: building (and signing) our AuthnRequest. */
-  #saml(acsUrl: string, requestId: string): SAML {
-    return new SAML({
-      entryPoint: this.#config.idpSsoUrl,
-      issuer: spUrls(acsUrl).entityId,
-      callbackUrl: acsUrl,
-      // Required by node-saml's constructor; it verifies nothing here (the ACS does, with `#keys`).
-      idpCert: this.#config.idpCertificates,
-      generateUniqueId: () => requestId,
-      identifierFormat: null,
-      // No RequestedAuthnContext: IdPs reject contexts they do not offer (Entra AADSTS75011).
-      disableRequestedAuthnContext: true,
-      // DEFLATE belongs to the HTTP-Redirect binding only: an HTTP-POST AuthnRequest is plain base64 XML
-      // (saml-bindings §3.5.4), and IdPs cannot read a deflated one. node-saml deflates both unless told.
-      skipRequestCompression: this.#config.idpSsoBinding === 'post',
-      signatureAlgorithm: 'sha256',
-      digestAlgorithm: 'sha256',
-      ...(this.#signingKey ? { privateKey: this.#signingKey } : {}),
-    });
-  }
+  /** The AuthnRequest signing key (redirect binding), parsed at the first sign-in. */
+  #signingKeyObject: KeyObject | undefined;
 
   async startLogin(request: LoginRequest): Promise<LoginStart> {
     // An NCName (xs:ID): letters first; derived from the state, so it is unpredictable and never stored alone.
@@ -168,16 +154,20 @@ class SamlConnector implements Connector {
       .secret('saml request id')
       .replace(/[^A-Za-z0-9]/g, '')
       .slice(0, 32)}`;
-    const saml = this.#saml(request.callbackUrl, requestId);
     try {
+      const xml = authnRequestXml({
+        id: requestId,
+        issueInstant: new Date(),
+        destination: this.#config.idpSsoUrl,
+        acsUrl: request.callbackUrl,
+        issuer: spUrls(request.callbackUrl).entityId,
+      });
       if (this.#config.idpSsoBinding === 'post') {
-        const message = await saml.getAuthorizeMessageAsync(request.state, undefined, {});
-        const fields = Object.fromEntries(
-          Object.entries(message).filter((e): e is [string, string] => typeof e[1] === 'string'),
-        );
+        const fields = postBindingFields(xml, request.state, this.#signingKey);
         return { form: { action: this.#config.idpSsoUrl, fields }, connectorState: { requestId } };
       }
-      const url = await saml.getAuthorizeUrlAsync(request.state, undefined, {});
+      if (this.#signingKey) this.#signingKeyObject ??= createPrivateKey(this.#signingKey);
+      const url = redirectBindingUrl(this.#config.idpSsoUrl, xml, request.state, this.#signingKeyObject);
       return { redirectUrl: url, connectorState: { requestId } };
     } catch (err) {
       throw new BrokerError('upstream_misconfigured', {
@@ -406,9 +396,12 @@ class SamlConnector implements Connector {
       throw fail(`an EncryptedAssertion of more than ${MAX_ENCRYPTED_ASSERTION_ELEMENTS} elements`);
     let plain: string;
     try {
-      plain = await decryptXml(new XMLSerializer().serializeToString(encrypted as unknown as XmlElement), {
-        key: this.#decryptionKey,
-      });
+      plain = await (await loadDecryptXml())(
+        new XMLSerializer().serializeToString(encrypted as unknown as XmlElement),
+        {
+          key: this.#decryptionKey,
+        },
+      );
     } catch (err) {
       throw fail(`Failed to decrypt the EncryptedAssertion: ${(err as Error).message}`);
     }
@@ -440,19 +433,11 @@ export const samlConnector: ConnectorDefinition = {
   refresh: refreshSamlMetadata,
   spMetadata(config: Record<string, unknown>, acsUrl: string): string {
     const c = config as unknown as SamlConfig;
-    const { entityId } = spUrls(acsUrl);
-    // node-saml only checks that the keys exist; it signs nothing here, so their sealed form stands in for them.
-    return generateServiceProviderMetadata({
-      issuer: entityId,
-      callbackUrl: acsUrl,
-      identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
-      wantAssertionsSigned: true,
-      ...(c.signAuthnRequests && c.spSigning
-        ? { privateKey: c.spSigning.privateKey, publicCerts: c.spSigning.certificate }
-        : {}),
-      ...(c.encryptAssertions && c.spEncryption
-        ? { decryptionPvk: c.spEncryption.privateKey, decryptionCert: c.spEncryption.certificate }
-        : {}),
+    return spMetadataXml({
+      entityId: spUrls(acsUrl).entityId,
+      acsUrl,
+      signingCertificate: c.signAuthnRequests ? c.spSigning?.certificate : undefined,
+      encryptionCertificate: c.encryptAssertions ? c.spEncryption?.certificate : undefined,
     });
   },
   open(

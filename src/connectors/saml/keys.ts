@@ -1,12 +1,13 @@
 import { generateKeyPair, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forge from 'node-forge';
 
 /**
  * The service provider's own key pairs (one for signing AuthnRequests, one for receiving encrypted assertions),
  * generated per connection. IdPs take the public half as a self-signed X.509 certificate in our SP metadata; it
  * is valid for 10 years because rotating it is a connection change, not an expiry. Node's crypto parses
- * certificates; node-forge only builds the self-signed one (Node cannot issue certificates).
+ * certificates; node-forge only builds the self-signed one (Node cannot issue certificates), and is loaded then:
+ * a server whose connections never turn on signing or encryption never loads it.
  */
 
 export interface SpKeyPair {
@@ -23,6 +24,7 @@ export async function generateSpKeyPair(commonName: string): Promise<SpKeyPair> 
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
+  const { default: forge } = await import('node-forge');
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
   cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(15))}`;

@@ -137,3 +137,36 @@ export function scanXml(text: string): { depth: number; elements: number; attrib
   }
   return { depth: deepest, elements, attributes: mostAttributes };
 }
+
+// ---------- Writing XML (our AuthnRequest and SP metadata: fixed templates with escaped values) ----------
+
+/** Characters XML 1.0 cannot carry, even escaped (§2.2), lone surrogates included. */
+const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  '\t': '&#9;',
+  '\n': '&#10;',
+  '\r': '&#13;',
+};
+const entity = (c: string) => ENTITIES[c] ?? c;
+
+function xmlChars(value: string, name: string): string {
+  if (NOT_XML_CHAR.test(value)) throw new TypeError(`${name} has a character XML cannot carry`);
+  return value;
+}
+
+/**
+ * `value` for a double-quoted attribute, with whitespace as character references (attribute-value normalization
+ * would turn a literal tab or newline into a space). `name` is for the error when XML cannot carry it at all.
+ */
+export function xmlAttribute(value: string, name: string): string {
+  return xmlChars(value, name).replace(/[&<>"\t\n\r]/g, entity);
+}
+
+/** `value` as element text (a literal CR would be read as a newline). */
+export function xmlText(value: string, name: string): string {
+  return xmlChars(value, name).replace(/[&<>\r]/g, entity);
+}
