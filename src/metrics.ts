@@ -217,7 +217,7 @@ export class Metrics {
  *
  * It is also where sign-ins are counted, because every sign-in outcome is a session log write: a new record
  * (`createLoginTransaction`, `createSession`) is a sign-in started, and a record written or updated to
- * `succeeded`, `failed` or `timed_out` is one succeeded, failed or timed out. Counted once the write succeeded,
+ * `succeeded`, `failed` or `timed_out` (`updateSession`, `completeSignIn`) is one succeeded, failed or timed out. Counted once the write succeeded,
  * whichever part of the flow made it. (A write that changes many records at once is not seen here: its caller
  * calls `signInTimedOut` and the like.)
  */
@@ -278,6 +278,13 @@ function countSignIn(operation: string, args: unknown[], value: unknown, metrics
     record = args[1] as SsoSessionRecord;
   } else if (operation === 'createSession') {
     record = value as SsoSessionRecord;
+  } else if (operation === 'completeSignIn') {
+    // The callback's one write: counted like an update, when it completed and its patch set the outcome.
+    const outcome = (args[0] as { session?: { outcome?: string } } | undefined)?.session?.outcome;
+    const written = value as { kind: string; session?: SsoSessionRecord };
+    if (written.kind !== 'completed' || !written.session) return;
+    if (outcome !== 'succeeded' && outcome !== 'failed') return;
+    record = { connectionType: written.session.connectionType, outcome, reason: written.session.reason };
   } else if (operation === 'updateSession') {
     // Only a patch that sets the outcome counts; the record says which connection and reason.
     const outcome = (args[1] as { outcome?: string } | undefined)?.outcome;
@@ -291,7 +298,8 @@ function countSignIn(operation: string, args: unknown[], value: unknown, metrics
   } else {
     return;
   }
-  if (operation !== 'updateSession') metrics.signInStarted(record.connectionType);
+  if (operation !== 'updateSession' && operation !== 'completeSignIn')
+    metrics.signInStarted(record.connectionType);
   if (record.outcome === 'succeeded') metrics.signInSucceeded(record.connectionType);
   else if (record.outcome === 'failed') metrics.signInFailed(record.connectionType, record.reason);
   else if (record.outcome === 'timed_out') metrics.signInTimedOut(record.connectionType);

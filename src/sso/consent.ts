@@ -47,23 +47,47 @@ export async function showConsent(
   requestId: string,
   oauthTokens: string | null,
 ): Promise<FlowOutcome> {
+  const { consent, outcome } = newConsent(
+    deps,
+    tx,
+    String(profile.data.email),
+    connection,
+    identityProvider,
+    requestId,
+  );
+  await deps.store.awaitConsent(tx.id, { profileId: profile.id, ...consent, oauthTokens });
+  return outcome;
+}
+
+/**
+ * A new consent screen for `tx` (a one-time form token), and what the store keeps of it (`awaitConsent`, or
+ * `completeSignIn`'s `consent`); nothing is written.
+ */
+export function newConsent(
+  deps: FlowDeps,
+  tx: LoginTransactionRecord,
+  email: string,
+  connection: ConnectionRecord,
+  identityProvider: string,
+  requestId: string,
+): { consent: { consentHash: string; expiresAt: Date }; outcome: FlowOutcome } {
   const token = randomToken(32);
   const now = deps.now();
-  await deps.store.awaitConsent(tx.id, {
-    profileId: profile.id,
-    consentHash: consentHash(token, tx.browserHash),
-    expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
-    oauthTokens,
-  });
   return {
-    kind: 'consent',
-    view: {
-      token,
-      email: String(profile.data.email),
-      connectionName: connection.name,
-      identityProvider,
-      appOrigin: new URL(tx.redirectUri).origin,
-      requestId,
+    consent: {
+      consentHash: consentHash(token, tx.browserHash),
+      expiresAt: new Date(now.getTime() + deps.transactionTtlMs),
+    },
+    outcome: {
+      kind: 'consent',
+      view: {
+        token,
+        email,
+        connectionName: connection.name,
+        identityProvider,
+        appOrigin: new URL(tx.redirectUri).origin,
+        requestId,
+      },
     },
   };
 }

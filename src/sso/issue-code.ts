@@ -1,5 +1,5 @@
 import { randomToken, sha256 } from '../lib/tokens.ts';
-import type { LoginTransactionRecord } from '../storage/store.ts';
+import type { AuthorizationCodeRecord, LoginTransactionRecord } from '../storage/store.ts';
 import type { VerifiedRedirectUri } from './authorize/context.ts';
 import { appendToRedirectUri } from './authorize/index.ts';
 import type { FlowDeps } from './deps.ts';
@@ -17,22 +17,34 @@ export async function issueCode(
   profileId: string,
   oauthTokens: string | null,
 ): Promise<string> {
+  const { code, location } = newCode(deps, tx, redirectUri, oauthTokens);
+  await deps.store.createAuthorizationCode({ ...code, profileId, sessionId: tx.sessionId });
+  return location;
+}
+
+/** A new code for `tx` (the record to store, for its profile and session) and the redirect that carries it. */
+export function newCode(
+  deps: FlowDeps,
+  tx: LoginTransactionRecord,
+  redirectUri: VerifiedRedirectUri,
+  oauthTokens: string | null,
+): { code: Omit<AuthorizationCodeRecord, 'consumedAt' | 'profileId' | 'sessionId'>; location: string } {
   const code = randomToken(32);
   const now = deps.now();
-  await deps.store.createAuthorizationCode({
-    codeHash: sha256(code),
-    clientId: tx.clientId,
-    redirectUri: tx.redirectUri,
-    codeChallenge: tx.codeChallenge,
-    profileId,
-    sessionId: tx.sessionId,
-    oauthTokens,
-    createdAt: now,
-    expiresAt: new Date(now.getTime() + deps.codeTtlMs),
-  });
-  return appendToRedirectUri(redirectUri, {
-    code,
-    ...(tx.appState !== null ? { state: tx.appState } : {}),
-    iss: deps.publicUrl,
-  });
+  return {
+    code: {
+      codeHash: sha256(code),
+      clientId: tx.clientId,
+      redirectUri: tx.redirectUri,
+      codeChallenge: tx.codeChallenge,
+      oauthTokens,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + deps.codeTtlMs),
+    },
+    location: appendToRedirectUri(redirectUri, {
+      code,
+      ...(tx.appState !== null ? { state: tx.appState } : {}),
+      iss: deps.publicUrl,
+    }),
+  };
 }

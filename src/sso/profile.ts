@@ -45,6 +45,19 @@ export async function saveProfile(
   connection: ConnectionRecord,
   identity: UpstreamIdentity,
 ): Promise<ProfileRecord> {
+  return store.upsertProfile(await profileFor(config, connection, identity));
+}
+
+/**
+ * The profile to store for this identity (its `id` is used only for a new profile), once the domain policy
+ * allows it; nothing is written.
+ * @throws BrokerError `profile_incomplete` (no email), `email_domain_not_allowed`.
+ */
+export async function profileFor(
+  config: ConfigReader,
+  connection: ConnectionRecord,
+  identity: UpstreamIdentity,
+): Promise<Omit<ProfileRecord, 'createdAt' | 'updatedAt'>> {
   if (!identity.idpId || !identity.email) {
     throw new BrokerError('profile_incomplete', {
       detail: {
@@ -91,5 +104,5 @@ export async function saveProfile(
     custom_attributes: {},
     raw_attributes: identity.rawAttributes,
   };
-  return store.upsertProfile({ id: newId('prof'), connectionId: connection.id, idpId: identity.idpId, data });
+  return { id: newId('prof'), connectionId: connection.id, idpId: identity.idpId, data };
 }

@@ -5,7 +5,7 @@ import type { Document, Element } from '@xmldom/xmldom';
 import { catalog, type ErrorCode } from '../../src/errors/catalog.ts';
 import { escapeHtml } from '../../src/http/pages.ts';
 import { SqliteStore } from '../../src/storage/sqlite/index.ts';
-import type { ProfileRecord } from '../../src/storage/store.ts';
+import type { ProfileRecord, SignInCompletion, SignInResult } from '../../src/storage/store.ts';
 import { consentForm, TestBrowser } from '../helpers/browser.ts';
 import { startGatehouse, type TestGatehouse } from '../helpers/gatehouse.ts';
 import {
@@ -83,6 +83,12 @@ class RecordingStore extends SqliteStore {
     const saved = await super.upsertProfile(profile);
     this.profiles.push(saved);
     return saved;
+  }
+  /** The callback's one write, with the profile of a sign-in. */
+  override async completeSignIn(completion: SignInCompletion): Promise<SignInResult> {
+    const result = await super.completeSignIn(completion);
+    if (result.kind === 'completed' && result.profile) this.profiles.push(result.profile);
+    return result;
   }
 }
 

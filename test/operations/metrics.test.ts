@@ -219,10 +219,10 @@ describe('GET /metrics with GATEHOUSE_METRICS_TOKEN', () => {
     assert.equal(delta(before, after, http, { method: 'POST', route: '/sso/token', status_class: '2xx' }), 1);
     assert.equal(delta(before, after, http, { route: '/metrics', status_class: '2xx' }), 1);
 
-    // Store calls by method: each sign-in created its login transaction once.
+    // Store calls by method: each sign-in created its login transaction once and ended in one write.
     const store = 'gatehouse_store_operation_duration_seconds_count';
     assert.equal(delta(before, after, store, { operation: 'createLoginTransaction', result: 'ok' }), 2);
-    assert.equal(delta(before, after, store, { operation: 'consumeLoginTransaction', result: 'ok' }), 2);
+    assert.equal(delta(before, after, store, { operation: 'completeSignIn', result: 'ok' }), 2);
     assert.equal(delta(before, after, store, { result: 'error' }), 0);
   });
 

@@ -1,21 +1,28 @@
 import { isOAuthProvider } from '../../connectors/registry.ts';
 import { BrokerError, isBrokerError } from '../../errors/broker-error.ts';
+import { outcomeEvents } from '../../events/build.ts';
 import { upstreamFetchDetail } from '../../lib/safe-fetch.ts';
 import { safeEqual, sha256 } from '../../lib/tokens.ts';
-import type { ConnectionRecord, LoginTransactionRecord } from '../../storage/store.ts';
+import type {
+  ConnectionRecord,
+  LoginTransactionRecord,
+  SessionPatch,
+  SignInCompletion,
+  SignInResult,
+} from '../../storage/store.ts';
 import { verifyStoredRedirectUri } from '../authorize/check-redirect-uri.ts';
 import type { VerifiedRedirectUri } from '../authorize/context.ts';
 import { errorRedirect } from '../authorize/index.ts';
 import { callbackUrl, openConnector } from '../connections.ts';
-import { pageOutcome, showConsent } from '../consent.ts';
+import { newConsent, pageOutcome, showConsent } from '../consent.ts';
 import type { FlowDeps } from '../deps.ts';
-import { issueCode } from '../issue-code.ts';
+import { newCode } from '../issue-code.ts';
 import { sealOAuthTokens } from '../oauth-tokens.ts';
 import type { FlowOutcome } from '../outcome.ts';
-import { saveProfile } from '../profile.ts';
+import { profileFor } from '../profile.ts';
 import { failurePatch, failureStage, SessionNotes } from '../session-log.ts';
 import { idpInitiated } from './idp-initiated.ts';
-import { browserOf, claimOnce, identityProviderOf, markFirstSignIn } from './shared.ts';
+import { browserOf, identityProviderOf, markFirstSignIn } from './shared.ts';
 
 /**
  * The IdP's answer at a connection's callback URL (error-taxonomy.md §5.2, §7). In order:
@@ -81,7 +88,9 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
   const redirectUri = await verifyStoredRedirectUri(deps, tx.redirectUri);
   if (!redirectUri) return pageOutcome('redirect_uri_not_allowed', input.requestId);
 
-  // What this request records in the session log is written once, before it answers (see `proceed`).
+  // What this request records in the session log is written once, before it answers: with the consumption of
+  // the transaction and the rest of the sign-in's writes (`completeSignIn`), or, when the transaction cannot be
+  // consumed, on its own (`notes`).
   const notes = new SessionNotes(store, tx.sessionId, log, browserOf(input));
   try {
     return await proceed(tx, connection, redirectUri, state);
@@ -97,58 +106,26 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
     state: string,
   ): Promise<FlowOutcome> {
     const now = deps.now();
-    const recordCallback = () =>
-      notes.add({ callbackRequestId: input.requestId, stages: { callback: now.toISOString() } });
+    const callbackStage = { callbackRequestId: input.requestId, stages: { callback: now.toISOString() } };
+    if (t.consumedAt || t.expiresAt <= now) return unavailable(t, now);
 
-    const consumed = await store.consumeLoginTransaction(t.id, t.stateHash, now);
-    if (!consumed) {
-      // The same browser came back with the same answer: a refresh of the consent screen shows it again.
-      if (
-        t.profileId &&
-        t.consentHash &&
-        !t.consentDecidedAt &&
-        t.consentExpiresAt &&
-        t.consentExpiresAt > now
-      ) {
-        const profile = await store.getProfile(t.profileId);
-        if (profile) {
-          recordCallback();
-          return showConsent(
-            deps,
-            t,
-            profile,
-            connection,
-            identityProviderOf(connection),
-            input.requestId,
-            t.oauthTokens,
-          );
-        }
+    // The transaction is consumed at the end, in one write with everything the sign-in stores (or with its
+    // failure): of callbacks racing on one transaction, one completes; the others are answered as replays.
+    const complete = (c: Omit<SignInCompletion, 'id' | 'stateHash' | 'now'>) =>
+      store.completeSignIn({ id: t.id, stateHash: t.stateHash, now, ...c });
+    const fail = async (err: unknown): Promise<FlowOutcome> => {
+      logFailure(err);
+      try {
+        const written = await complete({
+          session: failureRecord(err, callbackStage),
+          events: outcomeEvents('failed', browserOf(input)),
+        });
+        if (written.kind !== 'completed') return unavailable(t, now);
+      } catch (writeError) {
+        log.error({ err: writeError, session: t.sessionId }, 'could not update the session log');
       }
-      const expired = new BrokerError('transaction_expired', {
-        detail: { consumed_at: t.consumedAt, expires_at: t.expiresAt },
-      });
-      if (t.consumedAt) {
-        // Already used (the back button or a refresh after the sign-in ended, or a second request racing the
-        // first): the session log already holds what happened to this sign-in, and keeps it; only note the replay.
-        log.warn({ code: expired.code, detail: expired.detail, session: t.sessionId }, 'callback replayed');
-        notes.add({ stages: { callback_replayed: now.toISOString() } });
-        return {
-          kind: 'redirect',
-          status: answer,
-          location: errorRedirect(
-            verified,
-            t.appState,
-            deps.publicUrl,
-            expired,
-            'callback_internal',
-            oauthProvider,
-          ),
-        };
-      }
-      recordCallback();
-      return fail(expired);
-    }
-    recordCallback();
+      return failureRedirect(err, t);
+    };
 
     try {
       const opened = openConnector(connection, deps.secretBox, deps.connectorDeps);
@@ -157,7 +134,7 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
           detail: { reason: `no connector implements connection_type "${connection.connectionType}"` },
         });
       }
-      const connectorState = JSON.parse(consumed.connectorState) as Record<string, unknown>;
+      const connectorState = JSON.parse(t.connectorState) as Record<string, unknown>;
       const identity = await opened.connector.handleCallback({
         url: input.url,
         form: input.form,
@@ -166,34 +143,126 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
         connectorState,
         secret: (label) => deps.secretBox.derive(label, state),
       });
-      await claimOnce(deps, identity);
-      const profile = await saveProfile(store, deps.config, connection, identity);
-      notes.add({ profileId: profile.id, idpId: identity.idpId, email: identity.email });
-      await markFirstSignIn(deps, connection, log);
+      const profile = await profileFor(deps.config, connection, identity);
       const oauthTokens = sealOAuthTokens(deps, identity, connection.connectionType, t.sessionId);
-
+      const signedIn = {
+        oneTimeKey: identity.oneTimeKey,
+        profile,
+        session: { ...callbackStage, idpId: identity.idpId, email: identity.email },
+      };
+      const at = deps.now().toISOString();
+      let outcome: FlowOutcome;
+      let written: SignInResult;
       if (deps.signinConsent) {
-        const shown = await showConsent(
+        const shown = newConsent(
           deps,
-          consumed,
-          profile,
+          t,
+          String(profile.data.email),
           connection,
           identityProviderOf(connection),
           input.requestId,
-          oauthTokens,
         );
-        notes.add({ stages: { consent_shown: deps.now().toISOString() } });
-        return shown;
+        outcome = shown.outcome;
+        written = await complete({
+          ...signedIn,
+          consent: { ...shown.consent, oauthTokens },
+          session: { ...signedIn.session, stages: { ...callbackStage.stages, consent_shown: at } },
+        });
+      } else {
+        const issued = newCode(deps, t, verified, oauthTokens);
+        outcome = { kind: 'redirect', status: answer, location: issued.location };
+        written = await complete({
+          ...signedIn,
+          code: issued.code,
+          session: {
+            ...signedIn.session,
+            outcome: 'succeeded',
+            stages: { ...callbackStage.stages, code_issued: at },
+          },
+          events: outcomeEvents('succeeded', browserOf(input)),
+        });
       }
-      const location = await issueCode(deps, consumed, verified, profile.id, oauthTokens);
-      notes.add({ outcome: 'succeeded', stages: { code_issued: deps.now().toISOString() } });
-      return { kind: 'redirect', status: answer, location };
+      if (written.kind === 'one_time_key_claimed') {
+        throw new BrokerError('saml_replayed', {
+          detail: { stage: 'saml_validation', assertion: identity.oneTimeKey?.key },
+        });
+      }
+      if (written.kind === 'transaction_unavailable') return unavailable(t, now);
+      await markFirstSignIn(deps, connection, log);
+      return outcome;
     } catch (err) {
       return fail(err);
     }
   }
 
-  async function fail(err: unknown): Promise<FlowOutcome> {
+  /**
+   * A transaction that cannot be consumed: consumed already (a refresh of the consent screen, the back button,
+   * a second request racing the first), or expired. Only the notes record it.
+   */
+  async function unavailable(t: LoginTransactionRecord, now: Date): Promise<FlowOutcome> {
+    const recordCallback = () =>
+      notes.add({ callbackRequestId: input.requestId, stages: { callback: now.toISOString() } });
+    // The same browser came back with the same answer: a refresh of the consent screen shows it again.
+    if (
+      t.profileId &&
+      t.consentHash &&
+      !t.consentDecidedAt &&
+      t.consentExpiresAt &&
+      t.consentExpiresAt > now
+    ) {
+      const profile = await store.getProfile(t.profileId);
+      if (profile) {
+        recordCallback();
+        return showConsent(
+          deps,
+          t,
+          profile,
+          connection as ConnectionRecord,
+          identityProviderOf(connection as ConnectionRecord),
+          input.requestId,
+          t.oauthTokens,
+        );
+      }
+    }
+    const expired = new BrokerError('transaction_expired', {
+      detail: { consumed_at: t.consumedAt, expires_at: t.expiresAt },
+    });
+    if (t.consumedAt || t.expiresAt > now) {
+      // Already used (the back button or a refresh after the sign-in ended, or a second request racing the
+      // first): the session log already holds what happened to this sign-in, and keeps it; only note the replay.
+      log.warn({ code: expired.code, detail: expired.detail, session: t.sessionId }, 'callback replayed');
+      notes.add({ stages: { callback_replayed: now.toISOString() } });
+      return failureRedirect(expired, t);
+    }
+    logFailure(expired);
+    notes.add(
+      failureRecord(expired, { callbackRequestId: input.requestId, stages: { callback: now.toISOString() } }),
+    );
+    return failureRedirect(expired, t);
+  }
+
+  /** The session log's failure patch, with the callback's stage. */
+  function failureRecord(err: unknown, callbackStage: SessionPatch): SessionPatch {
+    const patch = failurePatch(err, failureStage(err, 'upstream_error'), deps.now(), oauthProvider);
+    return { ...callbackStage, ...patch, stages: { ...callbackStage.stages, ...patch.stages } };
+  }
+
+  function failureRedirect(err: unknown, t: LoginTransactionRecord): FlowOutcome {
+    return {
+      kind: 'redirect',
+      status: answer,
+      location: errorRedirect(
+        redirectUri as VerifiedRedirectUri,
+        t.appState,
+        deps.publicUrl,
+        err,
+        'callback_internal',
+        oauthProvider,
+      ),
+    };
+  }
+
+  function logFailure(err: unknown): void {
     if (isBrokerError(err)) {
       // `fetch`: what the network really said (host, address, errno), which only the server's log may hold.
       log.warn(
@@ -209,19 +278,5 @@ export async function callback(input: CallbackInput, deps: FlowDeps, log: Log): 
     } else {
       log.error({ err, session: tx?.sessionId }, 'sign-in failed unexpectedly at the callback');
     }
-    const t = tx as LoginTransactionRecord;
-    notes.add(failurePatch(err, failureStage(err, 'upstream_error'), deps.now(), oauthProvider));
-    return {
-      kind: 'redirect',
-      status: answer,
-      location: errorRedirect(
-        redirectUri as VerifiedRedirectUri,
-        t.appState,
-        deps.publicUrl,
-        err,
-        'callback_internal',
-        oauthProvider,
-      ),
-    };
   }
 }
