@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { PostgresStore } from '../../src/storage/postgres/index.ts';
 import { TestBrowser } from '../helpers/browser.ts';
