@@ -20,6 +20,8 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const PATTERN = /^(https?):\/\/([^/?#:@\\[\]]+|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}|\*))?(\/[^?#]*)?(\?[^#]*)?$/;
 const HOST_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const WILDCARD_LABEL = /^([a-z0-9-]*)\*([a-z0-9-]*)$/;
+/** 1–65535 without leading zeros, as a regular expression source. */
+const PORT_NUMBER = '6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}';
 
 export interface RedirectUriRule {
   uri: string;
@@ -110,7 +112,8 @@ export function parseRedirectUri(uri: string): RedirectUriCheck {
   }
 
   if (!hostWildcard && !portWildcard) return { ok: true, rule: { uri, matcher: null } };
-  const portPattern = portWildcard ? ':[1-9][0-9]{0,4}' : port !== undefined ? `:${port}` : '';
+  // A wildcard port matches a port number, 1 to 65535: `:99999` is no port, and its Location no URL (fuzz finding).
+  const portPattern = portWildcard ? `:(?:${PORT_NUMBER})` : port !== undefined ? `:${port}` : '';
   const matcher = new RegExp(`^${scheme}://${hostPattern}${portPattern}${escapeRegExp(path + query)}$`);
   return { ok: true, rule: { uri, matcher } };
 }

@@ -391,6 +391,14 @@ describe('matchRedirectUri: port wildcard', () => {
     assert.equal(matches(registered, 'http://localhost/callback'), false);
   });
 
+  it('refuses a port above 65535 (localhost:65536, localhost:99999: found by the fuzz suite)', () => {
+    assert.equal(matches(registered, 'http://localhost:65536/callback'), false);
+    assert.equal(matches(registered, 'http://localhost:70000/callback'), false);
+    assert.equal(matches(registered, 'http://localhost:99999/callback'), false);
+    assert.equal(matches(registered, 'http://localhost:65530/callback'), true);
+    assert.equal(matches(registered, 'http://localhost:9999/callback'), true);
+  });
+
   it('refuses port zero and zero-padded ports', () => {
     assert.equal(matches(registered, 'http://localhost:0/callback'), false);
     assert.equal(matches(registered, 'http://localhost:03000/callback'), false);
