@@ -54,6 +54,7 @@ export type Mutation =
   // damage
   | { op: 'truncate'; frac: number }
   | { op: 'bitflip'; at: number; bit: number }
+  | { op: 'cipher-flip'; value: number; at: number; bit: number }
   | { op: 'status'; code: string; message: boolean };
 
 export const NEUTRAL = new Set<Mutation['op']>([
@@ -188,6 +189,15 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({ op: fc.constant('bitflip' as const), at: fc.nat(100_000), bit: fc.nat(7) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('cipher-flip' as const),
+      value: idx,
+      at: fc.nat(100_000),
+      bit: fc.nat(7),
+    }),
   },
   {
     weight: 1,
@@ -556,6 +566,20 @@ function domMutation(m: Mutation, ctx: ForgeContext): Apply | undefined {
       });
     case 'response-id':
       return onDom((doc) => root(doc).setAttribute('ID', `_response${++forgeCounter}`));
+    case 'cipher-flip':
+      // One bit of a ciphertext (the encrypted key's or the data's; AES-CBC garbles one block and flips a bit of
+      // the next); nothing to flip in a response in clear.
+      return onDom((doc) => {
+        const el = pick(
+          Array.from(doc.getElementsByTagName('*')).filter((e) => e.localName === 'CipherValue'),
+          m.value,
+        );
+        if (!el) return;
+        const bytes = Buffer.from((el.textContent ?? '').replace(/\s+/g, ''), 'base64');
+        const i = m.at % bytes.length;
+        bytes[i] = (bytes[i] ?? 0) ^ (1 << m.bit);
+        setText(el, bytes.toString('base64'));
+      });
     case 'status':
       return onDom((doc) => {
         const status = childElements(root(doc)).find((c) => c.localName === 'Status');

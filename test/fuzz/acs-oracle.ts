@@ -11,10 +11,11 @@ import { ExclusiveCanonicalization } from 'xml-crypto';
  *   and unused namespace declarations do not count; text, whitespace between elements, prefixes, names do;
  * - the Signature's SignedInfo in the same form, and its SignatureValue as bytes (base64 whitespace aside);
  * - for an encrypted assertion (whose signature is inside the ciphertext), the EncryptedAssertion's ciphertexts
- *   as bytes (the encrypted key's and the data's): what the test cannot decrypt it compares encrypted. The wrapper
- *   (algorithm names, KeyInfo, whitespace, a repeated ciphertext) does not count: the same ciphertext decrypts to the same signed
+ *   as bytes (the encrypted key's and the data's): the same bytes are the same signed content; other bytes are
+ *   `opaque` (below); no EncryptedAssertion at its place is a change. The wrapper (algorithm names, KeyInfo,
+ *   whitespace, a repeated ciphertext) does not count: the same ciphertext decrypts to the same signed
  *   assertion or to nothing, and the signature inside it is what protects the identity.
- * A document that is not well-formed (any parser error or warning) has changed. The canonicalization is
+ * A document that is not well-formed (any parser error or warning but U+FFFD's) has changed. The canonicalization is
  * xml-crypto's, the library samlify signs with: the oracle shares it with the IdP, not with Gatehouse's reader.
  */
 
@@ -26,12 +27,14 @@ const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 
 type Path = 'response' | 'assertion' | 'encrypted';
 
-/** Parses strictly: null on any error or warning. */
+/** Parses strictly: null on any error or warning (but the one about U+FFFD). */
 export function parseStrict(xml: string): Document | null {
   let bad = false;
   try {
     const doc = new DOMParser({
-      onError: () => {
+      onError: (level: string, message: string) => {
+        // U+FFFD is a character like any other (a bit flip in unsigned base64 text makes one): no error.
+        if (level === 'warning' && /replacement character/i.test(message)) return;
         bad = true;
       },
     }).parseFromString(xml, 'text/xml');
@@ -68,19 +71,17 @@ function base64Bytes(text: string): string {
   return Buffer.from(text.replace(/\s+/g, ''), 'base64').toString('hex');
 }
 
-/** The paths the genuine response has signatures (or an encrypted assertion) at. */
-export function signedPaths(xml: string): Path[] {
+/**
+ * The paths of the genuine response's signatures: the Response, the Assertion, and (when `encryptedSigned`: the
+ * test knows the IdP signed the assertion before encrypting it) the EncryptedAssertion.
+ */
+export function signedPaths(xml: string, encryptedSigned: boolean): Path[] {
   const doc = parseStrict(xml);
   if (!doc) throw new Error('the genuine response does not parse');
   const paths: Path[] = [];
-  for (const path of ['response', 'assertion', 'encrypted'] as const) {
+  for (const path of ['response', 'assertion'] as const) {
     const el = at(doc, path);
-    if (!el) continue;
-    if (path === 'encrypted') {
-      paths.push(path);
-      continue;
-    }
-    const sig = firstChild(el, DSIG_NS, 'Signature');
+    const sig = el ? firstChild(el, DSIG_NS, 'Signature') : null;
     if (!sig) continue;
     const transforms = Array.from(sig.getElementsByTagNameNS(DSIG_NS, 'Transform')).map((t) =>
       t.getAttribute('Algorithm'),
@@ -89,6 +90,7 @@ export function signedPaths(xml: string): Path[] {
       throw new Error(`the oracle knows enveloped + exclusive c14n, not ${transforms.join(' ')}`);
     paths.push(path);
   }
+  if (encryptedSigned && at(doc, 'encrypted')) paths.push('encrypted');
   return paths;
 }
 
@@ -117,11 +119,29 @@ function protectedAt(xml: string, path: Path): string | null {
   return parts.join('\n');
 }
 
-/** Whether `mutated` changed anything a signature of `genuine` (at `paths`) protects. */
-export function signedContentChanged(genuine: string, mutated: string, paths: readonly Path[]): boolean {
-  return paths.some((path) => {
+export interface SignedChange {
+  /**
+   * `changed`: no signature of the genuine response still stands, intact, at its place over what it signed: the
+   * post must not sign in. `unchanged`: at least one does (each covers the assertion: a response whose Response
+   * signature was moved away but whose assertion signature stands is an assertion-signed response, which
+   * Gatehouse accepts by design). `opaque`: none is intact in clear, but the ciphertext of an assertion signed
+   * inside its encryption changed: the test cannot decrypt it, and a changed ciphertext may still hold the same
+   * signed content (a block garbled inside the signature's KeyInfo, which no digest covers: the fuzzer found such
+   * flips signing in with the genuine identity), so only the identity property judges those.
+   */
+  change: 'changed' | 'unchanged' | 'opaque';
+  /** Every signature intact: nothing signed was touched at all. */
+  untouched: boolean;
+}
+
+export function signedContentChange(genuine: string, mutated: string, paths: readonly Path[]): SignedChange {
+  const states = paths.map((path) => {
     const before = protectedAt(genuine, path);
     if (before === null) throw new Error(`the genuine response has nothing at ${path}`);
-    return protectedAt(mutated, path) !== before;
+    const after = protectedAt(mutated, path);
+    if (after === before) return 'same';
+    return path === 'encrypted' && after !== null ? 'opaque' : 'changed';
   });
+  const change = states.includes('same') ? 'unchanged' : states.includes('opaque') ? 'opaque' : 'changed';
+  return { change, untouched: states.every((s) => s === 'same') };
 }
