@@ -137,6 +137,15 @@ export const FAILING_CONNECTIONS_SQL = `SELECT connection_id, count(*) AS n FROM
 WHERE outcome = 'failed' AND id >= ?1 AND id < ?2 AND connection_id IS NOT NULL
 GROUP BY connection_id ORDER BY n DESC, connection_id LIMIT ?3`;
 
+/** A login transaction that `completeSignIn` may consume: ID and state hash match, unconsumed, unexpired. */
+const CONSUMABLE_SQL = `SELECT 1 FROM sso_sessions
+WHERE id = ? AND tx_state_hash = ? AND tx_consumed_at IS NULL AND tx_expires_at > ?`;
+
+/** The session log record's columns (not the transaction's `tx_` ones). */
+const SESSION_COLUMNS = `id, client_id, connection_id, organization_id, connection_type, redirect_uri, outcome, failed_stage,
+  reason, wire_code, upstream_error, detail, profile_id, idp_id, email, authorize_request_id, callback_request_id,
+  consent_request_id, stages, expires_at, created_at, updated_at`;
+
 /** `SQLITE` store: the embedded default. One connection; node:sqlite is synchronous, so each method is atomic. */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
@@ -156,6 +165,14 @@ export class SqliteStore implements Store {
       this.#db.exec('PRAGMA journal_mode = WAL');
       // WAL + NORMAL: durable across application crashes; the last commits may roll back on power loss.
       this.#db.exec('PRAGMA synchronous = NORMAL');
+      // The WAL is copied back into the database (a checkpoint, run inline by the commit that crosses the limit,
+      // with an fsync) every 10 000 pages instead of SQLite's 1 000: the pages every sign-in writes (the last
+      // leaf of the session log, of the events and of their indexes) are copied once per checkpoint, and the
+      // fsync is paid ten times less often. In-process, a callback's store work went from ~270 to ~215 µs of
+      // CPU and from ~700 to ~290 µs of wall time (issue 14). The WAL file grows to ~40 MB; after a
+      // checkpoint it is cut back to at most 64 MB.
+      this.#db.exec('PRAGMA wal_autocheckpoint = 10000');
+      this.#db.exec('PRAGMA journal_size_limit = 67108864');
     }
   }
 
@@ -911,7 +928,11 @@ export class SqliteStore implements Store {
 
   #updateSession(id: string, patch: SessionPatch): SsoSessionRecord {
     const { sets, args } = sessionSets(patch);
-    const r = this.#get(`UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = ? RETURNING *`, ...args, id);
+    const r = this.#get(
+      `UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = ? RETURNING ${SESSION_COLUMNS}`,
+      ...args,
+      id,
+    );
     if (!r) throw new NotFoundError('session');
     return session(r);
   }
@@ -921,36 +942,34 @@ export class SqliteStore implements Store {
     if (c.code && c.consent) throw new TypeError('a code or a consent, not both');
     const now = iso(c.now);
     return this.#transactionOutcome((): { commit: boolean; value: SignInResult } => {
-      // The transaction and its session record are one row: consumed and patched by one UPDATE.
-      const { sets, args } = sessionSets(c.session);
-      sets.push('tx_consumed_at = ?');
-      args.push(now);
-      if (c.consent) {
-        sets.push('tx_consent_hash = ?', 'tx_consent_expires_at = ?', 'tx_oauth_tokens = ?');
-        args.push(c.consent.consentHash, iso(c.consent.expiresAt), c.consent.oauthTokens);
-      }
-      let row = this.#get(
-        `UPDATE sso_sessions SET ${sets.join(', ')}
-         WHERE id = ? AND tx_state_hash = ? AND tx_consumed_at IS NULL AND tx_expires_at > ? RETURNING *`,
-        ...args,
-        c.id,
-        c.stateHash,
-        now,
-      );
-      if (!row) return { commit: false, value: { kind: 'transaction_unavailable' } };
+      // Under the write lock (BEGIN IMMEDIATE), the checks first: the transaction, then the key.
+      if (!this.#get(CONSUMABLE_SQL, c.id, c.stateHash, now))
+        return { commit: false, value: { kind: 'transaction_unavailable' } };
       if (c.oneTimeKey && !this.#claimOneTimeKey(c.oneTimeKey.key, c.oneTimeKey.expiresAt))
         return { commit: false, value: { kind: 'one_time_key_claimed' } };
-      let stored: ProfileRecord | null = null;
-      if (c.profile) {
-        stored = this.#upsertProfile(c.profile);
-        row = this.#get(
-          `UPDATE sso_sessions SET profile_id = ?1${c.consent ? ', tx_profile_id = ?1' : ''} WHERE id = ?2 RETURNING *`,
-          stored.id,
-          c.id,
-        ) as Row;
-        if (c.code) this.#insertCode({ ...c.code, profileId: stored.id, sessionId: c.id });
+      const stored = c.profile ? this.#upsertProfile(c.profile) : null;
+      // The transaction and its session record are one row: consumed and patched by one UPDATE, which returns
+      // the session's columns only.
+      const { sets, args } = sessionSets({ ...c.session, ...(stored ? { profileId: stored.id } : {}) });
+      sets.push('tx_consumed_at = ?');
+      args.push(now);
+      if (c.consent && stored) {
+        sets.push(
+          'tx_profile_id = ?',
+          'tx_consent_hash = ?',
+          'tx_consent_expires_at = ?',
+          'tx_oauth_tokens = ?',
+        );
+        args.push(stored.id, c.consent.consentHash, iso(c.consent.expiresAt), c.consent.oauthTokens);
       }
-      const record = session(row);
+      const record = session(
+        this.#get(
+          `UPDATE sso_sessions SET ${sets.join(', ')} WHERE id = ? RETURNING ${SESSION_COLUMNS}`,
+          ...args,
+          c.id,
+        ) as Row,
+      );
+      if (c.code && stored) this.#insertCode({ ...c.code, profileId: stored.id, sessionId: c.id });
       if (c.events) this.#insertEvents(eventsFor(c.events, record));
       return { commit: true, value: { kind: 'completed', session: record, profile: stored } };
     });
