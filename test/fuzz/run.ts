@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
  * `npm run fuzz`: the long fuzz run (issue 15). Every fuzz file of test/fuzz/ for its share of FUZZ_SECONDS
  * (default 300), one after the other, with one seed: printed first, FUZZ_SEED=<seed> replays the run. A failure
  * is shrunk by fast-check and saved under test/fuzz/regressions/, which the short run of `npm test` replays first.
- * At the end, a table of the requests each endpoint took.
+ * At the end, a table of the requests each endpoint took. FUZZ_FILES=sso,pages runs only those files.
  */
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
@@ -19,6 +19,8 @@ const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : randomInt(2
 // The oracle's own tests are not a fuzz run.
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.test.ts') && f !== 'oracle.test.ts')
+  // FUZZ_FILES=sso,management runs only the files whose names start with one of these.
+  .filter((f) => !process.env.FUZZ_FILES || process.env.FUZZ_FILES.split(',').some((p) => f.startsWith(p)))
   .sort()
   .map((f) => join(dir, f));
 const perFile = seconds / files.length;
