@@ -354,6 +354,10 @@ describe('fuzz: /sso endpoints', () => {
   }
 
   const callbackInput = fc.record({
+    // A real sign-in at the IdP: its own code, state, iss and cookie (then edited like the rest); else a fresh
+    // authorize's state and cookie with the generated code.
+    real: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    focus: fc.constantFrom('none', 'state', 'code', 'error', 'iss', 'cookie', 'key', 'path'),
     path: fc.constantFrom('oidc', 'oauth'),
     key: fc.oneof(
       { weight: 6, arbitrary: fc.constant('own') },
@@ -397,14 +401,49 @@ describe('fuzz: /sso endpoints', () => {
   });
   type CallbackInput = typeof callbackInput extends fc.Arbitrary<infer T> ? T : never;
 
-  async function callbackRequest(input: CallbackInput): Promise<FuzzRequest> {
-    const own = await freshSignIn();
+  /** A whole sign-in at the IdP, stopped at its redirect to Gatehouse's callback: what the callback would get. */
+  async function realCallback(): Promise<{ state: string; cookie: string; code: string }> {
+    const browser = new TestBrowser();
+    const { res } = await browser.signInAtIdp(
+      `${gh.url}${authorizeBase}`,
+      'ada@acme.com',
+      setup.idp.issuer,
+      setup.callbackUrl,
+    );
+    const location = new URL(String(res.headers.get('location')), setup.idp.issuer);
+    assert.ok(location.href.startsWith(setup.callbackUrl), `not the callback: ${location.href}`);
+    return {
+      state: location.searchParams.get('state') ?? '',
+      code: location.searchParams.get('code') ?? '',
+      cookie: browser.cookieHeader(location),
+    };
+  }
+
+  /** With a real sign-in, one aspect at a time is mutated (`focus`); the rest stays what the IdP sent. */
+  function focused(input: CallbackInput): CallbackInput {
+    if (!input.real) return input;
+    const f = input.focus;
+    return {
+      ...input,
+      path: f === 'path' ? input.path : 'oidc',
+      key: f === 'key' ? input.key : 'own',
+      state: f === 'state' ? input.state : { op: 'keep' },
+      repeatCode: f === 'code' ? input.repeatCode : false,
+      error: f === 'error' ? input.error : null,
+      iss: f === 'iss' ? input.iss : { op: 'keep' },
+      cookie: f === 'cookie' ? input.cookie : 'own',
+    };
+  }
+
+  async function callbackRequest(original: CallbackInput): Promise<FuzzRequest> {
+    const input = focused(original);
+    const own = input.real ? await realCallback() : { ...(await freshSignIn()), code: input.code };
     const other = await freshSignIn();
     const key = input.key === 'own' ? callbackPath.split('/').pop() : input.key;
     const parts = [
       ...edited('state', own.state, input.state),
-      ...(input.code === null ? [] : [`code=${encoded(input.code)}`]),
-      ...(input.code !== null && input.repeatCode ? [`code=${encoded(input.code)}`] : []),
+      ...(own.code === null ? [] : [`code=${encoded(own.code)}`]),
+      ...(own.code !== null && input.repeatCode ? [`code=${encoded(own.code)}`] : []),
       ...(input.error
         ? [
             `error=${encoded(input.error.error)}`,
