@@ -488,7 +488,9 @@ describe('fuzz: /sso endpoints', () => {
   // ---- /sso/consent ----------------------------------------------------------------------------------------
 
   const consentInput = fc.record({
-    real: fc.boolean(),
+    // true: a fresh consent screen from a real sign-in, with one aspect mutated (`focus`); false: a used one.
+    real: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    focus: fc.constantFrom('none', 'token', 'decision', 'origin', 'cookie', 'contentType'),
     token: valueEdit,
     decision: fc.oneof({ arbitrary: fc.constantFrom('approve', 'deny'), weight: 4 }, hostileString),
     decisionEdit: fc.constantFrom('keep', 'keep', 'keep', 'absent', 'repeat'),
@@ -497,12 +499,34 @@ describe('fuzz: /sso endpoints', () => {
     contentType: fc.constantFrom('form', 'form', 'form', 'json', 'text', 'none'),
   });
   type ConsentInput = typeof consentInput extends fc.Arbitrary<infer T> ? T : never;
-  /** Real consent screens, each usable once: the first few real inputs use them, the rest get stale ones. */
-  const consentPool: { token: string; cookie: string }[] = [];
+  /** A consent screen made once: used by the first request that approves it, then stale. */
   let stale: { token: string; cookie: string } | undefined;
 
-  async function consentRequest(input: ConsentInput): Promise<FuzzRequest> {
-    const screen = input.real ? (consentPool.pop() ?? stale) : stale;
+  /** A fresh consent screen: a real sign-in's callback, answered by Gatehouse with its consent page. */
+  async function freshConsent(): Promise<{ token: string; cookie: string }> {
+    const real = await realCallback();
+    const res = await gh.app.inject({
+      method: 'GET',
+      url: `${callbackPath}?state=${encoded(real.state)}&code=${encoded(real.code)}&iss=${encoded(setup.idp.issuer)}`,
+      headers: { cookie: real.cookie },
+    });
+    return { token: consentForm(res.body).token, cookie: real.cookie };
+  }
+
+  async function consentRequest(original: ConsentInput): Promise<FuzzRequest> {
+    const f = original.focus;
+    const input: ConsentInput = original.real
+      ? {
+          ...original,
+          token: f === 'token' ? original.token : { op: 'keep' },
+          decision: f === 'decision' ? original.decision : original.decision === 'deny' ? 'deny' : 'approve',
+          decisionEdit: f === 'decision' ? original.decisionEdit : 'keep',
+          origin: f === 'origin' ? original.origin : 'self',
+          cookie: f === 'cookie' ? original.cookie : 'own',
+          contentType: f === 'contentType' ? original.contentType : 'form',
+        }
+      : original;
+    const screen = input.real ? await freshConsent() : stale;
     const token = screen?.token ?? 'ct_none';
     const fields = [
       ...edited('consent_token', token, input.token),
@@ -527,9 +551,8 @@ describe('fuzz: /sso endpoints', () => {
     return { method: 'POST', url: '/sso/consent', headers, ...(body === undefined ? {} : { body }) };
   }
 
-  it('/sso/consent: real and stale consent tokens, each field mutated', async () => {
-    for (let i = 0; i < 4; i++) consentPool.push(await consentScreen());
-    stale = consentPool.pop();
+  it('/sso/consent: fresh consent screens of real sign-ins and used ones, each field mutated', async () => {
+    stale = await consentScreen();
     await fuzz(
       'consent',
       consentInput,
@@ -689,7 +712,10 @@ describe('fuzz: /sso endpoints', () => {
       }),
       fc.constant({ kind: 'apikey' as const }),
     ),
-    queryToken: fc.boolean(),
+    queryToken: fc.oneof(
+      { weight: 4, arbitrary: fc.constant(false) },
+      { weight: 1, arbitrary: fc.constant(true) },
+    ),
   });
   type ProfileInput = typeof profileInput extends fc.Arbitrary<infer T> ? T : never;
 
@@ -711,6 +737,16 @@ describe('fuzz: /sso endpoints', () => {
   }
 
   it('/sso/profile: Authorization header variants', async () => {
+    // A fresh access token: the token fuzz replays used codes, which revokes the tokens they gave (RFC 6749 §4.1.2).
+    const { token, cookie } = await freshConsent();
+    const approved = await gh.app.inject({
+      method: 'POST',
+      url: '/sso/consent',
+      headers: { cookie, origin: gh.url, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `consent_token=${encodeURIComponent(token)}&decision=approve`,
+    });
+    const code = new URL(String(approved.headers.location)).searchParams.get('code') ?? '';
+    accessToken = (await gh.workos.sso.getProfileAndToken({ code, clientId: TEST_CLIENT_ID })).accessToken;
     assert.ok(accessToken);
     await fuzz(
       'profile',
