@@ -140,7 +140,7 @@ const BODY_OUTCOMES: Record<Stage, Record<string, Outcome>> = {
   },
 };
 const FAILED_STAGE: Record<Stage, (o: Outcome) => string> = {
-  discovery: () => 'internal', // see the todo test below
+  discovery: () => 'upstream_redirect',
   token: (o) => (o === 'invalid' ? 'id_token' : 'token_exchange'),
   jwks: (o) => (o === 'invalid' ? 'id_token' : 'token_exchange'),
   userinfo: () => 'userinfo',
@@ -165,7 +165,7 @@ CASES.push(
     name: 'connection refused',
     stage: 'discovery',
     fault: { kind: 'refused' },
-    expect: { code: 'upstream_unavailable', stage: 'internal' },
+    expect: { code: 'upstream_unavailable', stage: 'upstream_redirect' },
   },
   {
     name: 'connection refused',
@@ -177,13 +177,13 @@ CASES.push(
     name: 'DNS failure (the issuer name does not resolve)',
     stage: 'discovery',
     fault: { kind: 'issuer', url: () => `http://${DNS_FAILS}:8080` },
-    expect: { code: 'upstream_unavailable', stage: 'internal' },
+    expect: { code: 'upstream_unavailable', stage: 'upstream_redirect' },
   },
   {
     name: 'TLS failure (a self-signed certificate)',
     stage: 'discovery',
     fault: { kind: 'issuer', url: (port) => `https://127.0.0.1:${port}` },
-    expect: { code: 'upstream_unavailable', stage: 'internal' },
+    expect: { code: 'upstream_unavailable', stage: 'upstream_redirect' },
   },
   ...(['token', 'jwks', 'userinfo'] as const).flatMap((stage): Case[] => [
     {
@@ -209,7 +209,7 @@ CASES.push(
     name: 'discovery names another issuer',
     stage: 'discovery',
     fault: { kind: 'rewrite-json', rewrite: (doc) => ({ ...doc, issuer: 'https://evil.example' }) },
-    expect: { code: 'upstream_misconfigured', stage: 'internal' },
+    expect: { code: 'upstream_misconfigured', stage: 'upstream_redirect' },
   },
 );
 
@@ -424,9 +424,7 @@ describe('IdP faults (OIDC): every back-channel call of a sign-in', () => {
     }
   });
 
-  it('discovery failures at /sso/authorize are recorded at the upstream_redirect stage', {
-    todo: 'src/sso/authorize/index.ts passes the error code, not the error, to failureStage: every authorize failure reads "internal"',
-  }, async () => {
+  it('discovery failures at /sso/authorize are recorded at the upstream_redirect stage (not "internal")', async () => {
     proxy.faults.set(PATHS.discovery, BODY_FAULTS['HTTP 503 with HTML'] as Fault);
     try {
       const connection = connections.get('discovery HTTP 503 with HTML');

@@ -88,7 +88,7 @@ async function recordFailure(
   const now = deps.now();
   const patch = failurePatch(
     err,
-    failureStage(isBrokerError(err) ? err.code : 'authorize_internal', 'preflight'),
+    failureStage(err, 'preflight'),
     now,
     isOAuthProvider(ctx.connection?.connectionType),
   );
