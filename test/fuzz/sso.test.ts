@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { consentForm, TestBrowser } from '../helpers/browser.ts';
 import { startGatehouse, TEST_API_KEY, TEST_CLIENT_ID, type TestGatehouse } from '../helpers/gatehouse.ts';
 import { connectOidcIdp, type OidcSetup } from '../helpers/oidc-idp.ts';
+import { type GitHubStandIn, startGitHub } from '../helpers/providers.ts';
 import {
   type Expectations,
   exercise,
@@ -44,6 +45,10 @@ describe('fuzz: /sso endpoints', () => {
   let expect: Expectations;
   let authorizeBase: string;
   let callbackPath: string;
+  /** The provider connection (GitHubOAuth, to a loopback stand-in): `/sso/oauth/callback/…`. */
+  let github: GitHubStandIn;
+  let githubAuthorize: string;
+  let githubCallbackUrl: string;
   const codes: string[] = [];
   let accessToken = '';
 
@@ -92,6 +97,34 @@ describe('fuzz: /sso endpoints', () => {
     );
     authorizeBase = `${url.pathname}${url.search}`;
     callbackPath = new URL(setup.callbackUrl).pathname;
+    github = await startGitHub();
+    github.autoLogin = 'octocat';
+    const provider = await gh.api('POST', '/connections', {
+      connection_type: 'GitHubOAuth',
+      oauth_options: {
+        client_id: github.clientId,
+        client_secret: github.clientSecret,
+        base_url: github.baseUrl,
+        api_base_url: github.apiBase,
+      },
+    });
+    assert.equal(provider.status, 201, JSON.stringify(provider.body));
+    githubCallbackUrl = provider.body.oauth_options.redirect_uri;
+    await github.allowRedirectUri(githubCallbackUrl);
+    const githubUrl = new URL(
+      gh.workos.sso.getAuthorizationUrl({
+        clientId: TEST_CLIENT_ID,
+        provider: 'GitHubOAuth',
+        redirectUri: APP,
+        state: 'app-state',
+      }),
+    );
+    githubAuthorize = `${githubUrl.pathname}${githubUrl.search}`;
+    expect.canaries = [...expect.canaries, github.clientSecret];
+    expect.rules = {
+      ...expect.rules,
+      upstreamOrigins: [...expect.rules.upstreamOrigins, new URL(github.baseUrl).origin],
+    };
     // One whole sign-in for a real access token (and the code it came from, now used).
     const { token, cookie } = await consentScreen();
     const allowed = await gh.app.inject({
@@ -114,6 +147,7 @@ describe('fuzz: /sso endpoints', () => {
   after(async () => {
     await gh?.close();
     await setup?.idp.close();
+    await github?.close();
   });
 
   // ---- /sso/authorize ----------------------------------------------------------------------------------------
@@ -304,8 +338,11 @@ describe('fuzz: /sso endpoints', () => {
   // ---- the OIDC and provider callbacks ---------------------------------------------------------------------
 
   /** A fresh sign-in's state and binding cookie, from Gatehouse's redirect to the IdP. */
-  async function freshSignIn(): Promise<{ state: string; cookie: string }> {
-    const res = await gh.app.inject({ method: 'GET', url: authorizeBase });
+  async function freshSignIn(path: 'oidc' | 'oauth' = 'oidc'): Promise<{ state: string; cookie: string }> {
+    const res = await gh.app.inject({
+      method: 'GET',
+      url: path === 'oidc' ? authorizeBase : githubAuthorize,
+    });
     const location = new URL(String(res.headers.location));
     const setCookie = res.headers['set-cookie'];
     const line = Array.isArray(setCookie) ? setCookie[0] : setCookie;
@@ -357,10 +394,12 @@ describe('fuzz: /sso endpoints', () => {
     // A real sign-in at the IdP: its own code, state, iss and cookie (then edited like the rest); else a fresh
     // authorize's state and cookie with the generated code.
     real: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-    focus: fc.constantFrom('none', 'state', 'code', 'error', 'iss', 'cookie', 'key', 'path'),
+    focus: fc.constantFrom('none', 'state', 'code', 'error', 'iss', 'cookie', 'key'),
     path: fc.constantFrom('oidc', 'oauth'),
     key: fc.oneof(
       { weight: 6, arbitrary: fc.constant('own') },
+      // The other connection's callback: the OIDC sign-in's state at the provider callback, and back.
+      { weight: 1, arbitrary: fc.constant('other') },
       { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
       { weight: 1, arbitrary: rawEncoded },
     ),
@@ -402,8 +441,21 @@ describe('fuzz: /sso endpoints', () => {
   type CallbackInput = typeof callbackInput extends fc.Arbitrary<infer T> ? T : never;
 
   /** A whole sign-in at the IdP, stopped at its redirect to Gatehouse's callback: what the callback would get. */
-  async function realCallback(): Promise<{ state: string; cookie: string; code: string }> {
+  async function realCallback(
+    path: 'oidc' | 'oauth' = 'oidc',
+  ): Promise<{ state: string; cookie: string; code: string }> {
     const browser = new TestBrowser();
+    if (path === 'oauth') {
+      // The GitHub stand-in signs `octocat` in at once and redirects to Gatehouse's provider callback.
+      const { res } = await browser.follow(`${gh.url}${githubAuthorize}`, githubCallbackUrl);
+      const location = new URL(String(res.headers.get('location')), github.baseUrl);
+      assert.ok(location.href.startsWith(githubCallbackUrl), `not the callback: ${location.href}`);
+      return {
+        state: location.searchParams.get('state') ?? '',
+        code: location.searchParams.get('code') ?? '',
+        cookie: browser.cookieHeader(location),
+      };
+    }
     const { res } = await browser.signInAtIdp(
       `${gh.url}${authorizeBase}`,
       'ada@acme.com',
@@ -425,7 +477,6 @@ describe('fuzz: /sso endpoints', () => {
     const f = input.focus;
     return {
       ...input,
-      path: f === 'path' ? input.path : 'oidc',
       key: f === 'key' ? input.key : 'own',
       state: f === 'state' ? input.state : { op: 'keep' },
       repeatCode: f === 'code' ? input.repeatCode : false,
@@ -437,9 +488,17 @@ describe('fuzz: /sso endpoints', () => {
 
   async function callbackRequest(original: CallbackInput): Promise<FuzzRequest> {
     const input = focused(original);
-    const own = input.real ? await realCallback() : { ...(await freshSignIn()), code: input.code };
-    const other = await freshSignIn();
-    const key = input.key === 'own' ? callbackPath.split('/').pop() : input.key;
+    const own = input.real
+      ? await realCallback(input.path)
+      : { ...(await freshSignIn(input.path)), code: input.code };
+    const other = await freshSignIn(input.path);
+    const keys = { oidc: callbackPath.split('/').pop(), oauth: githubCallbackUrl.split('/').pop() };
+    const key =
+      input.key === 'own'
+        ? keys[input.path]
+        : input.key === 'other'
+          ? keys[input.path === 'oidc' ? 'oauth' : 'oidc']
+          : input.key;
     const parts = [
       ...edited('state', own.state, input.state),
       ...(own.code === null ? [] : [`code=${encoded(own.code)}`]),
@@ -457,7 +516,9 @@ describe('fuzz: /sso endpoints', () => {
         ? []
         : input.iss.op === 'replace'
           ? [`iss=${input.iss.raw}`]
-          : Array(input.iss.op === 'repeat' ? 2 : 1).fill(`iss=${encoded(setup.idp.issuer)}`)),
+          : input.path === 'oauth' // GitHub sends no iss
+            ? []
+            : Array(input.iss.op === 'repeat' ? 2 : 1).fill(`iss=${encoded(setup.idp.issuer)}`)),
     ];
     const cookie =
       input.cookie === 'own'
@@ -474,15 +535,27 @@ describe('fuzz: /sso endpoints', () => {
     };
   }
 
+  /** Callbacks answered with the consent screen, per callback path: the real sign-ins must get through on both. */
+  const signedIn = { oidc: 0, oauth: 0 };
+
   it('the OIDC and provider callbacks: state, code, error and iss mutated, with and without the binding cookie', async () => {
     await fuzz(
       'callback',
       callbackInput,
       async (input) => {
-        await exercise(gh.app, () => callbackRequest(input), expect);
+        await exercise(
+          gh.app,
+          () => callbackRequest(input),
+          expect,
+          (res) => {
+            if (res.status === 200) signedIn[input.path]++;
+          },
+        );
       },
       { runs: 400, share: 0.3 },
     );
+    // Not vacuous: unmutated real sign-ins reach the consent screen through both callbacks.
+    assert.ok(signedIn.oidc > 0 && signedIn.oauth > 0, JSON.stringify(signedIn));
   });
 
   // ---- /sso/consent ----------------------------------------------------------------------------------------
