@@ -224,7 +224,7 @@ export const variables = {
     name: 'GATEHOUSE_DATABASE_URL',
     defaultDoc: '`sqlite:./data/gatehouse.db`',
     description:
-      '`sqlite:<path>`: embedded, nothing to install, one node (`sqlite::memory:` keeps everything in memory and loses it on exit). `postgres://user:password@host:5432/database` (or `postgresql://`): PostgreSQL, for several nodes on one database; needs `GATEHOUSE_SECRET_KEY`. Tables are created on start (nodes starting together take turns). libpq URL parameters such as `sslmode=require` apply; `?schema=<name>` keeps the tables in that schema (created if missing) instead of the default `public`.',
+      '`sqlite:<path>`: embedded, nothing to install, one node (`sqlite::memory:` keeps everything in memory and loses it on exit). `postgres://user:password@host:5432/database` (or `postgresql://`): PostgreSQL, for several nodes on one database; needs `GATEHOUSE_SECRET_KEY`. Tables are created on start (nodes starting together take turns). libpq URL parameters such as `sslmode=require` apply; `?schema=<name>` keeps the tables in that schema (created if missing) instead of the default `public`. On PostgreSQL a statement fails after 30 s (e.g. behind a lock another client holds) unless the URL sets its own (`options=-c statement_timeout=…`).',
     parse: databaseUrl,
   },
   GATEHOUSE_DATABASE_POOL_SIZE: {

@@ -400,6 +400,37 @@ if ((await postgresUnavailable('PostgreSQL store')) === null) {
       }
     });
 
+    it('a statement behind another client’s lock fails after the statement timeout (the request is not held forever); migrations wait without one', async () => {
+      const schema = freshSchema();
+      schemas.add(schema);
+      const store = new PostgresStore(POSTGRES, { schema, poolSize: 2, statementTimeoutMs: 300 });
+      const locker = new pg.Client({ connectionString: POSTGRES });
+      await locker.connect();
+      try {
+        // Another node migrating holds the advisory lock for 600 ms: this node's migrate waits (no timeout).
+        await locker.query('BEGIN');
+        await locker.query(`SELECT pg_advisory_xact_lock(${0x47617465}, hashtext($1))`, [schema]);
+        const migrating = store.migrate();
+        await new Promise((r) => setTimeout(r, 600));
+        await locker.query('COMMIT');
+        await migrating;
+        await store.setSetting('k', 'v');
+        // A lock on the settings table held elsewhere: the store's read fails after ~300 ms, not never.
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE ${schema}.settings IN ACCESS EXCLUSIVE MODE`);
+        const started = performance.now();
+        await assert.rejects(store.getSetting('k'), /statement timeout/);
+        const waited = performance.now() - started;
+        assert.ok(waited >= 250 && waited < 3000, `waited ${Math.round(waited)} ms`);
+        await locker.query('ROLLBACK');
+        assert.equal(await store.getSetting('k'), 'v', 'the pool recovers');
+      } finally {
+        await locker.end();
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
     it('a store without a schema uses the search_path of its connection (libpq options in the URL)', async () => {
       const schema = freshSchema();
       schemas.add(schema);

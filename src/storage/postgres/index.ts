@@ -411,12 +411,17 @@ interface PendingLogin {
  */
 const MIGRATION_LOCK = 0x47617465;
 
+/** The default statement timeout of every pooled connection (see the constructor). */
+export const STATEMENT_TIMEOUT_MS = 30_000;
+
 /** A schema name we can put in `search_path` without quoting. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface PostgresStoreOptions {
   /** Connections in the pool (`GATEHOUSE_DATABASE_POOL_SIZE`). Default 10. */
   poolSize?: number;
+  /** Each statement's limit, unless the URL sets `statement_timeout` itself. Default `STATEMENT_TIMEOUT_MS`. */
+  statementTimeoutMs?: number;
   /**
    * Keep Gatehouse's tables in this schema (created by `migrate()` when missing) instead of the connection's
    * default (`public`). Also accepted as `?schema=<name>` in the URL; lower-case letters, digits and `_`.
@@ -474,6 +479,12 @@ export class PostgresStore implements Store {
       keepAlive: true,
       // A request waits at most this long for a free connection (or a new one) before it fails.
       connectionTimeoutMillis: 10_000,
+      // A statement waits at most this long (a lock held by another client, a runaway query): the request then
+      // fails cleanly instead of holding its connection forever (test/faults/postgres.test.ts). The URL's own
+      // `options=-c statement_timeout=…` wins; migrations run without it (`migrate`).
+      ...(/statement_timeout/.test(connectionString)
+        ? {}
+        : { statement_timeout: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS }),
       idleTimeoutMillis: 30_000,
     });
     // An idle connection that breaks (database restart, network) is dropped from the pool and replaced on
@@ -567,6 +578,9 @@ export class PostgresStore implements Store {
   async migrate(): Promise<void> {
     const client = await this.#pool.connect();
     try {
+      // Waiting for another node's migrations, and a migration over a large table, may take longer than the
+      // pool's statement timeout: none for this session (reset before the connection goes back to the pool).
+      await client.query('SET statement_timeout = 0');
       await client.query("SELECT pg_advisory_lock($1, hashtext(current_setting('search_path')))", [
         MIGRATION_LOCK,
       ]);
@@ -574,6 +588,7 @@ export class PostgresStore implements Store {
       await client.query("SELECT pg_advisory_unlock($1, hashtext(current_setting('search_path')))", [
         MIGRATION_LOCK,
       ]);
+      await client.query('RESET statement_timeout');
       client.release();
     } catch (err) {
       // The lock belongs to the session: closing the connection releases it, whatever state it was left in.
