@@ -13,6 +13,9 @@ import { childElements, DSIG_NS, parseStrict, SAML_NS, SAMLP_NS } from './acs-or
 /** The identity every forged element claims (the fuzzer checks no profile ever has it). */
 export const FORGED = 'ceo.forged@acme.com';
 
+/** Elements whose text is identity or a check: where a comment cut the value in SAML libraries of the past. */
+export type IdentityField = 'NameID' | 'AttributeValue' | 'Issuer' | 'Audience';
+
 export type Container = 'Extensions' | 'Object' | 'Advice' | 'Assertion' | 'Evidence' | 'Status';
 
 export type Mutation =
@@ -25,6 +28,7 @@ export type Mutation =
   | { op: 'move'; el: number; to: number }
   // comments and text
   | { op: 'comment-text'; el: number; at: number }
+  | { op: 'comment-field'; field: IdentityField; nth: number; at: number; how: 'comment' | 'cdata' | 'pi' }
   | { op: 'comment-child'; el: number; at: number }
   | { op: 'whitespace'; el: number; at: number; ws: string }
   | { op: 'set-text'; el: number }
@@ -45,6 +49,7 @@ export type Mutation =
   // serialization of the same content
   | { op: 'attr-reorder'; el: number }
   | { op: 'attr-quote'; tag: number }
+  | { op: 'unquote'; tag: number; attr: number; which: 'open' | 'close' | 'both' | 'equals' }
   | { op: 'tag-space'; tag: number; ws: string }
   | { op: 'xml-decl' }
   | { op: 'outer-comment'; after: boolean }
@@ -112,6 +117,16 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('move' as const), el: idx, to: idx }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('comment-text' as const), el: idx, at: idx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('comment-child' as const), el: idx, at: idx }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('comment-field' as const),
+      field: fc.constantFrom<IdentityField>('NameID', 'AttributeValue', 'Issuer', 'Audience'),
+      nth: idx,
+      at: idx,
+      how: fc.constantFrom('comment', 'cdata', 'pi'),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('whitespace' as const), el: idx, at: idx, ws: WS }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('set-text' as const), el: idx }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('charref' as const), text: idx, at: idx }) },
@@ -168,6 +183,15 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('attr-reorder' as const), el: idx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('attr-quote' as const), tag: idx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('tag-space' as const), tag: idx, ws: WS }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('unquote' as const),
+      tag: idx,
+      attr: idx,
+      which: fc.constantFrom('open', 'close', 'both', 'equals'),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('xml-decl' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('outer-comment' as const), after: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('keyinfo-remove' as const), sig: idx }) },
@@ -455,6 +479,24 @@ function domMutation(m: Mutation, ctx: ForgeContext): Apply | undefined {
         const kids = Array.from({ length: el.childNodes.length }, (_, i) => el.childNodes.item(i));
         el.insertBefore(node, pick([...kids, null], m.at) ?? null);
       });
+    case 'comment-field':
+      // The text of an identity field split around a comment or a CDATA section (the canonical text stays the
+      // same) or a processing instruction (which canonical XML keeps: signed content changed).
+      return onDom((doc) => {
+        const el = pick(Array.from(doc.getElementsByTagNameNS(SAML_NS, m.field)), m.nth);
+        const text = el?.textContent ?? '';
+        if (!el || !text) return;
+        const cut = m.at % (text.length + 1);
+        setText(el, text.slice(0, cut));
+        if (m.how === 'comment') el.appendChild(doc.createComment('fz'));
+        if (m.how === 'cdata') {
+          el.appendChild(doc.createCDATASection(text.slice(cut, cut + 1)));
+          el.appendChild(doc.createTextNode(text.slice(cut + 1)));
+          return;
+        }
+        if (m.how === 'pi') el.appendChild(doc.createProcessingInstruction('fz', 'x'));
+        el.appendChild(doc.createTextNode(text.slice(cut)));
+      });
     case 'set-text':
       return onDom((doc) => {
         const leaves = allElements(doc).filter((e) => childElements(e).length === 0 && e.textContent);
@@ -480,7 +522,9 @@ function domMutation(m: Mutation, ctx: ForgeContext): Apply | undefined {
         const copy = doc.createElementNS(ns, `${prefix}:${el.localName}`);
         for (const a of Array.from(el.attributes)) copy.setAttributeNS(a.namespaceURI, a.name, a.value);
         if (m.op === 'other-ns-twin') {
-          // A look-alike in another namespace, claiming the forged identity, placed before the original.
+          // A look-alike in another namespace, claiming the forged identity, placed before the original (a
+          // document has one root: none before the Response).
+          if (el === root(doc)) return;
           copy.appendChild(doc.createTextNode(FORGED));
           el.parentNode.insertBefore(copy, el);
           return;
@@ -644,6 +688,29 @@ function textMutation(m: Mutation): Apply | undefined {
         const attrs = (found[2] ?? '').replace(/="([^"']*)"/g, "='$1'");
         const start = found.index + 1 + (found[1] ?? '').length;
         return xml.slice(0, start) + attrs + xml.slice(start + (found[2] ?? '').length);
+      };
+    case 'unquote':
+      // Not well-formed: an attribute's quote or equals sign dropped (xmldom recovers some of these with a
+      // mere warning: the fuzzer found such a response signing in).
+      return (xml) => {
+        const found = pick(
+          [...xml.matchAll(START_TAG)].filter((t) => (t[2] ?? '').includes('"')),
+          m.tag,
+        );
+        const attrs = found ? [...(found[2] ?? '').matchAll(/=\s*"([^"]*)"/g)] : [];
+        const attr = pick(attrs, m.attr);
+        if (!found || !attr) return xml;
+        const start = found.index + 1 + (found[1] ?? '').length + attr.index;
+        const value = attr[1] ?? '';
+        const replaced =
+          m.which === 'open'
+            ? `= ${value}"`
+            : m.which === 'close'
+              ? `="${value} `
+              : m.which === 'both'
+                ? `=${value} `
+                : ` "${value}"`;
+        return xml.slice(0, start) + replaced + xml.slice(start + attr[0].length);
       };
     case 'tag-space':
       return (xml) => {

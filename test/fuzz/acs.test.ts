@@ -42,7 +42,8 @@ import { type Expectations, exercise, fuzz, LONG, type Sent } from './harness.ts
  */
 
 const SHORT_RUNS = 300;
-const STEP_MS = LONG ? 3_600_000 : 120_000;
+/** The long run's share of time (harness.ts) and room to shrink a failure; the short run's ~20 s, with margin. */
+const STEP_MS = LONG ? (Number(process.env.FUZZ_FILE_SECONDS ?? 60) + 600) * 1000 : 120_000;
 
 interface Case {
   kind: Kind;
@@ -173,8 +174,7 @@ describe('fuzz: the SAML ACS with structurally mutated signed responses', {
         assert.doesNotMatch(String(res.headers.location ?? ''), /[?&]code=/, 'no code without consent');
         if (changed) assert.ok(!accepted, `signed content changed, yet it signed in: ${where}`);
         for (const p of written) assert.deepEqual(identityOf(p), expectedIdentity(), 'the genuine identity');
-        if (neutral && change === 'unchanged')
-          assert.ok(accepted, `neutral mutations only, yet refused: ${where}`);
+        if (neutral && untouched) assert.ok(accepted, `neutral mutations only, yet refused: ${where}`);
         if (!accepted) {
           const visible = `${JSON.stringify(res.headers)}\n${decodeURIComponent(String(res.headers.location ?? ''))}\n${res.body}`;
           for (const text of IDP_TEXT)
@@ -231,6 +231,9 @@ describe('fuzz: the SAML ACS with structurally mutated signed responses', {
         [{ op: 'wrap', into: 'Extensions', forged: true }],
         [{ op: 'move-signature', sig: 0, to: 'forged' }],
         [{ op: 'extra-assertion', where: 'before' }],
+        // Not well-formed where the signature covers (an attribute value without its opening quote; xmldom reads
+        // it as quoted): found by the long run, which signed in with it until xml.ts refused xmldom's warnings.
+        [{ op: 'unquote', tag: 1_000, attr: 1_000, which: 'open' }],
       ] as Mutation[][]) {
         // An encrypted assertion's signature is inside the ciphertext: nothing to move.
         if (kind === 'encrypted' && mutations[0]?.op === 'move-signature') continue;

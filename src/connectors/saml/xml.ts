@@ -35,8 +35,12 @@ export function parseXml(text: string): Document {
     throw new XmlRejected(`XML with more than ${MAX_XML_ATTRIBUTES} attributes on one element`);
   let problem: string | null = null;
   const doc = new DOMParser({
+    // xmldom reports some of what makes XML not well-formed as mere warnings and recovers (an attribute value
+    // without its opening quote is read as if quoted): those are refused like errors. Only U+FFFD, a character
+    // like any other, passes.
     onError: (level: string, message: string) => {
-      if (level !== 'warning') problem ??= message;
+      if (level === 'warning' && /replacement character/i.test(message)) return;
+      problem ??= message;
     },
   }).parseFromString(text, 'text/xml');
   if (problem || !doc?.documentElement)
