@@ -1309,6 +1309,51 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
       },
     );
 
+    attack(
+      'CBC padding oracle (Jager-Somorovsky): a victim’s encrypted assertion replayed with changed ciphertext blocks fails one and the same way, whichever check failed',
+      async () => {
+        const secret = await connect(gh, 'Vault', 'vault.test', { encrypt: true });
+        const encryptingIdp = await makeIdp({
+          entityId: idp.entityId,
+          ssoUrl: idp.ssoUrl,
+          keys: idp.keys,
+          settings: { isAssertionEncrypted: true },
+        });
+        /** A fresh sign-in with the IdP's encrypted assertion, its CipherValue's bytes changed by `change`. */
+        const tampered = async (state: string, change: (bytes: Buffer) => void) => {
+          const login = await signIn(secret, state);
+          const doc = decode(
+            await samlResponse({ ...secret, idp: encryptingIdp }, login.request, { email: 'ada@vault.test' }),
+          );
+          // The last CipherValue is the assertion's (the first is the EncryptedKey's).
+          const values = doc.getElementsByTagNameNS('http://www.w3.org/2001/04/xmlenc#', 'CipherValue');
+          const value = values.item(values.length - 1);
+          assert.ok(value && values.length === 2);
+          const bytes = Buffer.from(value.textContent ?? '', 'base64');
+          change(bytes);
+          value.textContent = bytes.toString('base64');
+          return { login, res: await noProfile(() => post(login, encode(doc))) };
+        };
+        const checks = new Set<unknown>();
+        const variants: Array<[string, (b: Buffer) => void]> = [
+          // The last block's padding broken: the decryption fails.
+          ['padding', (b) => b.writeUInt8(b.readUInt8(b.length - 1) ^ 0xff, b.length - 1)],
+          // The IV changed: the first block's plaintext changes (`<saml:Assertion` → garbage): not XML.
+          ['first block', (b) => b.writeUInt8(b.readUInt8(0) ^ 0x01, 0)],
+          // One bit deep inside: two blocks garbled inside the XML, which may still parse: the signature fails.
+          ['inner bit', (b) => b.writeUInt8(b.readUInt8(200) ^ 0x01, 200)],
+        ];
+        for (const [name, change] of variants) {
+          const { res } = await tampered(`cbc-${name.replace(' ', '-')}`, change);
+          await assertRejected(res, 'saml_decrypt_failed', `cbc-${name.replace(' ', '-')}`);
+          const session = await sessionOf(res);
+          checks.add(session.detail?.failed_check ?? 'saml_decrypt_failed');
+        }
+        // The session log tells the operator which check failed; the wire never did.
+        assert.ok(checks.size >= 2, `failed checks: ${[...checks].join(', ')}`);
+      },
+    );
+
     attack('a SHA-1 signature once allow_sha1 is true (PUT /connections/{id}): accepted', async () => {
       const updated = await gh.api('PUT', `/connections/${legacy.connectionId}`, {
         saml_options: { allow_sha1: true },

@@ -271,11 +271,35 @@ class SamlConnector implements Connector {
       );
     }
     let decrypted: Document | null = null;
-    if (encrypted.length === 1) decrypted = await this.#decryptAssertion(encrypted[0] as Element);
-    if (!responseSignature.valid) {
-      const signed = (decrypted?.documentElement ?? assertion) as unknown as XmlElement;
-      const verdict = verifyEnvelopedSignature(signed, decrypted ? idCounts(decrypted) : ids, keys);
-      if (!verdict.valid) throw this.#signatureInvalid(verdict.reason, decrypted ?? doc);
+    try {
+      if (encrypted.length === 1) decrypted = await this.#decryptAssertion(encrypted[0] as Element);
+      if (!responseSignature.valid) {
+        const signed = (decrypted?.documentElement ?? assertion) as unknown as XmlElement;
+        const verdict = verifyEnvelopedSignature(signed, decrypted ? idCounts(decrypted) : ids, keys);
+        if (!verdict.valid) throw this.#signatureInvalid(verdict.reason, decrypted ?? doc);
+      }
+    } catch (err) {
+      // An encrypted assertion that no Response signature covers: whatever failed (the decryption, its padding,
+      // the XML inside, the signature inside), the answer is one and the same. Telling them apart would be the
+      // oracle of the known attacks on XML Encryption's CBC mode (Jager and Somorovsky, 2011: an attacker replays
+      // a victim's intercepted ciphertext with changes and reads the plaintext from which way each one fails).
+      // The session log keeps which check failed. A SHA-1 signature inside is said as such: only a well-formed
+      // assertion gets that far, and the IdP's administrator must learn that it is refused.
+      if (
+        encrypted.length === 1 &&
+        !responseSignature.valid &&
+        isBrokerError(err) &&
+        err.code !== 'saml_sha1_not_allowed'
+      ) {
+        throw new BrokerError('saml_decrypt_failed', {
+          detail: {
+            ...(typeof err.detail === 'object' && err.detail !== null ? err.detail : {}),
+            stage: 'saml_validation',
+            failed_check: err.code,
+          },
+        });
+      }
+      throw err;
     }
     progress.verified = true;
 
