@@ -1349,8 +1349,21 @@ describe('SAML attacks at the ACS', { timeout: 300_000 }, () => {
           const session = await sessionOf(res);
           checks.add(session.detail?.failed_check ?? 'saml_decrypt_failed');
         }
+        // The victim's ciphertext unchanged (or changed only where no digest reaches, e.g. blocks spliced into the
+        // signature's KeyInfo), posted to the attacker's own sign-in: it decrypts and verifies, and a later check
+        // (InResponseTo) fails: the same answer again.
+        const victim = await signIn(secret, 'cbc-victim');
+        const intercepted = await samlResponse({ ...secret, idp: encryptingIdp }, victim.request, {
+          email: 'ada@vault.test',
+        });
+        const attacker = await signIn(secret, 'cbc-attacker');
+        const replayed = await noProfile(() => post(attacker, intercepted));
+        await assertRejected(replayed, 'saml_decrypt_failed', 'cbc-attacker');
+        const replayedSession = await sessionOf(replayed);
+        checks.add(replayedSession.detail?.failed_check);
+        assert.notEqual(replayedSession.detail?.failed_check, undefined);
         // The session log tells the operator which check failed; the wire never did.
-        assert.ok(checks.size >= 2, `failed checks: ${[...checks].join(', ')}`);
+        assert.ok(checks.size >= 3, `failed checks: ${[...checks].join(', ')}`);
       },
     );
 

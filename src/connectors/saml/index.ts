@@ -271,6 +271,7 @@ class SamlConnector implements Connector {
       );
     }
     let decrypted: Document | null = null;
+    let read: ReturnType<typeof checkAssertion>;
     try {
       if (encrypted.length === 1) decrypted = await this.#decryptAssertion(encrypted[0] as Element);
       if (!responseSignature.valid) {
@@ -278,13 +279,25 @@ class SamlConnector implements Connector {
         const verdict = verifyEnvelopedSignature(signed, decrypted ? idCounts(decrypted) : ids, keys);
         if (!verdict.valid) throw this.#signatureInvalid(verdict.reason, decrypted ?? doc);
       }
+      progress.verified = true;
+      // 4. Read from the verified assertion only, with the rest of the checks (assertion.ts).
+      const verified = (decrypted?.documentElement ?? assertion) as Element;
+      read = checkAssertion(response, verified, {
+        requestId,
+        acsUrl: request.callbackUrl,
+        audience: spUrls(request.callbackUrl).entityId,
+        idpEntityId: this.#config.idpEntityId,
+        clockSkewSeconds: this.#config.clockSkewSeconds,
+      });
     } catch (err) {
       // An encrypted assertion that no Response signature covers: whatever failed (the decryption, its padding,
-      // the XML inside, the signature inside), the answer is one and the same. Telling them apart would be the
-      // oracle of the known attacks on XML Encryption's CBC mode (Jager and Somorovsky, 2011: an attacker replays
-      // a victim's intercepted ciphertext with changes and reads the plaintext from which way each one fails).
-      // The session log keeps which check failed. A SHA-1 signature inside is said as such: only a well-formed
-      // assertion gets that far, and the IdP's administrator must learn that it is refused.
+      // the XML inside, the signature inside, or a check of the assertion after it, such as InResponseTo when a
+      // victim's assertion is posted to another sign-in), the answer is one and the same. Telling them apart would
+      // be the oracle of the known attacks on XML Encryption's CBC mode (Jager and Somorovsky, 2011: an attacker
+      // replays a victim's intercepted ciphertext with changes, e.g. blocks spliced into the signature's KeyInfo,
+      // which no digest covers, and reads the plaintext from which way each one fails). The session log keeps
+      // which check failed. A SHA-1 signature inside is said as such: only a well-formed assertion gets that
+      // far, and the IdP's administrator must learn that it is refused.
       if (
         encrypted.length === 1 &&
         !responseSignature.valid &&
@@ -301,17 +314,6 @@ class SamlConnector implements Connector {
       }
       throw err;
     }
-    progress.verified = true;
-
-    // 4. Read from the verified assertion only, with the rest of the checks (assertion.ts).
-    const verified = (decrypted?.documentElement ?? assertion) as Element;
-    const read = checkAssertion(response, verified, {
-      requestId,
-      acsUrl: request.callbackUrl,
-      audience: spUrls(request.callbackUrl).entityId,
-      idpEntityId: this.#config.idpEntityId,
-      clockSkewSeconds: this.#config.clockSkewSeconds,
-    });
 
     // 5. The assertion ID, to be claimed once (for as long as the assertion is valid, with the skew).
     const validUntil = read.validUntil ?? Date.now() + 10 * 60 * 1000;
