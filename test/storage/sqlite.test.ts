@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -26,6 +26,31 @@ describe('SQLite file', () => {
   });
   // Each test gets its own database file (in a subdirectory, which the store creates), so it starts empty.
   runStoreConformance('SQLite file', async () => new SqliteStore(join(dir, `db-${++n}`, 'gatehouse.db')));
+});
+
+describe('SQLite file: the WAL is checkpointed off the event loop', () => {
+  it('a worker copies committed pages into the database file while the store writes (not only when 10 000 pages are in the WAL), and close() ends it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-wal-'));
+    const path = join(dir, 'gatehouse.db');
+    const store = new SqliteStore(path);
+    try {
+      await store.migrate();
+      const before = (await stat(path)).size;
+      // ~400 pages of new data: far below the inline checkpoint's 10 000 pages.
+      for (let i = 0; i < 400; i++) await store.setSetting(`k${i}`, 'x'.repeat(4000));
+      const deadline = Date.now() + 5000;
+      while ((await stat(path)).size < before + 1_000_000 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(
+        (await stat(path)).size >= before + 1_000_000,
+        'the database file grew: the WAL was checkpointed',
+      );
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('SQLite: the maintenance statements use indexes', () => {
