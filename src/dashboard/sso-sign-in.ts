@@ -1,15 +1,18 @@
 import { isBrokerError } from '../errors/broker-error.ts';
 import { catalog, type ErrorCode } from '../errors/catalog.ts';
 import { newId } from '../lib/ids.ts';
-import { pkceS256 } from '../lib/tokens.ts';
-import { parseQuery } from '../lib/urlencoded.ts';
 import { isEmail } from '../management/validate.ts';
-import type { AuthorizeContext, VerifiedRedirectUri } from '../sso/authorize/context.ts';
 import { countClientIp, enforceClientIpLimit, limitConnection } from '../sso/authorize/rate-limits.ts';
 import { resolveConnection } from '../sso/authorize/resolve-connection.ts';
 import { startUpstream } from '../sso/authorize/start-upstream.ts';
 import type { FlowOutcome } from '../sso/outcome.ts';
-import { exchangeCode } from '../sso/token.ts';
+import {
+  OWN_RESULT_PATHS,
+  type OwnSignIn,
+  ownAuthorizeContext,
+  ownStateRequestId,
+  redeemOwnCode,
+} from '../sso/own-sign-in.ts';
 import type { OperatorRecord } from '../storage/store.ts';
 import {
   audit,
@@ -60,17 +63,12 @@ export async function operatorSso(deps: Pick<DashboardDeps, 'store'>): Promise<O
 
 /** Where the operators' sign-ins come back: the redirect URI of every dashboard sign-in. */
 export function dashboardCallbackUri(publicUrl: string): string {
-  return `${publicUrl}/dashboard/sso/callback`;
+  return `${publicUrl}${OWN_RESULT_PATHS[1]}`;
 }
 
-const STATE = /^(req_[0-9A-Z]{26})\.([A-Za-z0-9_-]{22})$/;
-
-function mac(deps: DashboardDeps, signIn: DashboardSignIn, requestId: string): string {
-  return deps.signIns.derive(signIn, `state ${requestId}`).slice(0, 22);
-}
-
-function verifier(deps: DashboardDeps, signIn: DashboardSignIn, requestId: string): string {
-  return deps.signIns.derive(signIn, `pkce ${requestId}`);
+/** The sign-in's binding to the browser's sign-in cookie (own-sign-in.ts). */
+function bound(deps: DashboardDeps, signIn: DashboardSignIn): OwnSignIn<DashboardSignIn> {
+  return { sessions: deps.signIns, session: signIn };
 }
 
 /** The page of a refused or failed operator sign-in (anonymous: no navigation), clearing the sign-in cookie. */
@@ -152,20 +150,14 @@ export async function startSignIn(
       error: 'Single sign-on for operators is not set up. Use a sign-in or invitation link.',
     });
   }
-  const ctx: AuthorizeContext = {
-    query: parseQuery(`organization=${encodeURIComponent(sso.organizationId)}`),
+  const ctx = ownAuthorizeContext(bound(deps, signIn), {
+    flow: deps.flow,
     requestId: input.requestId,
     bindingCookie: input.bindingCookie,
     clientIp: input.clientIp,
-    clientId: deps.flow.clientId,
-    redirectUri: { uri: dashboardCallbackUri(deps.publicUrl) } as VerifiedRedirectUri,
-    appState: `${input.requestId}.${mac(deps, signIn, input.requestId)}`,
-    codeChallenge: pkceS256(verifier(deps, signIn, input.requestId)),
-    loginHint: undefined,
-    domainHint: undefined,
-    providerScopes: [],
-    providerQueryParams: {},
-  };
+    resultUri: dashboardCallbackUri(deps.publicUrl),
+    query: `organization=${encodeURIComponent(sso.organizationId)}`,
+  });
   try {
     // The same steps as /sso/authorize's from here: the per-IP and per-connection rate limits, the connection.
     await countClientIp(ctx, deps.flow);
@@ -203,8 +195,8 @@ export async function finishSignIn(
   log: Log,
 ): Promise<DashboardResult> {
   const signIn = deps.signIns.read(input.cookie, deps.now());
-  const m = STATE.exec(input.query.state ?? '');
-  if (!signIn || !m?.[1] || m[2] !== mac(deps, signIn, m[1])) {
+  const authorizeRequestId = signIn ? ownStateRequestId(bound(deps, signIn), input.query.state) : null;
+  if (!signIn || !authorizeRequestId) {
     return refusedPage(
       deps,
       400,
@@ -217,7 +209,6 @@ export async function finishSignIn(
       'dashboard_sso_state_invalid',
     );
   }
-  const authorizeRequestId = m[1];
   if (!input.query.code) {
     const code = input.query.error ?? 'server_error';
     return refusedPage(
@@ -234,20 +225,15 @@ export async function finishSignIn(
   }
   let profile: { email?: unknown; connection_id?: unknown; first_name?: unknown; last_name?: unknown };
   try {
-    const token = await exchangeCode(
+    const token = await redeemOwnCode(
+      bound(deps, signIn),
       {
-        params: new Map([
-          ['grant_type', ['authorization_code']],
-          ['client_id', [deps.flow.clientId]],
-          ['code', [input.query.code]],
-          ['code_verifier', [verifier(deps, signIn, authorizeRequestId)]],
-        ]),
-        authorization: undefined,
-        idempotencyKey: undefined,
+        flow: deps.flow,
+        code: input.query.code,
+        authorizeRequestId,
         requestId: input.requestId,
         clientIp: input.clientIp,
       },
-      deps.flow,
       log,
     );
     profile = token.profile as unknown as typeof profile;

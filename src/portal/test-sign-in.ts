@@ -1,12 +1,15 @@
 import { isBrokerError } from '../errors/broker-error.ts';
 import { catalog, type ErrorCode } from '../errors/catalog.ts';
-import { pkceS256 } from '../lib/tokens.ts';
-import { parseQuery } from '../lib/urlencoded.ts';
-import type { AuthorizeContext, VerifiedRedirectUri } from '../sso/authorize/context.ts';
 import { startUpstream } from '../sso/authorize/start-upstream.ts';
 import type { FlowOutcome } from '../sso/outcome.ts';
+import {
+  OWN_RESULT_PATHS,
+  type OwnSignIn,
+  ownAuthorizeContext,
+  ownStateRequestId,
+  redeemOwnCode,
+} from '../sso/own-sign-in.ts';
 import type { Stage } from '../sso/session-log.ts';
-import { exchangeCode } from '../sso/token.ts';
 import type { ConnectionRecord, SsoSessionRecord } from '../storage/store.ts';
 import { explainFailure } from './doctor.ts';
 import { guideForType } from './guides.ts';
@@ -48,11 +51,9 @@ export const STAGE_WORDS: Record<Stage, string> = {
   internal: 'finishing the sign-in',
 };
 
-const STATE = /^(req_[0-9A-Z]{26})\.([A-Za-z0-9_-]{22})$/;
-
 /** The portal's result page: the redirect URI of every test sign-in. */
 export function testResultUri(publicUrl: string): string {
-  return `${publicUrl}/portal/sso/test/result`;
+  return `${publicUrl}${OWN_RESULT_PATHS[0]}`;
 }
 
 /** The link that starts a test sign-in of connection `id` (GET with the session's CSRF token: it opens a tab). */
@@ -60,12 +61,9 @@ export function testSignInUrl(deps: PortalDeps, ctx: PortalContext, id: string):
   return `${basePath(deps.publicUrl)}/portal/sso/connections/${encodeURIComponent(id)}/test?csrf=${encodeURIComponent(ctx.csrf)}`;
 }
 
-function mac(deps: PortalDeps, ctx: PortalContext, requestId: string): string {
-  return deps.sessions.derive(ctx.session, `test ${requestId}`).slice(0, 22);
-}
-
-function verifier(deps: PortalDeps, ctx: PortalContext, requestId: string): string {
-  return deps.sessions.derive(ctx.session, `pkce ${requestId}`);
+/** The test sign-in's binding to this portal session (own-sign-in.ts). */
+function bound(deps: PortalDeps, ctx: PortalContext): OwnSignIn<PortalContext['session']> {
+  return { sessions: deps.sessions, session: ctx.session };
 }
 
 /** `GET /portal/sso/connections/:id/test`: the redirect (or auto-posting form) to the admin's IdP. */
@@ -75,23 +73,15 @@ export async function startTest(
   connection: ConnectionRecord,
   bindingCookie: string | null,
 ): Promise<FlowOutcome> {
-  const requestId = ctx.requestId;
-  const authorize: AuthorizeContext = {
-    query: parseQuery(''),
-    requestId,
+  const authorize = ownAuthorizeContext(bound(deps, ctx), {
+    flow: deps.flow,
+    requestId: ctx.requestId,
     bindingCookie,
     clientIp: '',
-    clientId: deps.flow.clientId,
-    redirectUri: { uri: testResultUri(deps.publicUrl) } as VerifiedRedirectUri,
-    appState: `${requestId}.${mac(deps, ctx, requestId)}`,
-    codeChallenge: pkceS256(verifier(deps, ctx, requestId)),
-    loginHint: undefined,
-    domainHint: undefined,
-    providerScopes: [],
-    providerQueryParams: {},
-    connection,
-    organizationId: connection.organizationId ?? undefined,
-  };
+    resultUri: testResultUri(deps.publicUrl),
+  });
+  authorize.connection = connection;
+  authorize.organizationId = connection.organizationId ?? undefined;
   return startUpstream(authorize, deps.flow);
 }
 
@@ -121,8 +111,8 @@ export async function testResult(
   query: { code?: string; error?: string; error_description?: string; state?: string },
   log: Log,
 ): Promise<PortalResult> {
-  const m = STATE.exec(query.state ?? '');
-  if (!m?.[1] || m[2] !== mac(deps, ctx, m[1])) {
+  const requestId = ownStateRequestId(bound(deps, ctx), query.state);
+  if (!requestId) {
     return messagePage(
       deps,
       400,
@@ -132,7 +122,6 @@ export async function testResult(
       { code: 'portal_test_state_invalid', context: ctx },
     );
   }
-  const requestId = m[1];
   const session = await testSession(deps, ctx, requestId);
   const connection = session?.connectionId ? await deps.store.getConnection(session.connectionId) : null;
   if (!session || !connection) {
@@ -152,20 +141,15 @@ export async function testResult(
   const back = `${basePath(deps.publicUrl)}/portal/sso/connections/${encodeURIComponent(connection.id)}`;
   if (query.code) {
     try {
-      const token = await exchangeCode(
+      const token = await redeemOwnCode(
+        bound(deps, ctx),
         {
-          params: new Map([
-            ['grant_type', ['authorization_code']],
-            ['client_id', [deps.flow.clientId]],
-            ['code', [query.code]],
-            ['code_verifier', [verifier(deps, ctx, requestId)]],
-          ]),
-          authorization: undefined,
-          idempotencyKey: undefined,
+          flow: deps.flow,
+          code: query.code,
+          authorizeRequestId: requestId,
           requestId: ctx.requestId,
           clientIp: '',
         },
-        deps.flow,
         log,
       );
       const profile = token.profile as unknown as Record<string, unknown>;

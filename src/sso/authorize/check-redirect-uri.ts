@@ -1,5 +1,6 @@
 import { BrokerError } from '../../errors/broker-error.ts';
 import type { FlowDeps } from '../deps.ts';
+import { isOwnResultUri } from '../own-sign-in.ts';
 import { MAX_STATE_LENGTH } from './check-request.ts';
 import type { AuthorizeContext, VerifiedRedirectUri } from './context.ts';
 
@@ -42,12 +43,8 @@ export async function verifyStoredRedirectUri(
   deps: FlowDeps,
   uri: string,
 ): Promise<VerifiedRedirectUri | null> {
-  // The Admin Portal's test sign-ins end at the portal itself (portal/test-sign-in.ts), the operators' sign-ins at
-  // the dashboard (dashboard/sso-sign-in.ts): our own pages, never an app's.
-  if (
-    uri === `${deps.publicUrl}/portal/sso/test/result` ||
-    uri === `${deps.publicUrl}/dashboard/sso/callback`
-  )
-    return { uri } as VerifiedRedirectUri;
+  // The Admin Portal's test sign-ins and the operators' sign-ins end at our own pages, never an app's
+  // (own-sign-in.ts).
+  if (isOwnResultUri(deps.publicUrl, uri)) return { uri } as VerifiedRedirectUri;
   return (await deps.redirectUris.match(uri)) ? ({ uri } as VerifiedRedirectUri) : null;
 }
